@@ -1,0 +1,54 @@
+"""The ``cxrvlp`` console script.
+
+Each subcommand lives in its own module under :mod:`cxrvlp.commands` and exposes
+``register(subparsers) -> None``, which adds its parser and sets ``func=run`` (a callable taking the parsed
+``argparse.Namespace`` and returning an exit code). Heavy imports (torch, transformers) happen inside ``run`` so
+that ``cxrvlp --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from cxrvlp import __version__
+
+# Module names under cxrvlp.commands, in the order `cxrvlp --help` lists them.
+COMMANDS: tuple[str, ...] = ("info",)
+
+
+class CLIError(Exception):
+    """A user-facing error: printed as one line, exit code 2, no traceback."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cxrvlp",
+        description="Train and probe negation-aware chest X-ray vision-language models.",
+    )
+    parser.add_argument("--version", action="version", version=f"cxrvlp {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMANDS:
+        importlib.import_module(f"cxrvlp.commands.{name}").register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(message)s")
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 1
+    try:
+        return int(args.func(args) or 0)
+    except (CLIError, FileNotFoundError, ValueError, KeyError) as e:
+        print(f"cxrvlp {args.command}: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
