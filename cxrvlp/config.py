@@ -253,14 +253,28 @@ def save_config(cfg: Any, path: str | Path) -> None:
         path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
 
 
+def _parse_scalar(raw: str) -> Any:
+    """YAML scalar parsing, plus the numbers YAML 1.1 reads as strings (``3e-4``)."""
+    import yaml
+
+    if not raw.strip():
+        return ""
+    value = yaml.safe_load(raw)
+    if isinstance(value, str):
+        for cast in (int, float):
+            try:
+                return cast(value)
+            except ValueError:
+                pass
+    return value
+
+
 def apply_overrides(cfg: C, overrides: list[str]) -> C:
     """Return a copy of ``cfg`` with ``key.sub=value`` overrides applied (values parsed as YAML scalars).
 
     Raises:
         ConfigError: for an override without ``=``, an unknown key or a value of the wrong type.
     """
-    import yaml
-
     data = to_dict(cfg)
     for item in overrides:
         if "=" not in item:
@@ -274,5 +288,5 @@ def apply_overrides(cfg: C, overrides: list[str]) -> C:
             node = node[part]
         if parts[-1] not in node:
             raise ConfigError(f"unknown config key {key.strip()!r}; valid keys here: {', '.join(sorted(node))}")
-        node[parts[-1]] = yaml.safe_load(raw) if raw.strip() else ""
+        node[parts[-1]] = _parse_scalar(raw)
     return from_dict(type(cfg), data)

@@ -41,7 +41,8 @@ class Registry(Generic[T]):
         try:
             return self._items[name]
         except KeyError:
-            raise KeyError(f"unknown {self.kind} {name!r}; valid names: {', '.join(self.names()) or '(none)'}") from None
+            valid = ", ".join(self.names()) or "(none)"
+            raise KeyError(f"unknown {self.kind} {name!r}; valid names: {valid}") from None
 
     def names(self) -> list[str]:
         return sorted(self._items)

@@ -1,0 +1,1 @@
+"""Streamlit-only helpers (the only package that imports streamlit): cached loaders, session keys, widgets."""

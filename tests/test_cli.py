@@ -1,0 +1,27 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from cxrvlp.cli import COMMANDS, main
+
+
+def test_help_lists_subcommands(capsys):
+    try:
+        main(["--help"])
+    except SystemExit as e:
+        assert e.code == 0
+    out = capsys.readouterr().out
+    for name in COMMANDS:
+        assert name in out
+
+
+def test_info_no_check(capsys):
+    assert main(["info", "--no-check"]) == 0
+    out = capsys.readouterr().out
+    assert "torch" in out and "lite" in out and "cuda" in out
+
+
+def test_console_script_entry_point():
+    out = subprocess.run([sys.executable, "-m", "cxrvlp.cli", "--version"], capture_output=True, text=True, check=True)
+    assert out.stdout.startswith("cxrvlp ")
