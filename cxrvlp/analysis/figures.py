@@ -1,0 +1,167 @@
+"""Plotly figures and HTML snippets for the analyses (no Streamlit here).
+
+All user text is HTML-escaped before it is placed in HTML or in plotly hover labels.
+"""
+
+from __future__ import annotations
+
+import html
+import textwrap
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import plotly.graph_objects as go
+
+    from cxrvlp.analysis.attribution import Attribution
+    from cxrvlp.analysis.heads import HeadSweep
+
+
+def hover_text(text: str, width: int = 60, max_chars: int = 600) -> str:
+    """Escape and wrap a report for a plotly hover label (``<br>`` line breaks)."""
+    text = text if len(text) <= max_chars else text[: max_chars - 1] + "…"
+    return "<br>".join(html.escape(line) for line in textwrap.wrap(text, width) or [""])
+
+
+def _colour(score: float, scale: float) -> str:
+    a = min(abs(score) / scale, 1.0) if scale > 0 else 0.0
+    rgb = "220, 50, 47" if score > 0 else "38, 139, 210"  # red raises similarity, blue lowers it
+    return f"rgba({rgb}, {0.08 + 0.72 * a:.3f})"
+
+
+def attribution_html(attr: Attribution, *, scale: float | None = None) -> str:
+    """The report with each word's background coloured by its signed attribution (red +, blue -).
+
+    Text between words (spaces, punctuation not covered by a token) is kept as typed; everything is escaped.
+    """
+    scale = scale if scale is not None else max((abs(w.score) for w in attr.words), default=0.0)
+    parts, pos = [], 0
+    for w in attr.words:
+        parts.append(html.escape(attr.text[pos : w.start]))
+        title = html.escape(f"{w.word}: {w.score:+.4f}", quote=True)
+        parts.append(
+            f'<span title="{title}" style="background:{_colour(w.score, scale)};border-radius:3px;padding:0 1px">'
+            f"{html.escape(w.word)}</span>"
+        )
+        pos = w.end
+    parts.append(html.escape(attr.text[pos:]))
+    body = "".join(parts).replace("\n", "<br>")
+    return f'<div style="line-height:1.9;font-size:1.02em">{body}</div>'
+
+
+def attribution_pair_html(left: Attribution, right: Attribution, titles: Sequence[str] = ("report", "negated")) -> str:
+    """Two attributions side by side on one colour scale (e.g. a report and its negated version)."""
+    scale = max([abs(w.score) for w in (*left.words, *right.words)], default=0.0)
+    cells = []
+    for title, attr in zip(titles, (left, right), strict=True):
+        cells.append(
+            f'<div style="flex:1;min-width:0"><b>{html.escape(title)}</b> — similarity {attr.similarity:+.4f}'
+            f"{attribution_html(attr, scale=scale)}</div>"
+        )
+    return f'<div style="display:flex;gap:1.5em">{"".join(cells)}</div>'
+
+
+def attribution_bar(attr: Attribution, *, title: str | None = None) -> go.Figure:
+    """Horizontal bar chart of per-word attributions, in reading order."""
+    import plotly.graph_objects as go
+
+    words = [f"{i}: {w.word}" for i, w in enumerate(attr.words)]
+    scores = [w.score for w in attr.words]
+    fig = go.Figure(
+        go.Bar(
+            x=scores,
+            y=[html.escape(w) for w in words],
+            orientation="h",
+            marker_color=["#dc322f" if s > 0 else "#268bd2" for s in scores],
+            hovertemplate="%{y}<br>%{x:+.4f}<extra></extra>",
+        )
+    )
+    fig.update_layout(
+        title=html.escape(title or f"Word attributions ({attr.method})"),
+        yaxis={"autorange": "reversed"},
+        height=max(250, 22 * len(words) + 80),
+        margin={"l": 10, "r": 10, "t": 40, "b": 10},
+        xaxis_title="contribution to cosine similarity",
+    )
+    return fig
+
+
+def projection_scatter(frame: pd.DataFrame, *, color: str = "finding", title: str = "") -> go.Figure:
+    """Scatter of a :func:`~cxrvlp.analysis.projection.projection_frame` with the text on hover."""
+    import plotly.express as px
+
+    df = frame.copy()
+    df["hover"] = [hover_text(t) for t in df["text"]]
+    symbol = "kind" if "kind" in df and color != "kind" else None
+    fig = px.scatter(
+        df, x="x", y="y", color=color, symbol=symbol, custom_data=["hover", "kind", "finding"], title=html.escape(title)
+    )
+    fig.update_traces(
+        hovertemplate="<b>%{customdata[1]}</b> · %{customdata[2]}<br>%{customdata[0]}<extra></extra>",
+        marker={"size": 7, "opacity": 0.8},
+    )
+    fig.update_layout(xaxis_title="", yaxis_title="", legend_title=color, height=560)
+    return fig
+
+
+def head_heatmap(sweep: HeadSweep, *, accuracy: bool = False) -> go.Figure:
+    """Layer x head heat map of the metric change when that head is masked (blue = masking hurts)."""
+    import plotly.graph_objects as go
+
+    z = (sweep.accuracy_delta if accuracy else sweep.delta).numpy()
+    name = "Task-A accuracy" if accuracy else sweep.metric
+    lim = float(np.nanmax(np.abs(z))) if np.isfinite(z).any() else 1.0
+    fig = go.Figure(
+        go.Heatmap(
+            z=z,
+            x=[f"h{h}" for h in range(z.shape[1])],
+            y=[f"L{layer}" for layer in range(z.shape[0])],
+            colorscale="RdBu",
+            zmid=0,
+            zmin=-lim,
+            zmax=lim,
+            colorbar={"title": "Δ"},
+            hovertemplate="layer %{y}, head %{x}<br>Δ " + name + " = %{z:+.4f}<extra></extra>",
+        )
+    )
+    base = sweep.accuracy_baseline if accuracy else sweep.baseline
+    fig.update_layout(title=f"Change of {name} when one head is masked (baseline {base:.4f})", height=420)
+    return fig
+
+
+def matrix_heatmap(
+    matrix: np.ndarray, labels: Sequence[str], *, title: str, zmin: float | None = None, zmax: float | None = None
+) -> go.Figure:
+    """A square matrix (similarity or soft labels) with both reports on hover."""
+    import plotly.graph_objects as go
+
+    n = len(labels)
+    hov = [hover_text(t, width=50, max_chars=300) for t in labels]
+    custom = np.empty((n, n, 2), dtype=object)
+    for i in range(n):
+        for j in range(n):
+            custom[i, j] = (hov[i], hov[j])
+    ticks = [str(i) for i in range(n)]
+    fig = go.Figure(
+        go.Heatmap(
+            z=matrix,
+            x=ticks,
+            y=ticks,
+            customdata=custom,
+            zmin=zmin,
+            zmax=zmax,
+            colorscale="Viridis",
+            hovertemplate="row %{y}: %{customdata[0]}<br><br>col %{x}: %{customdata[1]}<br><br>value %{z:.4f}"
+            "<extra></extra>",
+        )
+    )
+    fig.update_layout(
+        title=html.escape(title),
+        yaxis={"autorange": "reversed"},
+        height=420,
+        margin={"l": 10, "r": 10, "t": 40, "b": 10},
+    )
+    return fig

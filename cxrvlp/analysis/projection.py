@@ -1,0 +1,167 @@
+"""2-D projections (t-SNE / UMAP) of report, variant and image embeddings, with an embedding cache.
+
+Do negated reports land next to their originals (a bag-of-words model) or in their own region (a model that reads
+negation)? :func:`variant_records` builds the set — each report, its negated version ``r^n`` and its omitted
+version ``r^r`` for one positive finding — and :func:`projection_frame` embeds and projects it.
+
+Embeddings are cached by ``(model, text)``: a second projection of the same texts (another method, another seed)
+re-embeds nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+import torch
+
+log = logging.getLogger(__name__)
+
+Method = Literal["tsne", "umap"]
+Progress = Callable[[int, int], None]
+
+
+class EmbeddingCache:
+    """LRU cache of text embeddings keyed by (model key, sha1 of the text).
+
+    Args:
+        max_items: entries kept; the least recently used are dropped beyond it.
+    """
+
+    def __init__(self, max_items: int = 200_000) -> None:
+        self.max_items = max_items
+        self._store: OrderedDict[str, torch.Tensor] = OrderedDict()
+        self.hits = 0
+        self.misses = 0
+
+    @staticmethod
+    def model_key(predictor: Any) -> str:
+        """Identity of a loaded model: its spec plus the object's id (a reloaded model never hits stale entries)."""
+        return f"{getattr(predictor, 'spec', '')}|{id(predictor.model)}"
+
+    def _key(self, model_key: str, text: str) -> str:
+        return hashlib.sha1(f"{model_key}\x00{text}".encode()).hexdigest()
+
+    def embed_texts(
+        self, predictor: Any, texts: Sequence[str], *, batch_size: int = 64, on_progress: Progress | None = None
+    ) -> torch.Tensor:
+        """Embeddings ``[N, D]`` of ``texts``; only texts not cached yet go through the model."""
+        mk = self.model_key(predictor)
+        keys = [self._key(mk, t) for t in texts]
+        todo = list(dict.fromkeys(k for k in keys if k not in self._store))
+        first_text = {k: t for k, t in zip(keys, texts, strict=True)}
+        self.hits += len(keys) - sum(1 for k in keys if k in todo)
+        self.misses += len(todo)
+        if todo:
+            new = predictor.embed_texts([first_text[k] for k in todo], batch_size=batch_size, on_progress=on_progress)
+            for k, emb in zip(todo, new, strict=True):
+                self._store[k] = emb
+        elif on_progress:
+            on_progress(len(texts), len(texts))
+        out = []
+        for k in keys:
+            self._store.move_to_end(k)
+            out.append(self._store[k])
+        while len(self._store) > self.max_items:
+            self._store.popitem(last=False)
+        return torch.stack(out) if out else torch.empty(0)
+
+    def __len__(self) -> int:
+        return len(self._store)
+
+
+def variant_records(reports: Sequence[str], *, seed: int = 0) -> pd.DataFrame:
+    """Each report plus, when it has a positive finding, its ``r^n`` and ``r^r`` for one seeded finding.
+
+    Returns:
+        DataFrame with columns ``text, kind ("report" | "negated" | "omitted"), finding, polarity
+        ("positive" | "negative" | "normal"), group`` (the index of the source report).
+    """
+    import random
+
+    from cxrvlp.text import label_report, make_negated, make_omitted
+
+    rng = random.Random(seed)
+    rows = []
+    for i, report in enumerate(reports):
+        positives = label_report(report).positives()
+        if not positives:
+            rows.append({"text": report, "kind": "report", "finding": "No Finding", "polarity": "normal", "group": i})
+            continue
+        finding = rng.choice(positives)
+        rows.append({"text": report, "kind": "report", "finding": finding, "polarity": "positive", "group": i})
+        negated = make_negated(report, finding, seed=seed + i)
+        rows.append({"text": negated, "kind": "negated", "finding": finding, "polarity": "negative", "group": i})
+        omitted = make_omitted(report, finding)
+        if omitted.strip():
+            rows.append({"text": omitted, "kind": "omitted", "finding": finding, "polarity": "negative", "group": i})
+    return pd.DataFrame(rows, columns=["text", "kind", "finding", "polarity", "group"])
+
+
+def project(
+    embeddings: np.ndarray | torch.Tensor, *, method: Method = "umap", seed: int = 0, **kwargs: Any
+) -> np.ndarray:
+    """``[N, D]`` -> ``[N, 2]`` with t-SNE (scikit-learn) or UMAP (umap-learn), seeded.
+
+    Keyword arguments go to the estimator (e.g. ``perplexity``, ``n_neighbors``, ``min_dist``). Small inputs
+    get safe defaults (perplexity and n_neighbors below N).
+    """
+    x = embeddings.detach().cpu().numpy() if isinstance(embeddings, torch.Tensor) else np.asarray(embeddings)
+    x = x.astype(np.float32)
+    n = x.shape[0]
+    if n < 3:
+        raise ValueError(f"need at least 3 points to project, got {n}")
+    if method == "tsne":
+        from sklearn.manifold import TSNE
+
+        params = {"perplexity": min(30.0, (n - 1) / 3), "init": "pca", "metric": "cosine"} | kwargs
+        return TSNE(n_components=2, random_state=seed, **params).fit_transform(x)
+    if method == "umap":
+        import umap
+
+        params = {"n_neighbors": min(15, n - 1), "min_dist": 0.1, "metric": "cosine"} | kwargs
+        return umap.UMAP(n_components=2, random_state=seed, n_jobs=1, **params).fit_transform(x)
+    raise ValueError(f"unknown projection method {method!r}; valid: tsne, umap")
+
+
+def projection_frame(
+    predictor: Any,
+    records: pd.DataFrame,
+    *,
+    method: Method = "umap",
+    seed: int = 0,
+    cache: EmbeddingCache | None = None,
+    images: Sequence[Any] = (),
+    image_labels: Sequence[str] = (),
+    on_progress: Progress | None = None,
+    **kwargs: Any,
+) -> pd.DataFrame:
+    """Embed ``records.text`` (cached) and optional ``images``, project together, return ``records`` + x, y.
+
+    Images are added as rows of kind ``"image"`` (``finding`` from ``image_labels`` when given).
+    """
+    cache = cache if cache is not None else EmbeddingCache()
+    frame = records.reset_index(drop=True).copy()
+    emb = cache.embed_texts(predictor, list(frame["text"]), on_progress=on_progress)
+    if len(images):
+        img = predictor.embed_images(list(images))
+        labels = list(image_labels) or [""] * len(images)
+        extra = pd.DataFrame(
+            {
+                "text": [f"image {i}" for i in range(len(images))],
+                "kind": "image",
+                "finding": labels,
+                "polarity": "image",
+                "group": -1,
+            }
+        )
+        frame = pd.concat([frame, extra], ignore_index=True)
+        emb = torch.cat([emb, img])
+    xy = project(emb, method=method, seed=seed, **kwargs)
+    frame["x"], frame["y"] = xy[:, 0], xy[:, 1]
+    return frame
