@@ -50,6 +50,6 @@ class InfoNCE(nn.Module):
             raise ValueError("InfoNCE needs 'image_features', 'text_features' and 'logit_scale'")
         if self.gather:
             image_features, text_features = gather_with_grad(image_features), gather_with_grad(text_features)
-        lg = LF.logits(image_features, text_features, logit_scale).float()  # (B, B)
+        lg = LF.upcast(LF.logits(image_features, text_features, logit_scale))  # (B, B)
         labels = torch.arange(lg.shape[0], device=lg.device)
         return {"i2t_loss": 0.5 * F.cross_entropy(lg, labels), "t2i_loss": 0.5 * F.cross_entropy(lg.T, labels)}

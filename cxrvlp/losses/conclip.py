@@ -72,7 +72,7 @@ class ConCLIPLoss(nn.Module):
         b = image.shape[0]
         captions = torch.cat([text, negated], dim=0)  # (2B, D)
         images = image if distractor is None else torch.cat([image, distractor], dim=0)  # (B or 2B, D)
-        lg = LF.logits(images, captions, logit_scale).float()  # (B or 2B, 2B)
+        lg = LF.upcast(LF.logits(images, captions, logit_scale))  # (B or 2B, 2B)
         labels = torch.arange(b, device=lg.device)
         denominator = 2.0 if distractor is None else 3.0
         terms = {

@@ -11,6 +11,11 @@ import torch.nn.functional as F
 from torch import Tensor
 
 
+def upcast(x: Tensor) -> Tensor:
+    """``x`` in at least float32 (bf16 / fp16 become float32, float64 stays float64)."""
+    return x.to(torch.promote_types(x.dtype, torch.float32))
+
+
 def similarity(a: Tensor, b: Tensor) -> Tensor:
     """Dot-product similarity ``a @ b.T`` (Eq. 3, 8; cosine for L2-normalised rows).
 
@@ -45,9 +50,9 @@ def normalize_clinical(clinical: Tensor) -> Tensor:
         clinical: ``[R, 14]`` raw vectors from the text engine's ``clinical_vector``.
 
     Returns:
-        ``[R, 14]`` float32 rows of unit norm (or zero).
+        ``[R, 14]`` float32 (float64 for float64 input) rows of unit norm (or zero).
     """
-    return F.normalize(clinical.detach().float(), dim=-1, eps=1e-12)
+    return F.normalize(upcast(clinical.detach()), dim=-1, eps=1e-12)
 
 
 def soft_labels(sim: Tensor, threshold: float, *, diagonal_offset: int = 0) -> Tensor:
@@ -60,8 +65,8 @@ def soft_labels(sim: Tensor, threshold: float, *, diagonal_offset: int = 0) -> T
     whose self-similarity is 0) becomes the one-hot of its own pair, column ``row + diagonal_offset`` -- i.e. the
     plain InfoNCE target. For a self-similarity the diagonal is 1 > tau, so a row normally keeps itself anyway.
 
-    The result is a constant (computed in float32 from ``sim.detach()``): targets are labels, no gradient flows
-    through them.
+    The result is a constant (computed in float32, or float64 for float64 input, from ``sim.detach()``): targets
+    are labels, no gradient flows through them.
 
     Args:
         sim: ``[R, M]`` similarities, row ``r``'s own pair at column ``r + diagonal_offset``.
@@ -69,7 +74,7 @@ def soft_labels(sim: Tensor, threshold: float, *, diagonal_offset: int = 0) -> T
         diagonal_offset: column of row 0's own pair (``r0`` when ``sim`` holds rows ``r0:r1`` of a bigger matrix).
 
     Returns:
-        ``[R, M]`` float32, non-negative, every row sums to 1.
+        ``[R, M]`` non-negative, every row sums to 1.
 
     Raises:
         ValueError: for ``threshold >= 1`` or when some row has no own-pair column.
@@ -79,9 +84,9 @@ def soft_labels(sim: Tensor, threshold: float, *, diagonal_offset: int = 0) -> T
     rows, cols = sim.shape
     if rows + diagonal_offset > cols or diagonal_offset < 0:
         raise ValueError(f"rows {diagonal_offset}..{diagonal_offset + rows} have no own column in a [{rows}, {cols}]")
-    y = (sim.detach().float() - threshold).clamp_min_(0.0)  # (R, M), Eq. 4 numerator
+    y = (upcast(sim.detach()) - threshold).clamp_min_(0.0)  # (R, M), Eq. 4 numerator
     empty = y.sum(dim=1) == 0  # (R,) rows with nothing above tau
-    y.diagonal(offset=diagonal_offset).add_(empty.float())  # fallback: one-hot of the own pair
+    y.diagonal(offset=diagonal_offset).add_(empty.to(y.dtype))  # fallback: one-hot of the own pair
     return y.div_(y.sum(dim=1, keepdim=True))
 
 
@@ -89,13 +94,13 @@ def kl_from_log_probs(log_probs: Tensor, targets: Tensor) -> Tensor:
     """Mean over rows of ``KL(targets[r] || exp(log_probs[r]))``; zero targets contribute exactly 0.
 
     Args:
-        log_probs: ``[R, M]`` float32 log-softmax of logits over the last dim.
+        log_probs: ``[R, M]`` float32 (or float64) log-softmax of logits over the last dim.
         targets: ``[R, M]`` rows summing to 1 (constants).
 
     Returns:
-        scalar float32.
+        scalar of ``log_probs``' dtype.
     """
-    targets = targets.float()
+    targets = targets.to(log_probs.dtype)
     entropy_term = torch.xlogy(targets, targets).sum()  # sum t log t, 0 log 0 = 0
     cross_term = (targets * log_probs).sum()
     return (entropy_term - cross_term) / log_probs.shape[0]
@@ -104,7 +109,7 @@ def kl_from_log_probs(log_probs: Tensor, targets: Tensor) -> Tensor:
 def soft_kl(logits: Tensor, targets: Tensor) -> Tensor:
     """Eq. (6) / (7): ``1/R sum_r KL(targets[r] || softmax(logits[r]))``.
 
-    The log-softmax runs in float32 even under bf16 autocast. With one-hot targets this equals
+    The log-softmax runs in float32 even under bf16 autocast (float64 inputs stay float64). With one-hot targets this equals
     ``F.cross_entropy(logits, labels)``.
 
     Args:
@@ -114,7 +119,7 @@ def soft_kl(logits: Tensor, targets: Tensor) -> Tensor:
     Returns:
         scalar float32.
     """
-    return kl_from_log_probs(torch.log_softmax(logits.float(), dim=-1), targets)
+    return kl_from_log_probs(torch.log_softmax(upcast(logits), dim=-1), targets)
 
 
 def info_nce(image_features: Tensor, text_features: Tensor, logit_scale: Tensor | float) -> Tensor:
@@ -128,6 +133,6 @@ def info_nce(image_features: Tensor, text_features: Tensor, logit_scale: Tensor 
     Returns:
         scalar float32.
     """
-    lg = logits(image_features, text_features, logit_scale).float()  # (B, B)
+    lg = upcast(logits(image_features, text_features, logit_scale))  # (B, B)
     labels = torch.arange(lg.shape[0], device=lg.device)
     return (F.cross_entropy(lg, labels) + F.cross_entropy(lg.T, labels)) / 2

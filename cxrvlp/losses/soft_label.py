@@ -74,7 +74,7 @@ class _Stream:
 def _similarity_fp32(a: Tensor, b: Tensor) -> Tensor:
     """``a @ b.T`` in float32 with autocast off (targets must not be blurred by bf16 rounding near tau)."""
     with torch.autocast(device_type=a.device.type, enabled=False):
-        return LF.similarity(a.float(), b.float())
+        return LF.similarity(LF.upcast(a), LF.upcast(b))
 
 
 def _chunk_sums(
@@ -93,7 +93,7 @@ def _chunk_sums(
     Returns:
         ``[max(len(taus), 1)]`` float32 sums (not yet divided by the number of rows).
     """
-    logp = torch.log_softmax(LF.logits(rows, cols, logit_scale).float(), dim=-1)  # (r, M)
+    logp = torch.log_softmax(LF.upcast(LF.logits(rows, cols, logit_scale)), dim=-1)  # (r, M)
     if not taus:
         labels = torch.arange(row0, row0 + rows.shape[0], device=rows.device)
         return F.nll_loss(logp, labels, reduction="sum").unsqueeze(0)
@@ -243,12 +243,12 @@ class DynamicSoftLabelLoss(nn.Module):
 
         target_features = {}
         if self.text_stream:
-            target_features["text"] = feats["text"].detach().float()
+            target_features["text"] = LF.upcast(feats["text"].detach())
         if self.clinical_stream:
             c = self._reports(clinical, hardneg_clinical, "clinical", "clinical_stream")
             target_features["clinical"] = LF.normalize_clinical(c)
         if self.graph_stream:
-            target_features["graph"] = feats["graph"].detach().float()
+            target_features["graph"] = LF.upcast(feats["graph"].detach())
         streams = [_Stream(k, self.weights[k], self.taus[k], x) for k, x in target_features.items()]
 
         b, n = num_images, num_reports
@@ -286,7 +286,7 @@ class DynamicSoftLabelLoss(nn.Module):
             else:
                 pair_logits[d.rows, d.cols] = LF.logits(feats[d.rows], feats[d.cols], scale)
                 lg = pair_logits[d.rows, d.cols][: d.num_rows, : d.num_cols]
-            logp = torch.log_softmax(lg.float(), dim=-1)  # (R, M), float32 even under autocast
+            logp = torch.log_softmax(LF.upcast(lg), dim=-1)  # (R, M), float32 even under autocast
             if not streams:
                 labels = torch.arange(d.num_rows, device=logp.device)
                 terms[f"{d.name}_contrastive_loss"] = 0.5 * F.nll_loss(logp, labels)
