@@ -97,8 +97,9 @@ def _combined_targets(sims: list[Tensor], streams: list[_Stream], row0: int = 0)
     combined, neg_entropy = None, None
     for sim, s in zip(sims, streams, strict=True):
         y = LF.soft_labels(sim, s.tau, diagonal_offset=row0)  # (R, M)
-        e = torch.xlogy(y, y).sum(dim=1).mul_(s.weight)  # (R,)
-        y = y.mul_(s.weight)
+        e = torch.xlogy(y, y).sum(dim=1)  # (R,)
+        if s.weight != 1.0:
+            e, y = e.mul_(s.weight), y.mul_(s.weight)
         combined = y if combined is None else combined.add_(y)
         neg_entropy = e if neg_entropy is None else neg_entropy.add_(e)
     return combined, neg_entropy
