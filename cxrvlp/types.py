@@ -70,7 +70,9 @@ class ReportGraph:
 
     def to_dict(self) -> dict:
         return {
-            "nodes": [{"text": n.text, "kind": n.kind, "status": n.status, "start": n.start, "end": n.end} for n in self.nodes],
+            "nodes": [
+                {"text": n.text, "kind": n.kind, "status": n.status, "start": n.start, "end": n.end} for n in self.nodes
+            ],
             "edges": [{"src": e.src, "dst": e.dst, "relation": e.relation} for e in self.edges],
         }
 

@@ -174,7 +174,15 @@ def score_zeroshot(
         accs_boot.append(acc_boot)
     metrics: dict[str, Metric] = {}
     if aucs:
-        with np.errstate(invalid="ignore"):
-            metrics["auroc"] = metric(float(np.mean(aucs)), np.nanmean(np.stack(aucs_boot), axis=0), n)
-            metrics["accuracy"] = metric(float(np.mean(accs)), np.nanmean(np.stack(accs_boot), axis=0), n)
+        metrics["auroc"] = metric(float(np.mean(aucs)), _nanmean_rows(aucs_boot), n)
+        metrics["accuracy"] = metric(float(np.mean(accs)), _nanmean_rows(accs_boot), n)
     return TaskResult("zeroshot", metrics, breakdown, info={"findings": list(breakdown), "skipped": skipped})
+
+
+def _nanmean_rows(rows: list[np.ndarray]) -> np.ndarray:
+    """Mean over findings of ``[R]`` replicate arrays, ignoring NaN (a resample without both classes)."""
+    x = np.stack(rows)  # (C, R)
+    finite = np.isfinite(x)
+    count = finite.sum(axis=0)
+    total = np.where(finite, x, 0.0).sum(axis=0)
+    return np.where(count > 0, total / np.maximum(count, 1), np.nan)
