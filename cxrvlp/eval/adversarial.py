@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cxrvlp.eval.bootstrap import DEFAULT_RESAMPLES, mean_metric, resample_weights
+from cxrvlp.eval.bootstrap import DEFAULT_RESAMPLES, mean_metric, mean_metrics, resample_weights
 from cxrvlp.eval.engine import NO_FINDING
 from cxrvlp.eval.results import TaskResult
 
@@ -80,11 +80,7 @@ def score_adversarial(
     q2 = np.where(sa == 0, 0.5, sa < 0)
     both = q1 * q2
     weights = resample_weights(len(pairs), n_bootstrap, seed=seed)
-    metrics = {
-        "both": mean_metric(both, weights),
-        "positive_query": mean_metric(q1, weights),
-        "negative_query": mean_metric(q2, weights),
-    }
+    metrics = mean_metrics({"both": both, "positive_query": q1, "negative_query": q2}, weights)
     present_names = np.array([classes[p.present] for p in pairs], dtype=object)
     breakdown = {}
     for c in sorted(set(present_names.tolist())):

@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from cxrvlp.eval.bootstrap import DEFAULT_RESAMPLES, mean_metric, resample_weights
+from cxrvlp.eval.bootstrap import DEFAULT_RESAMPLES, mean_metrics, resample_weights
 from cxrvlp.eval.dataset import EvalItem
 from cxrvlp.eval.engine import (
     CleanFn,
@@ -214,12 +214,13 @@ def score_align(
     sims = np.asarray(sims, dtype=np.float64)
     correct = align_correct(sims)
     weights = resample_weights(len(sims), n_bootstrap, seed=seed)
-    metrics: dict[str, Metric] = {k: mean_metric(v, weights) for k, v in correct.items()}
-    metrics["margin_a"] = mean_metric(sims[:, 0] - sims[:, 1], weights, percent=False)
+    metrics: dict[str, Metric] = mean_metrics(
+        {**correct, "margin_a": sims[:, 0] - sims[:, 1]}, weights, percent={"margin_a": False}
+    )
     findings_arr = np.asarray(findings, dtype=object)
     breakdown = {}
     for f in sorted(set(findings_arr.tolist())):
         mask = findings_arr == f
         w = resample_weights(int(mask.sum()), n_bootstrap, seed=seed)
-        breakdown[f] = {k: mean_metric(v[mask], w) for k, v in correct.items()}
+        breakdown[f] = mean_metrics({k: v[mask] for k, v in correct.items()}, w)
     return TaskResult("align", metrics, breakdown, info={"cases": len(sims)})

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from cxrvlp.eval.bootstrap import DEFAULT_RESAMPLES, mean_metric, resample_weights
+from cxrvlp.eval.bootstrap import DEFAULT_RESAMPLES, mean_metric, mean_metrics, resample_weights
 from cxrvlp.eval.results import TaskResult
 
 
@@ -94,15 +94,15 @@ def score_negated_prompt_retrieval(
             pos_p[k].append(prec[k][is_c & ~qn].mean())
             neg_p[k].append(prec[k][is_c & qn].mean())
     weights = resample_weights(len(units), n_bootstrap, seed=seed)
-    metrics, breakdown = {}, {u: {} for u in units}
+    values: dict[str, np.ndarray] = {}
+    breakdown: dict[str, dict] = {u: {} for u in units}
     for k in ks:
         p, n = np.array(pos_p[k]), np.array(neg_p[k])
-        metrics[f"pos_p@{k}"] = mean_metric(p, weights)
-        metrics[f"neg_p@{k}"] = mean_metric(n, weights)
-        metrics[f"gap@{k}"] = mean_metric(p - n, weights)
-        for i, u in enumerate(units):
+        values.update({f"pos_p@{k}": p, f"neg_p@{k}": n, f"gap@{k}": p - n})
+        for i, u in enumerate(units):  # one finding: no resampling unit below it, so no CI
             breakdown[u][f"pos_p@{k}"] = mean_metric(p[i : i + 1], np.zeros((0, 1)))
             breakdown[u][f"neg_p@{k}"] = mean_metric(n[i : i + 1], np.zeros((0, 1)))
+    metrics = mean_metrics(values, weights)
     mean_prev = float(np.mean(chance)) if chance else float("nan")
     info = {
         "findings": units,

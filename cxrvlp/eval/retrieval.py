@@ -18,7 +18,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from cxrvlp.eval.bootstrap import DEFAULT_RESAMPLES, mean_metric, resample_weights
+from cxrvlp.eval.bootstrap import DEFAULT_RESAMPLES, mean_metric, mean_metrics, resample_weights
 from cxrvlp.eval.results import TaskResult
 
 
@@ -79,10 +79,10 @@ def score_report_retrieval(
     sims = (image_emb.float() @ gallery_emb.float().T).double().numpy()  # (N, G)
     target = np.asarray(target, dtype=np.int64)
     weights = resample_weights(len(sims), n_bootstrap, seed=seed)
-    metrics = {f"top{k}": mean_metric(v, weights) for k, v in topk_credit(sims, target, ks).items()}
+    values = {f"top{k}": v for k, v in topk_credit(sims, target, ks).items()}
     top1 = sims.argmax(axis=1) if sims.size else np.zeros(0, dtype=np.int64)
-    prf = label_prf([gallery_labels[j] for j in top1], [gallery_labels[j] for j in target])
-    metrics.update({k: mean_metric(v, weights) for k, v in prf.items()})
+    values.update(label_prf([gallery_labels[j] for j in top1], [gallery_labels[j] for j in target]))
+    metrics = mean_metrics(values, weights)
     return TaskResult(
         "retrieval", metrics, info={"queries": len(sims), "gallery": int(gallery_emb.shape[0]), "ks": list(ks)}
     )

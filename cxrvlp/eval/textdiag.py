@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from cxrvlp.eval.align import build_cxr_align
-from cxrvlp.eval.bootstrap import DEFAULT_RESAMPLES, mean_metric, resample_weights
+from cxrvlp.eval.bootstrap import DEFAULT_RESAMPLES, mean_metrics, resample_weights
 from cxrvlp.eval.dataset import EvalItem
 from cxrvlp.eval.embedder import Embedder, ProgressFn, embed_texts_checked
 from cxrvlp.eval.engine import CleanFn, LabelFn, NegateFn, OmitFn
@@ -47,12 +47,9 @@ def score_text_diagnostics(
     cos_n = (report_emb.float() * negation_emb.float()).sum(dim=1).double().numpy()  # (N,)
     cos_o = (report_emb.float() * omitted_emb.float()).sum(dim=1).double().numpy()  # (N,)
     weights = resample_weights(len(cos_n), n_bootstrap, seed=seed)
-    metrics = {
-        "cos_negation": mean_metric(cos_n, weights, percent=False),
-        "cos_omitted": mean_metric(cos_o, weights, percent=False),
-        "cos_gap": mean_metric(cos_n - cos_o, weights, percent=False),
-        "negation_closer": mean_metric((cos_n > cos_o).astype(np.float64), weights),
-    }
+    values = {"cos_negation": cos_n, "cos_omitted": cos_o, "cos_gap": cos_n - cos_o, "negation_closer": cos_n > cos_o}
+    raw = dict.fromkeys(("cos_negation", "cos_omitted", "cos_gap"), False)
+    metrics = mean_metrics(values, weights, percent=raw)
     info: dict = {"reports": len(cos_n)}
     if len(cos_n):
         both = np.concatenate([cos_n, cos_o])

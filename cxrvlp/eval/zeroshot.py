@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from cxrvlp.eval.bootstrap import DEFAULT_RESAMPLES, metric, resample_weights, weighted_auroc, weighted_mean
+from cxrvlp.eval.bootstrap import DEFAULT_RESAMPLES, metric, resample_weights, weighted_auroc, weighted_means
 from cxrvlp.eval.engine import Labeled, PromptsFn, call_prompts, positive_set, prompts_or_default
 from cxrvlp.eval.results import Metric, TaskResult
 
@@ -151,27 +151,27 @@ def score_zeroshot(
     """
     n, _ = scores.shape
     weights = resample_weights(n, n_bootstrap, seed=seed)
-    ones = np.ones((1, n))
+    valid = y >= 0  # (N, C)
+    pos = y == 1  # (N, C)
+    correct = np.where(scores == 0, 0.5, (scores > 0) == pos)  # (N, C)
+    acc_boot_all = weighted_means(correct, weights, valid)  # (R, C), one product for every finding
     breakdown: dict[str, dict[str, Metric]] = {}
     aucs, accs, aucs_boot, accs_boot, skipped = [], [], [], [], []
     for j, c in enumerate(classes):
-        valid = y[:, j] >= 0
-        pos = y[:, j] == 1
-        if pos.sum() == 0 or (valid & ~pos).sum() == 0:
+        v = valid[:, j]
+        if pos[:, j].sum() == 0 or (v & ~pos[:, j]).sum() == 0:
             skipped.append(c)
             continue
-        s, lab = scores[valid, j], pos[valid]
-        auc_boot = weighted_auroc(s, lab, weights[:, valid])
-        auc = weighted_auroc(s, lab, ones[:, valid])[0]
-        correct = np.where(scores[:, j] == 0, 0.5, (scores[:, j] > 0) == pos)
-        acc_boot = weighted_mean(correct, weights, valid)
-        acc = weighted_mean(correct, ones, valid)[0]
-        nv = int(valid.sum())
-        breakdown[c] = {"auroc": metric(auc, auc_boot, nv), "accuracy": metric(acc, acc_boot, nv)}
+        s, lab = scores[v, j], pos[v, j]
+        auc = weighted_auroc(s, lab, np.ones((1, len(s))))[0]
+        auc_boot = weighted_auroc(s, lab, weights if v.all() else weights[:, v])
+        acc = float(correct[v, j].mean())
+        nv = int(v.sum())
+        breakdown[c] = {"auroc": metric(auc, auc_boot, nv), "accuracy": metric(acc, acc_boot_all[:, j], nv)}
         aucs.append(auc)
         accs.append(acc)
         aucs_boot.append(auc_boot)
-        accs_boot.append(acc_boot)
+        accs_boot.append(acc_boot_all[:, j])
     metrics: dict[str, Metric] = {}
     if aucs:
         metrics["auroc"] = metric(float(np.mean(aucs)), _nanmean_rows(aucs_boot), n)
