@@ -99,10 +99,10 @@ def weighted_auroc(scores: np.ndarray, labels: np.ndarray, weights: np.ndarray) 
     neg_sorted = scores[neg_idx]
     lo = np.searchsorted(neg_sorted, scores[pos_idx], side="left")  # negatives strictly below, (P,)
     hi = np.searchsorted(neg_sorted, scores[pos_idx], side="right")  # negatives below or tied, (P,)
-    cum = np.zeros((weights.shape[0], len(neg_idx) + 1), dtype=np.float64)
+    cum = np.zeros((weights.shape[0], len(neg_idx) + 1), dtype=np.float32)  # integer sums < 2**24: exact
     np.cumsum(weights[:, neg_idx], axis=1, out=cum[:, 1:])  # (R, Nn + 1)
     wpos = weights[:, pos_idx]  # (R, P)
-    num = (wpos * (cum[:, lo] + cum[:, hi])).sum(axis=1) * 0.5
+    num = (wpos * (cum[:, lo] + cum[:, hi])).sum(axis=1, dtype=np.float64) * 0.5
     den = wpos.sum(axis=1, dtype=np.float64) * cum[:, -1]
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
