@@ -376,3 +376,16 @@ def test_cli_build_align(manifest, tmp_path, capsys, fake_engine_modules):
     )
     assert args.func(args) == 0
     assert len(load_cxr_align(tmp_path / "a.json")) == 18  # the 3 normal items (i % 8 == 0) are all in train
+
+
+def test_cli_checkpoint_is_a_model_spec_and_missing_model_is_an_error(manifest, monkeypatch, fake_engine_modules):
+    from cxrvlp.cli import CLIError
+    from cxrvlp.commands import eval as eval_cmd
+
+    specs = []
+    monkeypatch.setattr(eval_cmd, "load_model", lambda spec: specs.append(spec) or ConceptEmbedder())
+    args = _parse(["eval", "--checkpoint", "runs/x", "--data", str(manifest), "--tasks", "align", "--bootstrap", "0"])
+    assert args.func(args) == 0 and specs == ["cxrvlp:runs/x"]
+    args = _parse(["eval", "--data", str(manifest)])
+    with pytest.raises(CLIError, match="--model"):
+        args.func(args)

@@ -75,8 +75,10 @@ def run(args: argparse.Namespace) -> int:
     from cxrvlp.cli import CLIError
     from cxrvlp.eval import evaluate, load_cxr_align, read_manifest
 
+    if args.checkpoint:
+        args.model = f"cxrvlp:{args.checkpoint}"
     if not args.model:
-        raise CLIError("--model is required (e.g. --model preset:lite)")
+        raise CLIError("--model or --checkpoint is required (e.g. --model preset:lite)")
     if not args.data and not args.align_file:
         raise CLIError("give --data MANIFEST.csv and/or --align FILE.json")
     tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
