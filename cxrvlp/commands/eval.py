@@ -24,9 +24,13 @@ log = logging.getLogger(__name__)
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
-        "eval", help="evaluate a model (CXR-Align, zero-shot, retrieval, ...)", description=__doc__
+        "eval",
+        help="evaluate a model (CXR-Align, zero-shot, retrieval, ...)",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--model", help="model spec: preset:NAME or cxrvlp:DIR (see cxrvlp.inference.Predictor.from_spec)")
+    p.add_argument("--checkpoint", help="checkpoint directory; same as --model cxrvlp:DIR")
     p.add_argument("--data", help="manifest CSV (image,text,labels,split; image paths relative to the CSV)")
     p.add_argument("--split", help="manifest split to evaluate (default: all rows)")
     p.add_argument("--tasks", default="align,zeroshot,retrieval,adversarial,ncd,negprompt,textdiag")
