@@ -1,0 +1,188 @@
+"""Zero-shot classification with positive vs negated prompt ensembles (Ko & Park Table 2 ZS).
+
+For every finding the positive prompts ("pleural effusion") and the negated prompts ("no pleural effusion") are
+each embedded and averaged into one L2-normalised ensemble vector (CLIP's prompt ensembling). An image's score for
+the finding is ``cos(I, pos) - cos(I, neg)``: it ranks images for the AUROC, and ``score > 0`` is the prediction for
+the accuracy (a tie counts half).
+
+The "No Finding" trap: a template that writes ``no {finding}`` turns "No Finding" into "no No Finding", a double
+negation that a bag-of-words text encoder reads as "no finding" again, so positive and negative prompts collapse.
+:func:`check_prompt_set` rejects any prompt with a doubled "no" and any prompt that is both positive and negative,
+so such a template fails loudly instead of producing a silent 50% AUROC.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from cxrvlp.eval.bootstrap import DEFAULT_RESAMPLES, metric, resample_weights, weighted_auroc, weighted_means
+from cxrvlp.eval.engine import Labeled, PromptsFn, call_prompts, positive_set, prompts_or_default
+from cxrvlp.eval.results import Metric, TaskResult
+
+log = logging.getLogger(__name__)
+
+_DOUBLE_NO = re.compile(r"\bno\s+no\b", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class PromptSet:
+    """The prompt ensembles of one finding."""
+
+    finding: str
+    positive: tuple[str, ...]
+    negative: tuple[str, ...]
+
+
+def check_prompt_set(ps: PromptSet) -> None:
+    """Raise ``ValueError`` for a prompt set that cannot separate the finding from its absence.
+
+    Checks: both ensembles non-empty, no prompt with a doubled negation ("no No Finding"), no prompt in both.
+    """
+    if not ps.positive or not ps.negative:
+        raise ValueError(f"{ps.finding}: needs both positive and negative prompts")
+    doubled = [p for p in (*ps.positive, *ps.negative) if _DOUBLE_NO.search(p)]
+    if doubled:
+        raise ValueError(f"{ps.finding}: double negation in prompts {doubled!r} (the 'no No Finding' trap)")
+    both = set(ps.positive) & set(ps.negative)
+    if both:
+        raise ValueError(f"{ps.finding}: prompts {sorted(both)!r} are both positive and negative")
+
+
+def build_prompt_sets(
+    findings: Iterable[str], *, positive_fn: PromptsFn | None = None, negative_fn: PromptsFn | None = None
+) -> dict[str, PromptSet]:
+    """Prompt ensembles for each finding the templates know; unknown findings are skipped with a log line.
+
+    Args:
+        findings: class names (CheXpert-14 or NIH ChestX-ray14 spellings).
+        positive_fn, negative_fn: ``finding -> list[str]`` (None = ``cxrvlp.text.prompts``).
+
+    Raises:
+        ValueError: from :func:`check_prompt_set` when a finding's prompts are unusable.
+    """
+    positive_fn, negative_fn = prompts_or_default(positive_fn, negative_fn)
+    sets: dict[str, PromptSet] = {}
+    for f in dict.fromkeys(findings):
+        ps = PromptSet(f, tuple(call_prompts(positive_fn, f)), tuple(call_prompts(negative_fn, f)))
+        if not ps.positive and not ps.negative:
+            log.info("zero-shot: no prompt templates for %r, skipped", f)
+            continue
+        check_prompt_set(ps)
+        sets[f] = ps
+    return sets
+
+
+def ensemble(text_emb: torch.Tensor) -> torch.Tensor:
+    """Mean of ``[P, D]`` prompt embeddings, L2-normalised: ``[D]``."""
+    return torch.nn.functional.normalize(text_emb.float().mean(dim=0), dim=0)
+
+
+def class_scores(image_emb: torch.Tensor, pos_emb: torch.Tensor, neg_emb: torch.Tensor) -> np.ndarray:
+    """Zero-shot scores ``cos(I, pos_c) - cos(I, neg_c)``.
+
+    Args:
+        image_emb: ``[N, D]``; pos_emb, neg_emb: ``[C, D]`` ensemble vectors.
+
+    Returns:
+        ``[N, C]`` float64.
+    """
+    return (image_emb.float() @ (pos_emb.float() - neg_emb.float()).T).double().numpy()
+
+
+def dataset_label_matrix(label_sets: Sequence[Iterable[str]], classes: Sequence[str]) -> np.ndarray:
+    """Targets from dataset labels, closed world: 1 if listed, 0 if not; ``-1`` (ignored) for an unlabelled item.
+
+    Returns:
+        ``[N, C]`` int8.
+    """
+    y = np.zeros((len(label_sets), len(classes)), dtype=np.int8)
+    for i, labels in enumerate(label_sets):
+        labels = set(labels)
+        if not labels:
+            y[i] = -1
+            continue
+        y[i] = [c in labels for c in classes]
+    return y
+
+
+def report_label_matrix(labeled: Sequence[Labeled], classes: Sequence[str]) -> np.ndarray:
+    """Targets from our labeler: 1 positive (``No Finding`` when nothing is positive), -1 uncertain, else 0.
+
+    Returns:
+        ``[N, C]`` int8.
+    """
+    y = np.zeros((len(labeled), len(classes)), dtype=np.int8)
+    for i, lab in enumerate(labeled):
+        pos = positive_set(lab)
+        for j, c in enumerate(classes):
+            if c in pos:
+                y[i, j] = 1
+            elif lab.labels.get(c) == "uncertain":
+                y[i, j] = -1
+    return y
+
+
+def score_zeroshot(
+    scores: np.ndarray,
+    y: np.ndarray,
+    classes: Sequence[str],
+    *,
+    n_bootstrap: int = DEFAULT_RESAMPLES,
+    seed: int = 0,
+) -> TaskResult:
+    """AUROC and accuracy per finding and their macro means.
+
+    Args:
+        scores: ``[N, C]`` from :func:`class_scores`.
+        y: ``[N, C]`` targets 1 / 0 / -1 (ignored).
+        classes: ``[C]`` names.
+        n_bootstrap: resamples of images (shared across findings, so the macro CI respects their correlation).
+        seed: bootstrap seed.
+
+    Returns:
+        ``TaskResult`` with ``auroc`` and ``accuracy`` (macro over findings that have at least one positive and one
+        negative image) and a per-finding breakdown; findings lacking either are listed in ``info["skipped"]``.
+    """
+    n, _ = scores.shape
+    weights = resample_weights(n, n_bootstrap, seed=seed)
+    valid = y >= 0  # (N, C)
+    pos = y == 1  # (N, C)
+    correct = np.where(scores == 0, 0.5, (scores > 0) == pos)  # (N, C)
+    acc_boot_all = weighted_means(correct, weights, valid)  # (R, C), one product for every finding
+    breakdown: dict[str, dict[str, Metric]] = {}
+    aucs, accs, aucs_boot, accs_boot, skipped = [], [], [], [], []
+    for j, c in enumerate(classes):
+        v = valid[:, j]
+        if pos[:, j].sum() == 0 or (v & ~pos[:, j]).sum() == 0:
+            skipped.append(c)
+            continue
+        s, lab = scores[v, j], pos[v, j]
+        auc = weighted_auroc(s, lab, np.ones((1, len(s))))[0]
+        auc_boot = weighted_auroc(s, lab, weights if v.all() else weights[:, v])
+        acc = float(correct[v, j].mean())
+        nv = int(v.sum())
+        breakdown[c] = {"auroc": metric(auc, auc_boot, nv), "accuracy": metric(acc, acc_boot_all[:, j], nv)}
+        aucs.append(auc)
+        accs.append(acc)
+        aucs_boot.append(auc_boot)
+        accs_boot.append(acc_boot_all[:, j])
+    metrics: dict[str, Metric] = {}
+    if aucs:
+        metrics["auroc"] = metric(float(np.mean(aucs)), _nanmean_rows(aucs_boot), n)
+        metrics["accuracy"] = metric(float(np.mean(accs)), _nanmean_rows(accs_boot), n)
+    return TaskResult("zeroshot", metrics, breakdown, info={"findings": list(breakdown), "skipped": skipped})
+
+
+def _nanmean_rows(rows: list[np.ndarray]) -> np.ndarray:
+    """Mean over findings of ``[R]`` replicate arrays, ignoring NaN (a resample without both classes)."""
+    x = np.stack(rows)  # (C, R)
+    finite = np.isfinite(x)
+    count = finite.sum(axis=0)
+    total = np.where(finite, x, 0.0).sum(axis=0)
+    return np.where(count > 0, total / np.maximum(count, 1), np.nan)
