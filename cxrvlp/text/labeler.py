@@ -39,23 +39,24 @@ def _group(name: str) -> str:
     return "g" + re.sub(r"\W", "_", name)
 
 
-def _build_mention_re() -> tuple[re.Pattern[str], dict[str, tuple[str, ...]]]:
-    # A phrase listed under several classes (e.g. "hydropneumothorax") becomes one group mapping to all of them.
-    owners: dict[str, list[str]] = {}
-    for cls, frags in vocab.MENTIONS.items():
-        for frag in frags:
-            owners.setdefault(frag, []).append(cls)
-    by_key: dict[tuple[str, ...], list[str]] = {}
-    for frag, classes in owners.items():
-        by_key.setdefault(tuple(classes), []).append(frag)
+def _build_mention_re() -> tuple[re.Pattern[str], dict[str, tuple[tuple[str, ...], bool]]]:
+    # A phrase listed under several classes (e.g. "hydropneumothorax") becomes one group mapping to all of them;
+    # each group also says whether an affirmed mention is only uncertain (vocab.UNCERTAIN_MENTIONS).
+    owners: dict[tuple[str, bool], list[str]] = {}
+    for hedged, lexicon in ((False, vocab.MENTIONS), (True, vocab.UNCERTAIN_MENTIONS)):
+        for cls, frags in lexicon.items():
+            for frag in frags:
+                owners.setdefault((frag, hedged), []).append(cls)
+    by_key: dict[tuple[tuple[str, ...], bool], list[str]] = {}
+    for (frag, hedged), classes in owners.items():
+        by_key.setdefault((tuple(classes), hedged), []).append(frag)
     parts = [f"(?P<ignore>{alternation(vocab.IGNORE)})"]
-    groups: dict[str, tuple[str, ...]] = {}
-    # Longest fragment of each group first, and groups ordered by their longest fragment, so that at one position
-    # the longer phrase wins ("pleural effusion" before "effusion", "nodular density" before "density").
-    for i, (classes, frags) in enumerate(sorted(by_key.items(), key=lambda kv: -max(map(len, kv[1])))):
-        name = f"m{i}"
-        groups[name] = classes
-        parts.append(f"(?P<{name}>{alternation(frags)})")
+    groups: dict[str, tuple[tuple[str, ...], bool]] = {}
+    # Groups ordered by their longest fragment, so that at one position the longer phrase wins ("pleural effusion"
+    # before "effusion", "nodular density" before "density").
+    for i, (key, frags) in enumerate(sorted(by_key.items(), key=lambda kv: -max(map(len, kv[1])))):
+        groups[f"m{i}"] = key
+        parts.append(f"(?P<m{i}>{alternation(frags)})")
     return re.compile(r"\b(?:" + "|".join(parts) + r")\b"), groups
 
 
@@ -72,6 +73,8 @@ CUE_RE = re.compile(
             f"(?P<pseudo>{alternation(vocab.PSEUDO)})",
             f"(?P<post_unc>{alternation(vocab.POST_UNCERTAIN)})",
             f"(?P<post_neg>{alternation(vocab.POST_NEGATION)})",
+            f"(?P<alt>{alternation(vocab.ALTERNATIVES)})",
+            f"(?P<pre_ind>{alternation(vocab.PRE_INDICATION)})",
             f"(?P<pre_unc>{alternation(vocab.PRE_UNCERTAIN)})",
             f"(?P<pre_neg>{alternation(vocab.PRE_NEGATION)})",
             f"(?P<term>{alternation(vocab.TERMINATORS)})",
@@ -121,36 +124,42 @@ def lower_same_length(text: str) -> str:
     return "".join(ch.lower() if len(ch.lower()) == 1 else ch for ch in text)
 
 
-def _polarity(start: int, end: int, cues: list[tuple[int, int, str]], cue_starts: list[int], bounds: list[int]) -> tuple[str, tuple[int, int] | None]:
-    """Polarity of the mention ``[start, end)`` from the nearest cue whose scope reaches it."""
+def _polarity(
+    start: int, end: int, cues: list[tuple[int, int, str]], cue_starts: list[int], bounds: list[int]
+) -> tuple[str, tuple[int, int] | None]:
+    """Polarity of the mention ``[start, end)`` from the nearest cue whose scope reaches it.
+
+    ``bounds`` are sorted sentence and terminator offsets: two offsets share a scope iff they bisect alike.
+    """
     seg = bisect.bisect_right(bounds, start)
     best: tuple[int, str, tuple[int, int]] | None = None
+    indication: tuple[int, int] | None = None
     i = bisect.bisect_left(cue_starts, start) - 1
     while i >= 0:  # nearest pre-cue before the mention
         cs, ce, kind = cues[i]
-        if start - ce > _PRE_REACH or bisect.bisect_right(bounds, ce - 1) != seg:
+        if start - ce > _PRE_REACH or kind == "term" or bisect.bisect_right(bounds, ce - 1) != seg:
             break
-        if kind == "term":
-            break
-        if kind in ("pre_neg", "pre_unc") and ce <= start:
-            best = (start - ce, kind, (cs, ce))
+        if kind == "pre_ind" and indication is None:
+            indication = (cs, ce)  # "to suggest": uncertain unless an earlier negation governs it
+        elif kind == "pre_neg" or (kind in ("pre_unc", "alt") and indication is None):
+            best = (start - ce, "neg" if kind == "pre_neg" else "unc", (cs, ce))
             break
         i -= 1
+    if best is None and indication is not None:
+        best = (start - indication[1], "unc", indication)
     j = bisect.bisect_left(cue_starts, end)
     while j < len(cues):  # nearest post-cue after the mention
         cs, ce, kind = cues[j]
-        if cs - end > _POST_REACH or bisect.bisect_right(bounds, cs) != seg:
+        if cs - end > _POST_REACH or kind == "term" or bisect.bisect_right(bounds, cs) != seg:
             break
-        if kind in ("term", "pre_neg", "pre_unc") and kind == "term":
-            break
-        if kind in ("post_neg", "post_unc"):
+        if kind in ("post_neg", "post_unc") or (kind == "alt" and cs - end <= 2):
             if best is None or cs - end < best[0]:
-                best = (cs - end, kind, (cs, ce))
+                best = (cs - end, "neg" if kind == "post_neg" else "unc", (cs, ce))
             break
         j += 1
     if best is None:
         return POSITIVE, None
-    return (NEGATIVE if best[1].endswith("neg") else UNCERTAIN), best[2]
+    return (NEGATIVE if best[1] == "neg" else UNCERTAIN), best[2]
 
 
 def find_mentions(text: str, regions: list[tuple[int, int]] | None = None) -> list[Mention]:
@@ -183,9 +192,12 @@ def find_mentions(text: str, regions: list[tuple[int, int]] | None = None) -> li
         group = m.lastgroup
         if group == "ignore" or group is None:
             continue
+        classes, hedged = _MENTION_GROUPS[group]
         pol, cue = _polarity(m.start(), m.end(), cues, cue_starts, bounds)
+        if hedged and pol == POSITIVE:
+            pol = UNCERTAIN
         ev = ((m.start(), m.end()),) + ((cue,) if cue else ())
-        for cls in _MENTION_GROUPS[group]:
+        for cls in classes:
             mentions.append(Mention(cls, m.start(), m.end(), pol, ev))
             direct.add((cls, bisect.bisect_right(bounds, m.start())))
     mentions.extend(_anatomy_mentions(low, lo, hi, cues, cue_starts, bounds, direct))

@@ -46,13 +46,14 @@ MENTIONS: dict[str, list[str]] = {
         r"opacified",
         r"infiltrat(?:e|es|ion|ive)",
         r"air ?space (?:disease|process|opacit(?:y|ies))",
-        r"airspace",
         r"densit(?:y|ies)",
         r"haziness",
         r"hazy",
         r"ground[- ]glass",
         r"reticul(?:ar|onodular)(?: markings| opacit(?:y|ies)| changes)?",
         r"interstitial (?:markings|prominence|disease|changes|thickening|pattern)",
+        r"pleural[- ]?parenchymal opacit(?:y|ies)",
+        r"infectious infiltrates?",
     ],
     "Lung Lesion": [
         r"nodul(?:e|es|ar|arity)",
@@ -73,11 +74,19 @@ MENTIONS: dict[str, list[str]] = {
         r"(?:congestive )?heart failure",
         r"chf",
         r"cephalization",
+        r"(?:pulmonary )?(?:venous |vascular )engorgement",
         r"fluid overload",
         r"kerley b",
     ],
     "Consolidation": [r"consolidat(?:ion|ions|ed|ive)"],
-    "Pneumonia": [r"pneumonia" + _S, r"bronchopneumonia", r"pneumonitis", r"infectious process", r"infection" + _S],
+    "Pneumonia": [
+        r"pneumonia" + _S,
+        r"bronchopneumonia",
+        r"pneumonitis",
+        r"infectious (?:process|etiology)",
+        r"infection" + _S,
+        r"infectious infiltrates?",
+    ],
     "Atelectasis": [
         r"atelecta(?:sis|ses|tic)",
         r"(?:lobar |lung |segmental )?collapse",
@@ -93,12 +102,10 @@ MENTIONS: dict[str, list[str]] = {
     ],
     "Pleural Other": [
         r"pleural (?:thickening|plaques?|calcifications?|scarring|reaction)",
-        r"pleural[- ]parenchymal (?:scarring|thickening|opacit(?:y|ies))",
+        r"pleural[- ]?parenchymal (?:scarring|thickening|irregularit(?:y|ies))",
+        r"pleuroparenchymal (?:scarring|thickening|irregularit(?:y|ies)|opacit(?:y|ies))",
         r"calcified pleural plaques?",
         r"fibrothorax",
-        r"blunting of the (?:\w+ )?costophrenic (?:angles?|sulcus|sulci)",
-        r"(?:costophrenic|cp) (?:angle )?blunting",
-        r"blunted (?:\w+ )?costophrenic (?:angles?|sulcus|sulci)",
     ],
     "Fracture": [r"fractur(?:e|es|ed)", r"fx"],
     "Support Devices": [
@@ -121,6 +128,8 @@ MENTIONS: dict[str, list[str]] = {
         r"(?:prosthetic|mechanical) (?:aortic |mitral )?valves?",
         r"(?:orthopedic |spinal |fixation |fusion |surgical )?hardware",
         r"(?:cardiac |loop )?(?:monitor|recorder) device",
+        r"(?:spinal |nerve |cord )?stimulator",
+        r"(?:cardiac |pacemaker |pacer |battery )?generator",
         r"(?:support |medical |cardiac )?devices?",
         r"(?:cerclage |sternal )wires?",
         r"drains?",
@@ -212,14 +221,9 @@ PRE_UNCERTAIN: list[str] = [
     r"possibl[ey]",
     r"probabl[ey]",
     r"likely",
-    r"suspicious (?:for|of)",
     r"suspect(?:ed)?",
-    r"concern(?:ing)? for",
-    r"worrisome for",
-    r"suggest(?:s|ive of|ing|ion of)?",
     r"question(?:able)?(?: of)?",
-    r"versus",
-    r"vs\.?",
+    r"apparent(?:ly)?",
     r"differential(?: diagnosis)?(?: includes?)?",
     r"cannot (?:be )?(?:excluded?|ruled? out)",
     r"can not (?:be )?(?:excluded?|ruled? out)",
@@ -239,7 +243,28 @@ PRE_UNCERTAIN: list[str] = [
     r"unclear",
     r"\?",
 ]
-"""Uncertainty cues whose scope runs forward to the end of the clause."""
+"""Uncertainty cues (hedges) whose scope runs forward to the end of the clause."""
+
+PRE_INDICATION: list[str] = [
+    r"(?:to )?suggest(?:s|ive of|ing|ion of)?",
+    r"suspicious (?:for|of)",
+    r"concern(?:ing)? for",
+    r"worrisome for",
+    r"(?:to )?indicate",
+]
+"""Uncertainty cues that defer to an earlier negation in their scope: "no opacity to suggest pneumonia" is a
+negated pneumonia, "opacity suggesting pneumonia" an uncertain one."""
+
+UNCERTAIN_MENTIONS: dict[str, list[str]] = {
+    "Pleural Effusion": [
+        r"blunting of the (?:\w+ )?(?:costophrenic|cp) (?:angles?|sulcus|sulci|xxxx)",
+        r"(?:costophrenic|cp|sulcus|sulci)(?: angles?| sulcus| sulci| xxxx)? blunting",
+        r"blunted (?:\w+ )?(?:costophrenic|cp) (?:angles?|sulcus|sulci|xxxx)",
+        r"(?:costophrenic|cp) (?:angles?|sulcus|sulci|xxxx) (?:is |are |appears? |remains? )?(?:\w+ )?blunted",
+    ],
+}
+"""Signs that suggest but do not establish a finding: an affirmed one is uncertain (blunted costophrenic angle ->
+small effusion or pleural thickening), a negated one negative."""
 
 POST_UNCERTAIN: list[str] = [
     r"(?:is |are )?(?:not (?:entirely |completely )?(?:excluded|ruled out))",
@@ -249,6 +274,10 @@ POST_UNCERTAIN: list[str] = [
     r"may be present",
 ]
 """Uncertainty cues whose scope runs backward to the start of the clause."""
+
+ALTERNATIVES: list[str] = [r"versus", r"vs\.?", r"and/or", r"or possibly", r"or less likely"]
+"""Alternatives ("atelectasis versus scarring"): uncertain forward like a hedge, and backward for the mention
+right before them only."""
 
 PRE_NEGATION: list[str] = [
     r"no",
@@ -275,7 +304,7 @@ POST_NEGATION: list[str] = [
     r"(?:is |are )?absent",
     r"(?:has |have )?(?:since |interval(?:ly)? )?resolved",
     r"(?:has |have )?(?:been )?removed",
-    r"(?:is |are )?negative",
+    r"(?:is |are )?negative(?! for)",
 ]
 """Negation cues whose scope runs backward to the start of the clause."""
 
@@ -295,7 +324,7 @@ TERMINATORS: list[str] = [
     r";",
     r":",
     r", (?:with|and|there (?:is|are|has been|have been|may be)|also|mild|moderate|severe|minimal|trace|new|"
-    r"increased|persistent|stable|small|large|likely|probably|possibly|possible|may|consistent)",
+    r"increased|persistent|stable|small|large|consistent)",
     r"(?:and|with) (?:there (?:is|are)|the)",
 ]
 """Scope terminators (NegEx): a cue's scope never crosses one. The ", mild" style entries end a negated list
