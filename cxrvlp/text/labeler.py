@@ -162,47 +162,86 @@ def _polarity(
     return (NEGATIVE if best[1] == "neg" else UNCERTAIN), best[2]
 
 
-def find_mentions(text: str, regions: list[tuple[int, int]] | None = None) -> list[Mention]:
+@dataclass(frozen=True)
+class Scan:
+    """One pass of the cue regex over a report: what polarity decisions and sentence membership need.
+
+    Attributes:
+        low: the lower-cased text (same offsets as the text).
+        lo: start of the first labelled sentence; hi: end of the last one.
+        sentences: flat sorted ``[start0, end0, start1, end1, ...]`` of the labelled sentences.
+        bounds: sorted sentence and terminator offsets (two offsets share a scope iff they bisect alike).
+        cues: ``(start, end, kind)`` of every cue but pseudo-triggers; cue_starts: their starts.
+    """
+
+    low: str
+    lo: int
+    hi: int
+    sentences: list[int]
+    bounds: list[int]
+    cues: list[tuple[int, int, str]]
+    cue_starts: list[int]
+
+    def inside(self, offset: int) -> bool:
+        """Whether ``offset`` lies in a labelled sentence."""
+        return bisect.bisect_right(self.sentences, offset) % 2 == 1
+
+    def polarity(self, start: int, end: int) -> tuple[str, tuple[int, int] | None]:
+        """Polarity of the span ``[start, end)`` and the span of the cue deciding it (None when affirmed)."""
+        return _polarity(start, end, self.cues, self.cue_starts, self.bounds)
+
+
+def scan(text: str, regions: list[tuple[int, int]] | None = None) -> Scan | None:
+    """Sentences and cues of ``text`` within ``regions`` (default: the labelled sections); None without any."""
+    low = lower_same_length(text)
+    regions = label_regions(text) if regions is None else regions
+    sentences: list[int] = []
+    for s, e in regions:
+        for a, b in sentence_spans(low, s, e):
+            sentences.append(a)
+            sentences.append(b)
+    if not sentences:
+        return None
+    lo, hi = sentences[0], sentences[-1]
+    cues = [(m.start(), m.end(), m.lastgroup or "") for m in CUE_RE.finditer(low, lo, hi)]
+    cues = [c for c in cues if c[2] != "pseudo"]
+    bounds = sorted(sentences + [c[0] for c in cues if c[2] == "term"])
+    return Scan(low, lo, hi, sentences, bounds, cues, [c[0] for c in cues])
+
+
+def find_mentions(
+    text: str, regions: list[tuple[int, int]] | None = None, *, scanned: Scan | None = None
+) -> list[Mention]:
     """All mentions of the 13 finding classes in ``text`` (within ``regions``, default the labelled sections).
+
+    Args:
+        text: the report.
+        regions: character regions to read (default :func:`sections.label_regions`).
+        scanned: a :func:`scan` of the same text and regions, when the caller already has one.
 
     Returns:
         Mentions sorted by start offset.
     """
-    low = lower_same_length(text)
-    regions = label_regions(text) if regions is None else regions
-    bounds: list[int] = []
-    for s, e in regions:
-        for a, b in sentence_spans(low, s, e):
-            bounds.append(a)
-            bounds.append(b)
-    if not bounds:
+    sc = scanned if scanned is not None else scan(text, regions)
+    if sc is None:
         return []
-    lo, hi = bounds[0], bounds[-1]
-    inside = bounds.copy()  # sentence starts/ends: an offset is inside a sentence iff bisect_right gives odd
-    cues = [(m.start(), m.end(), m.lastgroup or "") for m in CUE_RE.finditer(low, lo, hi)]
-    cues = [c for c in cues if c[2] != "pseudo"]
-    for cs, ce, kind in cues:
-        if kind == "term":
-            bounds.append(cs)
-    bounds.sort()
-    # Segment ids from `bounds`: a mention and a cue are in one scope iff bisect gives the same index.
-    cue_starts = [c[0] for c in cues]
     mentions: list[Mention] = []
     direct: set[tuple[str, int]] = set()
-    for m in MENTION_RE.finditer(low, lo, hi):
+    for m in MENTION_RE.finditer(sc.low, sc.lo, sc.hi):
         group = m.lastgroup
-        if group == "ignore" or group is None or not bisect.bisect_right(inside, m.start()) % 2:
+        if group == "ignore" or group is None or not sc.inside(m.start()):
             continue
         classes, hedged = _MENTION_GROUPS[group]
-        pol, cue = _polarity(m.start(), m.end(), cues, cue_starts, bounds)
+        pol, cue = sc.polarity(m.start(), m.end())
         if hedged and pol == POSITIVE:
             pol = UNCERTAIN
         ev = ((m.start(), m.end()),) + ((cue,) if cue else ())
+        seg = bisect.bisect_right(sc.bounds, m.start())
         for cls in classes:
             mentions.append(Mention(cls, m.start(), m.end(), pol, ev))
-            direct.add((cls, bisect.bisect_right(bounds, m.start())))
-    anatomy = _anatomy_mentions(low, lo, hi, cues, cue_starts, bounds, direct)
-    mentions.extend(m for m in anatomy if bisect.bisect_right(inside, m.start) % 2)
+            direct.add((cls, seg))
+    anatomy = _anatomy_mentions(sc.low, sc.lo, sc.hi, sc.cues, sc.cue_starts, sc.bounds, direct)
+    mentions.extend(m for m in anatomy if sc.inside(m.start))
     mentions.sort(key=lambda x: (x.start, x.cls))
     return mentions
 

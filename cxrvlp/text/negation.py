@@ -196,9 +196,7 @@ def make_negated(report: str, finding: str, *, seed: int = 0) -> str:
     return omitted[:pos] + statement + " " + omitted[pos:]
 
 
-def hardneg_for_normal(
-    pool: Sequence[str], *, seed: int = 0, labels: Sequence[LabeledReport] | None = None
-) -> str:
+def hardneg_for_normal(pool: Sequence[str], *, seed: int = 0, labels: Sequence[LabeledReport] | None = None) -> str:
     """A hard negative for a normal report: a report from ``pool`` with exactly one positive finding.
 
     "Positive finding" counts the 12 pathologies (Support Devices and "No Finding" do not count: a normal study
