@@ -21,13 +21,14 @@ import bisect
 import re
 
 from cxrvlp.text import vocab
-from cxrvlp.text.labeler import NEGATIVE, POSITIVE, alternation, find_mentions, scan
+from cxrvlp.text.labeler import NEGATIVE, POSITIVE, find_mentions, scan
+from cxrvlp.text.lexicon import Lexicon, alternation
 from cxrvlp.text.sections import label_regions
 from cxrvlp.types import GraphEdge, GraphNode, ReportGraph
 
-GRAPH_ANATOMY_RE = re.compile(r"\b" + vocab.GRAPH_LOCATION_PREFIX + alternation(vocab.GRAPH_ANATOMY) + r"\b")
-GRAPH_OBS_RE = re.compile(r"\b" + alternation(vocab.GRAPH_OBSERVATIONS) + r"\b")
-MODIFIER_RE = re.compile(r"\b" + alternation(vocab.GRAPH_MODIFIERS) + r"\b")
+GRAPH_ANATOMY_RE = Lexicon([("anatomy", [vocab.GRAPH_LOCATION_PREFIX + alternation(vocab.GRAPH_ANATOMY)])])
+GRAPH_OBS_RE = Lexicon([("observation", vocab.GRAPH_OBSERVATIONS)])
+MODIFIER_RE = Lexicon([("modifier", vocab.GRAPH_MODIFIERS)])
 SUGGESTIVE_RE = re.compile(r"\b" + alternation(vocab.GRAPH_SUGGESTIVE) + r"\b")
 _CLAUSE_RE = re.compile(r"[,;:]| but | and the | however | which ")
 _STATUS = {POSITIVE: "present", NEGATIVE: "absent"}

@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from cxrvlp.text import vocab
+from cxrvlp.text.lexicon import Lexicon
 from cxrvlp.text.sections import label_regions, sentence_spans
 from cxrvlp.types import CHEXPERT_CLASSES
 
@@ -30,16 +31,11 @@ _PRE_REACH = 120  # characters a pre-cue's scope reaches forward
 _POST_REACH = 60  # characters a post-cue's scope reaches backward
 
 
-def alternation(fragments: list[str]) -> str:
-    """One non-capturing alternation of regex fragments, longest first (so longer phrases win)."""
-    return "(?:" + "|".join(sorted(fragments, key=len, reverse=True)) + ")"
-
-
 def _group(name: str) -> str:
     return "g" + re.sub(r"\W", "_", name)
 
 
-def _build_mention_re() -> tuple[re.Pattern[str], dict[str, tuple[tuple[str, ...], bool]]]:
+def _build_mention_lexicon() -> tuple[Lexicon, dict[str, tuple[tuple[str, ...], bool]]]:
     # A phrase listed under several classes (e.g. "hydropneumothorax") becomes one group mapping to all of them;
     # each group also says whether an affirmed mention is only uncertain (vocab.UNCERTAIN_MENTIONS).
     owners: dict[tuple[str, bool], list[str]] = {}
@@ -50,38 +46,34 @@ def _build_mention_re() -> tuple[re.Pattern[str], dict[str, tuple[tuple[str, ...
     by_key: dict[tuple[tuple[str, ...], bool], list[str]] = {}
     for (frag, hedged), classes in owners.items():
         by_key.setdefault((tuple(classes), hedged), []).append(frag)
-    parts = [f"(?P<ignore>{alternation(vocab.IGNORE)})"]
+    parts: list[tuple[str, list[str]]] = [("ignore", vocab.IGNORE)]
     groups: dict[str, tuple[tuple[str, ...], bool]] = {}
     # Groups ordered by their longest fragment, so that at one position the longer phrase wins ("pleural effusion"
     # before "effusion", "nodular density" before "density").
     for i, (key, frags) in enumerate(sorted(by_key.items(), key=lambda kv: -max(map(len, kv[1])))):
         groups[f"m{i}"] = key
-        parts.append(f"(?P<m{i}>{alternation(frags)})")
-    return re.compile(r"\b(?:" + "|".join(parts) + r")\b"), groups
+        parts.append((f"m{i}", frags))
+    return Lexicon(parts), groups
 
 
-MENTION_RE, _MENTION_GROUPS = _build_mention_re()
-ANATOMY_RE = re.compile(
-    r"\b(?:" + "|".join(f"(?P<{_group(c)}>{alternation(f)})" for c, f in vocab.ANATOMY.items()) + r")\b"
-)
+MENTION_RE, _MENTION_GROUPS = _build_mention_lexicon()
+ANATOMY_RE = Lexicon([(_group(c), f) for c, f in vocab.ANATOMY.items()])
 _ANATOMY_CLASS = {_group(c): c for c in vocab.ANATOMY}
-SIZE_RE = re.compile(r"\b(?:" + "|".join(f"(?P<{k}>{alternation(f)})" for k, f in vocab.SIZE_CUES.items()) + r")\b")
-CUE_RE = re.compile(
-    r"(?:(?:(?<!\w)|(?=\W))(?:"
-    + "|".join(
-        [
-            f"(?P<pseudo>{alternation(vocab.PSEUDO)})",
-            f"(?P<post_unc>{alternation(vocab.POST_UNCERTAIN)})",
-            f"(?P<post_neg>{alternation(vocab.POST_NEGATION)})",
-            f"(?P<alt>{alternation(vocab.ALTERNATIVES)})",
-            f"(?P<pre_ind>{alternation(vocab.PRE_INDICATION)})",
-            f"(?P<pre_unc>{alternation(vocab.PRE_UNCERTAIN)})",
-            f"(?P<pre_neg>{alternation(vocab.PRE_NEGATION)})",
-            f"(?P<term>{alternation(vocab.TERMINATORS)})",
-        ]
-    )
-    + r")(?:(?<=\W)|(?!\w)))"
+SIZE_RE = Lexicon(list(vocab.SIZE_CUES.items()))
+CUE_RE = Lexicon(
+    [
+        ("pseudo", vocab.PSEUDO),
+        ("post_unc", vocab.POST_UNCERTAIN),
+        ("post_neg", vocab.POST_NEGATION),
+        ("alt", vocab.ALTERNATIVES),
+        ("pre_ind", vocab.PRE_INDICATION),
+        ("pre_unc", vocab.PRE_UNCERTAIN),
+        ("pre_neg", vocab.PRE_NEGATION),
+        ("term", vocab.TERMINATORS),
+    ],
+    suffix=r"(?:(?<=\W)|(?!\w))",
 )
+"""Cue lexicon; at one position the earlier group wins (pseudo-triggers first, terminators last)."""
 _CLAUSE_RE = re.compile(r"[,;:]| but | and the | however ")
 
 
