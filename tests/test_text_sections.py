@@ -33,7 +33,7 @@ def test_extract_sections_without_headers_is_all_findings() -> None:
 
 def test_label_regions_exclude_indication() -> None:
     text = "INDICATION: pneumonia? FINDINGS: Clear lungs."
-    (start, end), = label_regions(text)
+    ((start, end),) = label_regions(text)
     assert text[start:end].strip() == "Clear lungs."
 
 
@@ -93,7 +93,5 @@ def test_clean_report_end_to_end() -> None:
         "INDICATION: cough. COMPARISON: XXXX. FINDINGS: Stable mild cardiomegaly. No pleural effusion or "
         "pneumothorax. Unchanged from prior. IMPRESSION: 1. Interval resolution of pneumonia."
     )
-    assert clean_report(report) == (
-        "Mild cardiomegaly. No pleural effusion. No pneumothorax. Resolution of pneumonia."
-    )
+    assert clean_report(report) == ("Mild cardiomegaly. No pleural effusion. No pneumothorax. Resolution of pneumonia.")
     assert clean_report("") == ""
