@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import pytest
 
 from cxrvlp.text import CHEXPERT_CLASSES, LabeledReport, clinical_vector, label_report
 from cxrvlp.text.labeler import no_finding
-from cxrvlp.text.metrics import label_scores, macro_f1
+from cxrvlp.text.metrics import label_scores, macro_f1, read_gold
 
 GOLD = Path(__file__).parent / "data" / "gold_openi.csv"
 
@@ -113,16 +112,8 @@ def test_clinical_vector_rejects_unknown_names() -> None:
 
 
 def _gold(split: str | None = None) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
-    gold, pred = [], []
-    with GOLD.open(newline="", encoding="utf-8") as fh:
-        for row in csv.DictReader(fh):
-            if split and row["split"] != split:
-                continue
-            labels = dict(item.split("=") for item in row["labels"].split(";") if item)
-            labels["No Finding"] = no_finding(labels)
-            gold.append(labels)
-            pred.append(label_report(row["sentence"]).labels)
-    return gold, pred
+    rows = read_gold(GOLD, split=split)
+    return [g for _, g in rows], [label_report(s).labels for s, _ in rows]
 
 
 def test_gold_set_is_real_and_large_enough() -> None:
