@@ -196,9 +196,22 @@ def scan(text: str, regions: list[tuple[int, int]] | None = None) -> Scan | None
         return None
     lo, hi = sentences[0], sentences[-1]
     cues = [(m.start(), m.end(), m.lastgroup or "") for m in CUE_RE.finditer(low, lo, hi)]
-    cues = [c for c in cues if c[2] != "pseudo"]
+    cues = [c for c in cues if c[2] != "pseudo" and not (c[2] == "term" and _in_list(low, c, sentences))]
     bounds = sorted(sentences + [c[0] for c in cues if c[2] == "term"])
     return Scan(low, lo, hi, sentences, bounds, cues, [c[0] for c in cues])
+
+
+_LIST_END_RE = re.compile(r",? (?:or|nor) ")
+
+
+def _in_list(low: str, cue: tuple[int, int, str], sentences: list[int]) -> bool:
+    """A ", large ..." terminator inside a list that goes on with "or" ("no consolidation, large effusion, or
+    pneumothorax") is a list item, not the end of the negated clause."""
+    if low[cue[0]] != ",":
+        return False
+    i = bisect.bisect_right(sentences, cue[0])
+    end = sentences[i] if i < len(sentences) else len(low)
+    return _LIST_END_RE.search(low, cue[1], end) is not None
 
 
 def find_mentions(
