@@ -288,7 +288,15 @@ def _anatomy_mentions(
     return [m for m in out if (m.cls, bisect.bisect_right(bounds, m.start)) not in direct]
 
 
-def _size_mention(cls: str, s: int, e: int, cue: tuple[int, int, str], cues, cue_starts, bounds) -> Mention:
+def _size_mention(
+    cls: str,
+    s: int,
+    e: int,
+    cue: tuple[int, int, str],
+    cues: list[tuple[int, int, str]],
+    cue_starts: list[int],
+    bounds: list[int],
+) -> Mention:
     cs, ce, kind = cue
     pol = {"positive": POSITIVE, "negative": NEGATIVE, "uncertain": UNCERTAIN}[kind]
     ev: tuple[tuple[int, int], ...] = ((s, e), (cs, ce))
