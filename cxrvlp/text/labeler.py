@@ -391,9 +391,8 @@ def clinical_vector(labels: Mapping[str, str]) -> list[float]:
     return vec
 
 
-def check_finding(finding: str, *, allow_no_finding: bool = False) -> str:
-    """Return ``finding`` if it is a CheXpert class name, else raise ``ValueError`` listing the valid names."""
-    valid = CHEXPERT_CLASSES if allow_no_finding else vocab.FINDINGS
-    if finding not in valid:
-        raise ValueError(f"unknown finding {finding!r}; valid names: {', '.join(valid)}")
+def check_finding(finding: str) -> str:
+    """Return ``finding`` if it is one of the 13 findings (not "No Finding"), else raise ``ValueError`` listing them."""
+    if finding not in vocab.FINDINGS:
+        raise ValueError(f"unknown finding {finding!r}; valid names: {', '.join(vocab.FINDINGS)}")
     return finding
