@@ -33,6 +33,8 @@ def findings(text: str) -> dict[str, str]:
         ("Opacity suggestive of pneumonia.", {"Lung Opacity": "positive", "Pneumonia": "uncertain"}),
         ("No significant change in the left pleural effusion.", {"Pleural Effusion": "positive"}),  # pseudo-trigger
         ("Atelectasis versus scarring in the left base.", {"Atelectasis": "uncertain"}),
+        ("Left basilar atelectasis or infiltrate.", {"Atelectasis": "uncertain", "Lung Opacity": "uncertain"}),
+        ("Consolidation or effusion is not seen.", {"Consolidation": "negative", "Pleural Effusion": "negative"}),
         ("The PICC line has been removed.", {"Support Devices": "negative"}),
         ("Interval resolution of the right lower lobe pneumonia.", {"Pneumonia": "negative"}),
         ("Heart size is normal.", {"Cardiomegaly": "negative"}),
@@ -122,7 +124,7 @@ def test_gold_set_is_real_and_large_enough() -> None:
     assert sum(len(g) > 1 for g in gold) >= 150  # sentences mentioning at least one finding
 
 
-@pytest.mark.parametrize(("split", "floor"), [(None, 0.94), ("test", 0.94)])
+@pytest.mark.parametrize(("split", "floor"), [(None, 0.95), ("test", 0.95)])
 def test_gold_set_macro_f1(split: str | None, floor: float) -> None:
     scores = label_scores(*_gold(split))
     assert macro_f1(scores) >= floor, {k: round(v.f1, 3) for k, v in scores.items()}

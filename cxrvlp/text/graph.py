@@ -21,7 +21,7 @@ import bisect
 import re
 
 from cxrvlp.text import vocab
-from cxrvlp.text.labeler import NEGATIVE, POSITIVE, find_mentions, scan
+from cxrvlp.text.labeler import NEGATIVE, POSITIVE, Scan, find_mentions, scan
 from cxrvlp.text.lexicon import Lexicon, alternation
 from cxrvlp.text.sections import label_regions
 from cxrvlp.types import GraphEdge, GraphNode, ReportGraph
@@ -107,7 +107,13 @@ def _overlaps(sorted_spans: list[tuple[int, int]], start: int, end: int) -> bool
     return False
 
 
-def _relations(low, sc, nodes, index, size_links) -> list[GraphEdge]:
+def _relations(
+    low: str,
+    sc: Scan,
+    nodes: list[GraphNode],
+    index: dict[tuple[int, int], int],
+    size_links: list[tuple[tuple[int, int], tuple[int, int]]],
+) -> list[GraphEdge]:
     edges: list[GraphEdge] = []
     seen: set[tuple[int, int, str]] = set()
 
@@ -124,34 +130,31 @@ def _relations(low, sc, nodes, index, size_links) -> list[GraphEdge]:
     clause_of = [bisect.bisect_right(clause_bounds, n.start) for n in nodes]
     sized = {index[c] for c, _ in size_links if c in index}
     modifiers = {i for i, n in enumerate(nodes) if n.kind == "observation" and n.status == ""}
+    anatomy_in: dict[int, list[int]] = {}
+    for k, n in enumerate(nodes):
+        if n.kind == "anatomy":
+            anatomy_in.setdefault(clause_of[k], []).append(k)
+    # next head observation (not a modifier) after each node, within its sentence: one backward pass
+    next_head: list[int | None] = [None] * len(nodes)
+    following: int | None = None
+    for k in range(len(nodes) - 1, -1, -1):
+        if following is not None and sentence_of[following] != sentence_of[k]:
+            following = None
+        next_head[k] = following
+        if nodes[k].kind == "observation" and k not in modifiers:
+            following = k
     for i, n in enumerate(nodes):
         if n.kind != "observation":
             continue
+        nxt = next_head[i]
         if i in modifiers:
-            nxt = next(
-                (
-                    j
-                    for j in range(i + 1, len(nodes))
-                    if nodes[j].kind == "observation" and j not in modifiers and sentence_of[j] == sentence_of[i]
-                ),
-                None,
-            )
             if nxt is not None and len(low[n.end : nodes[nxt].start].split()) <= 3:
                 link(i, nxt, "modify")
             continue
-        if i not in sized:
-            anat = [j for j, a in enumerate(nodes) if a.kind == "anatomy" and clause_of[j] == clause_of[i]]
-            if anat:
-                j = min(anat, key=lambda j: min(abs(nodes[j].start - n.end), abs(n.start - nodes[j].end)))
-                link(i, j, "located_at")
-        nxt = next(
-            (
-                j
-                for j in range(i + 1, len(nodes))
-                if nodes[j].kind == "observation" and j not in modifiers and sentence_of[j] == sentence_of[i]
-            ),
-            None,
-        )
+        anat = anatomy_in.get(clause_of[i]) if i not in sized else None
+        if anat:
+            j = min(anat, key=lambda j: min(abs(nodes[j].start - n.end), abs(n.start - nodes[j].end)))
+            link(i, j, "located_at")
         if nxt is not None and SUGGESTIVE_RE.search(low, n.end, nodes[nxt].start):
             link(i, nxt, "suggestive_of")
     return edges

@@ -29,6 +29,7 @@ POSITIVE, NEGATIVE, UNCERTAIN = "positive", "negative", "uncertain"
 _RANK = {POSITIVE: 2, UNCERTAIN: 1, NEGATIVE: 0}
 _PRE_REACH = 120  # characters a pre-cue's scope reaches forward
 _POST_REACH = 60  # characters a post-cue's scope reaches backward
+_OR_REACH = 30  # characters between "or" and the alternative after it
 
 
 def _group(name: str) -> str:
@@ -66,6 +67,7 @@ CUE_RE = Lexicon(
         ("post_unc", vocab.POST_UNCERTAIN),
         ("post_neg", vocab.POST_NEGATION),
         ("alt", vocab.ALTERNATIVES),
+        ("or", vocab.ALTERNATIVE_OR),
         ("pre_ind", vocab.PRE_INDICATION),
         ("pre_unc", vocab.PRE_UNCERTAIN),
         ("pre_neg", vocab.PRE_NEGATION),
@@ -126,12 +128,15 @@ def _polarity(
     seg = bisect.bisect_right(bounds, start)
     best: tuple[int, str, tuple[int, int]] | None = None
     indication: tuple[int, int] | None = None
+    alternative: tuple[int, int] | None = None  # a bare "or" next to the mention: uncertain only if unscoped
     i = bisect.bisect_left(cue_starts, start) - 1
     while i >= 0:  # nearest pre-cue before the mention
         cs, ce, kind = cues[i]
         if start - ce > _PRE_REACH or kind == "term" or bisect.bisect_right(bounds, ce - 1) != seg:
             break
-        if kind == "pre_ind" and indication is None:
+        if kind == "or" and alternative is None and start - ce <= _OR_REACH:
+            alternative = (cs, ce)
+        elif kind == "pre_ind" and indication is None:
             indication = (cs, ce)  # "to suggest": uncertain unless an earlier negation governs it
         elif kind == "pre_neg" or (kind in ("pre_unc", "alt") and indication is None):
             best = (start - ce, "neg" if kind == "pre_neg" else "unc", (cs, ce))
@@ -144,13 +149,15 @@ def _polarity(
         cs, ce, kind = cues[j]
         if cs - end > _POST_REACH or kind == "term" or bisect.bisect_right(bounds, cs) != seg:
             break
-        if kind in ("post_neg", "post_unc") or (kind == "alt" and cs - end <= 2):
+        if kind == "or" and alternative is None and cs - end <= 2:
+            alternative = (cs, ce)
+        elif kind in ("post_neg", "post_unc") or (kind == "alt" and cs - end <= 2):
             if best is None or cs - end < best[0]:
                 best = (cs - end, "neg" if kind == "post_neg" else "unc", (cs, ce))
             break
         j += 1
     if best is None:
-        return POSITIVE, None
+        return (POSITIVE, None) if alternative is None else (UNCERTAIN, alternative)
     return (NEGATIVE if best[1] == "neg" else UNCERTAIN), best[2]
 
 
@@ -288,7 +295,15 @@ def _anatomy_mentions(
     return [m for m in out if (m.cls, bisect.bisect_right(bounds, m.start)) not in direct]
 
 
-def _size_mention(cls: str, s: int, e: int, cue: tuple[int, int, str], cues, cue_starts, bounds) -> Mention:
+def _size_mention(
+    cls: str,
+    s: int,
+    e: int,
+    cue: tuple[int, int, str],
+    cues: list[tuple[int, int, str]],
+    cue_starts: list[int],
+    bounds: list[int],
+) -> Mention:
     cs, ce, kind = cue
     pol = {"positive": POSITIVE, "negative": NEGATIVE, "uncertain": UNCERTAIN}[kind]
     ev: tuple[tuple[int, int], ...] = ((s, e), (cs, ce))
@@ -376,9 +391,8 @@ def clinical_vector(labels: Mapping[str, str]) -> list[float]:
     return vec
 
 
-def check_finding(finding: str, *, allow_no_finding: bool = False) -> str:
-    """Return ``finding`` if it is a CheXpert class name, else raise ``ValueError`` listing the valid names."""
-    valid = CHEXPERT_CLASSES if allow_no_finding else vocab.FINDINGS
-    if finding not in valid:
-        raise ValueError(f"unknown finding {finding!r}; valid names: {', '.join(valid)}")
+def check_finding(finding: str) -> str:
+    """Return ``finding`` if it is one of the 13 findings (not "No Finding"), else raise ``ValueError`` listing them."""
+    if finding not in vocab.FINDINGS:
+        raise ValueError(f"unknown finding {finding!r}; valid names: {', '.join(vocab.FINDINGS)}")
     return finding

@@ -98,6 +98,12 @@ class Lexicon:
                         by_char.setdefault(ch, []).append((gi, name, frag))
         self._everywhere = self._compile(everywhere, suffix) if everywhere else None
         self._by_char = {ch: self._compile(items + everywhere, suffix) for ch, items in by_char.items()}
+        # Candidate starts found in C: a word character from the table not preceded by a word character, or a
+        # punctuation mark from the table (a token of its own). Unknown first characters need every token.
+        words = "".join(sorted(re.escape(ch) for ch in by_char if re.match(r"\w", ch)))
+        marks = "".join(sorted(re.escape(ch) for ch in by_char if not re.match(r"[\w\s]", ch)))
+        parts = ([f"(?<!\\w)[{words}]"] if words else []) + ([f"[{marks}]"] if marks else [])
+        self._gate = _TOKEN_RE if everywhere or not parts else re.compile("|".join(parts))
 
     @staticmethod
     def _compile(items: list[tuple[int, str, str]], suffix: str) -> re.Pattern[str]:
@@ -119,7 +125,7 @@ class Lexicon:
         end = len(text) if end is None else end
         pos = start
         by_char, fallback = self._by_char, self._everywhere
-        for tok in _TOKEN_RE.finditer(text, start, end):
+        for tok in self._gate.finditer(text, start, end):
             s = tok.start()
             if s < pos:
                 continue

@@ -16,6 +16,12 @@ from cxrvlp.text.lexicon import alternation
 from cxrvlp.text.sections import extract_sections, split_sentences
 
 TEMPORAL_RE = re.compile(r"(?<!\w)(?:" + alternation(vocab.TEMPORAL) + r")(?!\w)", re.IGNORECASE)
+_DEPENDENT_RE = re.compile(
+    r"(?:which|that|likely|probably|possibly|may|might|could|suggest\w*|consistent|compatible|represent\w*|"
+    r"reflect\w*|concerning|versus|or|due|related|secondary)\b",
+    re.IGNORECASE,
+)
+"""Words that open a clause depending on the previous one: no statement split before them."""
 SEP_RE = re.compile(r"(?:,? (?:and/or|and|or|nor) |, |/)")
 _NEG_LIST_CUES = ("pre_neg",)
 
@@ -69,7 +75,7 @@ def _items(sentence: str, mentions: list[Mention]) -> list[tuple[int, int]] | No
     cues = [m for m in CUE_RE.finditer(low) if m.lastgroup != "pseudo"]
     if not cues or cues[0].lastgroup not in _NEG_LIST_CUES or cues[0].end() > mentions[0].start:
         return None
-    if any(c.lastgroup != "pre_neg" and c.start() < mentions[-1].end for c in cues[1:]):
+    if any(c.lastgroup not in ("pre_neg", "or") and c.start() < mentions[-1].end for c in cues[1:]):
         return None
     start = cues[0].end()
     seps = [m for m in SEP_RE.finditer(sentence, start, mentions[-1].end) if m.start() >= mentions[0].end]
@@ -127,7 +133,11 @@ def _clause_cuts(sentence: str, mentions: list[Mention]) -> list[tuple[int, int]
             continue
         between = sentence[a.end : b.start]
         m = re.search(r"(?:;|,)? (?:and|with|as well as) (?:(?:a|an|the) )?|; |, ", between)
-        if m and not re.search(r"\b(?:or|versus|vs|no|not|without)\b", between):
+        if (
+            m
+            and not re.search(r"\b(?:or|versus|vs|no|not|without)\b", between)
+            and not _DEPENDENT_RE.match(sentence, a.end + m.end())
+        ):
             cuts.append((a.end + m.start(), a.end + m.end()))
     return cuts
 

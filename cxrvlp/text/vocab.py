@@ -211,6 +211,8 @@ PSEUDO: list[str] = [
     r"without (?:change|difficulty|interval change)",
     r"no longer",  # "no longer seen" is handled as a post-negation below
     r"gram negative",
+    r"with or without",
+    r"whether or not",
 ]
 """Pseudo-triggers: look like a cue but are not (consumed before cues)."""
 
@@ -274,6 +276,10 @@ POST_UNCERTAIN: list[str] = [
     r"may be present",
 ]
 """Uncertainty cues whose scope runs backward to the start of the clause."""
+
+ALTERNATIVE_OR: list[str] = [r"or"]
+"""A bare "or" between affirmed findings ("atelectasis or infiltrate") makes both uncertain; it never overrides a
+negation or hedge ("no effusion or pneumothorax" stays negative)."""
 
 ALTERNATIVES: list[str] = [r"versus", r"vs\.?", r"and/or", r"or possibly", r"or less likely"]
 """Alternatives ("atelectasis versus scarring"): uncertain forward like a hedge, and backward for the mention
@@ -363,7 +369,8 @@ TEMPORAL: list[str] = [
     r" (?:the |a )?(?:prior|previous|last|recent|most recent|earlier|preceding|old|xxxx)[\w ]*?(?=[,.;]|$)",
     r"(?:is |are )?again (?:seen|noted|demonstrated|visualized|identified|present)",
     r"redemonstrat\w*(?: of)?",
-    r"(?:is |are |appears? |remains? )?(?:grossly |essentially |overall )?stable(?: in (?:size|appearance))?",
+    r"(?:is |are |appears? |remains? )?(?:grossly |essentially |overall )?stable(?: in (?:size|appearance))?"
+    r"(?: and)?",
     r"(?:there has been |with )?(?:an |the )?interval (?:improvement|worsening|increase|decrease|change|"
     r"development|appearance)(?: in| of)?",
     r"interval(?= (?:resolution|removal|placement))",
