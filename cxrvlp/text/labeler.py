@@ -1,0 +1,338 @@
+"""Rule-based CheXpert-14 labeler: mentions, NegEx-style scoped negation / uncertainty, CheXpert aggregation.
+
+Pipeline (one pass of each combined regex over the whole lower-cased report):
+
+1. Restrict to FINDINGS / IMPRESSION when the report has section headers (:func:`sections.label_regions`).
+2. Mentions: one regex for all direct mentions (``vocab.MENTIONS``, ``vocab.IGNORE`` consumed first) and one for the
+   anatomy + size-cue mentions of Cardiomegaly / Enlarged Cardiomediastinum (``vocab.ANATOMY``, ``vocab.SIZE_CUES``).
+3. Cues: one regex for pseudo-triggers, pre/post negation, pre/post uncertainty and scope terminators. A mention
+   takes the polarity of the nearest cue whose scope reaches it: a pre-cue before it or a post-cue after it, in the
+   same sentence, with no terminator in between, within ``_PRE_REACH`` / ``_POST_REACH`` characters.
+4. Aggregation per class (CheXpert): positive if any mention is positive, else uncertain if any is uncertain, else
+   negative. "No Finding" is positive when no other class except Support Devices is positive or uncertain, negative
+   otherwise; a report with no words in its labelled sections gets no labels at all.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from cxrvlp.text import vocab
+from cxrvlp.text.sections import label_regions, sentence_spans
+from cxrvlp.types import CHEXPERT_CLASSES
+
+POSITIVE, NEGATIVE, UNCERTAIN = "positive", "negative", "uncertain"
+_RANK = {POSITIVE: 2, UNCERTAIN: 1, NEGATIVE: 0}
+_PRE_REACH = 120  # characters a pre-cue's scope reaches forward
+_POST_REACH = 60  # characters a post-cue's scope reaches backward
+
+
+def alternation(fragments: list[str]) -> str:
+    """One non-capturing alternation of regex fragments, longest first (so longer phrases win)."""
+    return "(?:" + "|".join(sorted(fragments, key=len, reverse=True)) + ")"
+
+
+def _group(name: str) -> str:
+    return "g" + re.sub(r"\W", "_", name)
+
+
+def _build_mention_re() -> tuple[re.Pattern[str], dict[str, tuple[tuple[str, ...], bool]]]:
+    # A phrase listed under several classes (e.g. "hydropneumothorax") becomes one group mapping to all of them;
+    # each group also says whether an affirmed mention is only uncertain (vocab.UNCERTAIN_MENTIONS).
+    owners: dict[tuple[str, bool], list[str]] = {}
+    for hedged, lexicon in ((False, vocab.MENTIONS), (True, vocab.UNCERTAIN_MENTIONS)):
+        for cls, frags in lexicon.items():
+            for frag in frags:
+                owners.setdefault((frag, hedged), []).append(cls)
+    by_key: dict[tuple[tuple[str, ...], bool], list[str]] = {}
+    for (frag, hedged), classes in owners.items():
+        by_key.setdefault((tuple(classes), hedged), []).append(frag)
+    parts = [f"(?P<ignore>{alternation(vocab.IGNORE)})"]
+    groups: dict[str, tuple[tuple[str, ...], bool]] = {}
+    # Groups ordered by their longest fragment, so that at one position the longer phrase wins ("pleural effusion"
+    # before "effusion", "nodular density" before "density").
+    for i, (key, frags) in enumerate(sorted(by_key.items(), key=lambda kv: -max(map(len, kv[1])))):
+        groups[f"m{i}"] = key
+        parts.append(f"(?P<m{i}>{alternation(frags)})")
+    return re.compile(r"\b(?:" + "|".join(parts) + r")\b"), groups
+
+
+MENTION_RE, _MENTION_GROUPS = _build_mention_re()
+ANATOMY_RE = re.compile(
+    r"\b(?:" + "|".join(f"(?P<{_group(c)}>{alternation(f)})" for c, f in vocab.ANATOMY.items()) + r")\b"
+)
+_ANATOMY_CLASS = {_group(c): c for c in vocab.ANATOMY}
+SIZE_RE = re.compile(r"\b(?:" + "|".join(f"(?P<{k}>{alternation(f)})" for k, f in vocab.SIZE_CUES.items()) + r")\b")
+CUE_RE = re.compile(
+    r"(?:(?:(?<!\w)|(?=\W))(?:"
+    + "|".join(
+        [
+            f"(?P<pseudo>{alternation(vocab.PSEUDO)})",
+            f"(?P<post_unc>{alternation(vocab.POST_UNCERTAIN)})",
+            f"(?P<post_neg>{alternation(vocab.POST_NEGATION)})",
+            f"(?P<alt>{alternation(vocab.ALTERNATIVES)})",
+            f"(?P<pre_ind>{alternation(vocab.PRE_INDICATION)})",
+            f"(?P<pre_unc>{alternation(vocab.PRE_UNCERTAIN)})",
+            f"(?P<pre_neg>{alternation(vocab.PRE_NEGATION)})",
+            f"(?P<term>{alternation(vocab.TERMINATORS)})",
+        ]
+    )
+    + r")(?:(?<=\W)|(?!\w)))"
+)
+_CLAUSE_RE = re.compile(r"[,;:]| but | and the | however ")
+
+
+@dataclass(frozen=True)
+class Mention:
+    """One mention of a class: its span in the report, its polarity and the spans supporting it."""
+
+    cls: str
+    start: int
+    end: int
+    polarity: str
+    evidence: tuple[tuple[int, int], ...]
+
+
+@dataclass(frozen=True)
+class LabeledReport:
+    """Labels of one report.
+
+    Attributes:
+        text: the labelled report, unchanged.
+        labels: CheXpert class -> ``"positive"`` | ``"negative"`` | ``"uncertain"``; unmentioned classes absent.
+        evidence: class -> ``(start, end)`` character spans in ``text`` supporting the decision (mentions and
+            their cues; empty for the derived "No Finding").
+    """
+
+    text: str
+    labels: dict[str, str] = field(default_factory=dict)
+    evidence: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
+
+    def positives(self) -> list[str]:
+        """Classes labelled positive, in ``CHEXPERT_CLASSES`` order, excluding "No Finding"."""
+        return [c for c in CHEXPERT_CLASSES if c != "No Finding" and self.labels.get(c) == POSITIVE]
+
+
+def lower_same_length(text: str) -> str:
+    """``text.lower()`` with every character's offset preserved (characters whose lower case is longer stay)."""
+    low = text.lower()
+    if len(low) == len(text):
+        return low
+    return "".join(ch.lower() if len(ch.lower()) == 1 else ch for ch in text)
+
+
+def _polarity(
+    start: int, end: int, cues: list[tuple[int, int, str]], cue_starts: list[int], bounds: list[int]
+) -> tuple[str, tuple[int, int] | None]:
+    """Polarity of the mention ``[start, end)`` from the nearest cue whose scope reaches it.
+
+    ``bounds`` are sorted sentence and terminator offsets: two offsets share a scope iff they bisect alike.
+    """
+    seg = bisect.bisect_right(bounds, start)
+    best: tuple[int, str, tuple[int, int]] | None = None
+    indication: tuple[int, int] | None = None
+    i = bisect.bisect_left(cue_starts, start) - 1
+    while i >= 0:  # nearest pre-cue before the mention
+        cs, ce, kind = cues[i]
+        if start - ce > _PRE_REACH or kind == "term" or bisect.bisect_right(bounds, ce - 1) != seg:
+            break
+        if kind == "pre_ind" and indication is None:
+            indication = (cs, ce)  # "to suggest": uncertain unless an earlier negation governs it
+        elif kind == "pre_neg" or (kind in ("pre_unc", "alt") and indication is None):
+            best = (start - ce, "neg" if kind == "pre_neg" else "unc", (cs, ce))
+            break
+        i -= 1
+    if best is None and indication is not None:
+        best = (start - indication[1], "unc", indication)
+    j = bisect.bisect_left(cue_starts, end)
+    while j < len(cues):  # nearest post-cue after the mention
+        cs, ce, kind = cues[j]
+        if cs - end > _POST_REACH or kind == "term" or bisect.bisect_right(bounds, cs) != seg:
+            break
+        if kind in ("post_neg", "post_unc") or (kind == "alt" and cs - end <= 2):
+            if best is None or cs - end < best[0]:
+                best = (cs - end, "neg" if kind == "post_neg" else "unc", (cs, ce))
+            break
+        j += 1
+    if best is None:
+        return POSITIVE, None
+    return (NEGATIVE if best[1] == "neg" else UNCERTAIN), best[2]
+
+
+def find_mentions(text: str, regions: list[tuple[int, int]] | None = None) -> list[Mention]:
+    """All mentions of the 13 finding classes in ``text`` (within ``regions``, default the labelled sections).
+
+    Returns:
+        Mentions sorted by start offset.
+    """
+    low = lower_same_length(text)
+    regions = label_regions(text) if regions is None else regions
+    bounds: list[int] = []
+    for s, e in regions:
+        for a, b in sentence_spans(low, s, e):
+            bounds.append(a)
+            bounds.append(b)
+    if not bounds:
+        return []
+    lo, hi = bounds[0], bounds[-1]
+    cues = [(m.start(), m.end(), m.lastgroup or "") for m in CUE_RE.finditer(low, lo, hi)]
+    cues = [c for c in cues if c[2] != "pseudo"]
+    for cs, ce, kind in cues:
+        if kind == "term":
+            bounds.append(cs)
+    bounds.sort()
+    # Segment ids from `bounds`: a mention and a cue are in one scope iff bisect gives the same index.
+    cue_starts = [c[0] for c in cues]
+    mentions: list[Mention] = []
+    direct: set[tuple[str, int]] = set()
+    for m in MENTION_RE.finditer(low, lo, hi):
+        group = m.lastgroup
+        if group == "ignore" or group is None:
+            continue
+        classes, hedged = _MENTION_GROUPS[group]
+        pol, cue = _polarity(m.start(), m.end(), cues, cue_starts, bounds)
+        if hedged and pol == POSITIVE:
+            pol = UNCERTAIN
+        ev = ((m.start(), m.end()),) + ((cue,) if cue else ())
+        for cls in classes:
+            mentions.append(Mention(cls, m.start(), m.end(), pol, ev))
+            direct.add((cls, bisect.bisect_right(bounds, m.start())))
+    mentions.extend(_anatomy_mentions(low, lo, hi, cues, cue_starts, bounds, direct))
+    mentions.sort(key=lambda x: (x.start, x.cls))
+    return mentions
+
+
+def _anatomy_mentions(
+    low: str,
+    lo: int,
+    hi: int,
+    cues: list[tuple[int, int, str]],
+    cue_starts: list[int],
+    bounds: list[int],
+    direct: set[tuple[str, int]],
+) -> list[Mention]:
+    """Cardiomegaly / Enlarged Cardiomediastinum from anatomy + size cue pairs within a clause."""
+    anatomy = [(m.start(), m.end(), _ANATOMY_CLASS[m.lastgroup or ""]) for m in ANATOMY_RE.finditer(low, lo, hi)]
+    if not anatomy:
+        return []
+    sizes = [(m.start(), m.end(), m.lastgroup or "") for m in SIZE_RE.finditer(low, lo, hi)]
+    clause_bounds = sorted(set(bounds) | {m.start() for m in _CLAUSE_RE.finditer(low, lo, hi)})
+    items = sorted([(s, e, "a", c) for s, e, c in anatomy] + [(s, e, "s", k) for s, e, k in sizes])
+    out: list[Mention] = []
+    pending: list[tuple[int, int, str]] = []
+    leading: tuple[int, int, str] | None = None
+    clause = -1
+    for s, e, kind, val in items:
+        c = bisect.bisect_right(clause_bounds, s)
+        if c != clause:
+            clause, pending, leading = c, [], None
+        if kind == "a":
+            if leading is not None:
+                out.append(_size_mention(val, s, e, leading, cues, cue_starts, bounds))
+            else:
+                pending.append((s, e, val))
+        elif pending:
+            out.extend(_size_mention(cls, a, b, (s, e, val), cues, cue_starts, bounds) for a, b, cls in pending)
+            pending, leading = [], None
+        else:
+            leading = (s, e, val)
+    return [m for m in out if (m.cls, bisect.bisect_right(bounds, m.start)) not in direct]
+
+
+def _size_mention(cls: str, s: int, e: int, cue: tuple[int, int, str], cues, cue_starts, bounds) -> Mention:
+    cs, ce, kind = cue
+    pol = {"positive": POSITIVE, "negative": NEGATIVE, "uncertain": UNCERTAIN}[kind]
+    ev: tuple[tuple[int, int], ...] = ((s, e), (cs, ce))
+    if pol == POSITIVE:  # "may be enlarged", "no definite enlargement": the size cue itself can be in a scope
+        scoped, trig = _polarity(cs, ce, cues, cue_starts, bounds)
+        if trig is not None:
+            pol, ev = scoped, ev + (trig,)
+    return Mention(cls, min(s, cs), max(e, ce), pol, ev)
+
+
+def aggregate(mentions: list[Mention]) -> tuple[dict[str, str], dict[str, list[tuple[int, int]]]]:
+    """CheXpert aggregation of mentions into per-class labels and evidence (no "No Finding")."""
+    labels: dict[str, str] = {}
+    evidence: dict[str, list[tuple[int, int]]] = {}
+    for m in mentions:
+        old = labels.get(m.cls)
+        if old is None or _RANK[m.polarity] > _RANK[old]:
+            labels[m.cls] = m.polarity
+            evidence[m.cls] = list(m.evidence)
+        elif _RANK[m.polarity] == _RANK[old]:
+            evidence[m.cls].extend(m.evidence)
+    return labels, evidence
+
+
+def no_finding(labels: Mapping[str, str]) -> str:
+    """CheXpert's rule: "positive" when no class other than Support Devices is positive or uncertain."""
+    abnormal = any(v in (POSITIVE, UNCERTAIN) for c, v in labels.items() if c not in ("No Finding", "Support Devices"))
+    return NEGATIVE if abnormal else POSITIVE
+
+
+def label_report(text: str) -> LabeledReport:
+    """Label a free-text report with the 14 CheXpert classes.
+
+    Args:
+        text: a report (any section layout; with headers only FINDINGS and IMPRESSION are read).
+
+    Returns:
+        A :class:`LabeledReport` whose ``labels`` hold every mentioned class plus "No Finding" (CheXpert's rule),
+        in ``CHEXPERT_CLASSES`` order; a report without a word in its labelled sections has no labels.
+    """
+    regions = label_regions(text)
+    if not any(ch.isalnum() for s, e in regions for ch in text[s:e]):
+        return LabeledReport(text, {}, {})
+    labels, evidence = aggregate(find_mentions(text, regions))
+    labels["No Finding"] = no_finding(labels)
+    evidence["No Finding"] = []
+    order = {c: i for i, c in enumerate(CHEXPERT_CLASSES)}
+    keys = sorted(labels, key=order.__getitem__)
+    return LabeledReport(text, {k: labels[k] for k in keys}, {k: sorted(set(evidence[k])) for k in keys})
+
+
+CLINICAL_VALUES: dict[str, float] = {POSITIVE: 1.0, UNCERTAIN: 0.5, NEGATIVE: 0.0}
+"""Encoding of the clinical vector C (see :func:`clinical_vector`)."""
+
+
+def clinical_vector(labels: Mapping[str, str]) -> list[float]:
+    """The clinical-label vector C of the soft-label loss (Ko & Park Eq. 8), length 14, ``CHEXPERT_CLASSES`` order.
+
+    Encoding: positive = 1.0, uncertain = 0.5, negative = 0.0, absent = 0.0. "No Finding" is recomputed from the
+    other classes with CheXpert's rule (1.0 when no class other than Support Devices is positive or uncertain),
+    whatever the mapping says about it.
+
+    Why: the loss compares reports by the cosine of their L2-normalised C vectors. Negative and absent both mean
+    "not in this image", so they must encode alike (a report that says "no pneumothorax" and one that does not
+    mention it describe the same image); -1 for negative would make two normal reports dissimilar only because
+    one lists more negations. Uncertain findings are half-present (between CheXpert's U-Ones and U-Zeros), so a
+    report with "possible pneumonia" is partly similar to one with pneumonia and to one without. Recomputing "No
+    Finding" makes the vector never all-zero: either some finding is positive/uncertain, or "No Finding" is 1.0
+    (this holds for the empty mapping too), so L2 normalisation is always defined.
+
+    Args:
+        labels: class -> polarity (e.g. ``LabeledReport.labels``); unknown class names raise ``ValueError``.
+
+    Returns:
+        14 floats.
+    """
+    unknown = [c for c in labels if c not in CHEXPERT_CLASSES]
+    if unknown:
+        raise ValueError(f"unknown CheXpert class(es) {unknown}; valid names: {', '.join(CHEXPERT_CLASSES)}")
+    bad = [v for v in labels.values() if v not in CLINICAL_VALUES]
+    if bad:
+        raise ValueError(f"unknown polarity {bad[0]!r}; valid: {', '.join(CLINICAL_VALUES)}")
+    vec = [CLINICAL_VALUES.get(labels.get(c, NEGATIVE), 0.0) for c in CHEXPERT_CLASSES]
+    vec[0] = 1.0 if no_finding(labels) == POSITIVE else 0.0
+    return vec
+
+
+def check_finding(finding: str, *, allow_no_finding: bool = False) -> str:
+    """Return ``finding`` if it is a CheXpert class name, else raise ``ValueError`` listing the valid names."""
+    valid = CHEXPERT_CLASSES if allow_no_finding else vocab.FINDINGS
+    if finding not in valid:
+        raise ValueError(f"unknown finding {finding!r}; valid names: {', '.join(valid)}")
+    return finding

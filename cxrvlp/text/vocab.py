@@ -1,0 +1,378 @@
+"""Vocabularies of the report language engine: data, not code.
+
+Every lexicon is a list of regular-expression fragments over *lower-cased* text; :func:`alternation` turns a
+lexicon into one alternation (longest fragment first, so ``"pleural effusion"`` wins over ``"effusion"``), and each
+consumer compiles exactly one combined regex per lexicon.
+
+Mention rules (the rules the gold set in ``tests/data/gold_openi.csv`` follows):
+
+* ``MENTIONS`` maps a CheXpert class to phrases that name the finding directly ("pneumothorax", "infiltrate").
+* ``ANATOMY`` maps the two size classes to anatomy words ("heart size", "mediastinum") that only become a mention
+  together with a size cue in ``SIZE_CUES`` in the same clause ("heart size is normal" -> Cardiomegaly negative,
+  "the mediastinum is widened" -> Enlarged Cardiomediastinum positive, "upper limits of normal" -> uncertain).
+* ``IGNORE`` phrases are consumed first so that they never count ("pericardial effusion", "lytic lesion").
+* Calcified granulomas, scarring, emphysema, hyperinflation and degenerative spine disease are outside the 14
+  classes and are not mentions.
+"""
+
+from __future__ import annotations
+
+from cxrvlp.types import CHEXPERT_CLASSES
+
+FINDINGS: tuple[str, ...] = tuple(c for c in CHEXPERT_CLASSES if c != "No Finding")
+"""The 13 classes with mentions of their own; "No Finding" is derived from them (CheXpert's rule)."""
+
+_S = r"(?:s|es)?"  # optional plural
+
+MENTIONS: dict[str, list[str]] = {
+    "Enlarged Cardiomediastinum": [
+        r"enlarged cardiomediastin\w*(?: silhouette| contours?)?",
+        r"widened (?:superior )?mediastinum",
+        r"(?:superior )?mediastinal (?:widening|enlargement)",
+        r"widening of the (?:superior )?mediastinum",
+        r"enlarged mediastin\w*(?: silhouette| contours?)?",
+        r"cardiomediastinal enlargement",
+    ],
+    "Cardiomegaly": [
+        r"cardiomegaly",
+        r"enlarged (?:heart|cardiac silhouette)",
+        r"cardiac enlargement",
+        r"enlargement of the (?:heart|cardiac silhouette)",
+        r"cardiac hypertrophy",
+    ],
+    "Lung Opacity": [
+        r"opacit(?:y|ies)",
+        r"opacification",
+        r"opacified",
+        r"infiltrat(?:e|es|ion|ive)",
+        r"air ?space (?:disease|process|opacit(?:y|ies))",
+        r"densit(?:y|ies)",
+        r"haziness",
+        r"hazy",
+        r"ground[- ]glass",
+        r"reticul(?:ar|onodular)(?: markings| opacit(?:y|ies)| changes)?",
+        r"interstitial (?:markings|prominence|disease|changes|thickening|pattern)",
+        r"pleural[- ]?parenchymal opacit(?:y|ies)",
+        r"infectious infiltrates?",
+    ],
+    "Lung Lesion": [
+        r"nodul(?:e|es|ar|arity)",
+        r"nodular (?:densit(?:y|ies)|opacit(?:y|ies))",
+        r"mass" + _S,
+        r"lesion" + _S,
+        r"tumou?r" + _S,
+        r"neoplasm" + _S,
+        r"carcinoma",
+        r"malignanc(?:y|ies)",
+        r"metasta(?:sis|ses|tic disease)",
+        r"cavitary lesion" + _S,
+        r"cavitation",
+    ],
+    "Edema": [
+        r"(?:pulmonary |interstitial |alveolar )?edema",
+        r"(?:pulmonary )?(?:vascular )?congestion",
+        r"(?:congestive )?heart failure",
+        r"chf",
+        r"cephalization",
+        r"(?:pulmonary )?(?:venous |vascular )engorgement",
+        r"fluid overload",
+        r"kerley b",
+    ],
+    "Consolidation": [r"consolidat(?:ion|ions|ed|ive)"],
+    "Pneumonia": [
+        r"pneumonia" + _S,
+        r"bronchopneumonia",
+        r"pneumonitis",
+        r"infectious (?:process|etiology)",
+        r"infection" + _S,
+        r"infectious infiltrates?",
+    ],
+    "Atelectasis": [
+        r"atelecta(?:sis|ses|tic)",
+        r"(?:lobar |lung |segmental )?collapse",
+        r"volume loss",
+    ],
+    "Pneumothorax": [r"pneumothora(?:x|ces|xes)", r"hydropneumothorax"],
+    "Pleural Effusion": [
+        r"(?:pleural )?effusion" + _S,
+        r"pleural fluid",
+        r"hydropneumothorax",
+        r"hydrothorax",
+        r"fluid in the (?:\w+ )?(?:fissure|pleural space)",
+    ],
+    "Pleural Other": [
+        r"pleural (?:thickening|plaques?|calcifications?|scarring|reaction)",
+        r"pleural[- ]?parenchymal (?:scarring|thickening|irregularit(?:y|ies))",
+        r"pleuroparenchymal (?:scarring|thickening|irregularit(?:y|ies)|opacit(?:y|ies))",
+        r"calcified pleural plaques?",
+        r"fibrothorax",
+    ],
+    "Fracture": [r"fractur(?:e|es|ed)", r"fx"],
+    "Support Devices": [
+        r"pacemaker" + _S,
+        r"pacer",
+        r"(?:pacing|pacemaker) (?:leads?|wires?)",
+        r"(?:a?icd|defibrillator)",
+        r"catheter" + _S,
+        r"portacath",
+        r"port-?a-?cath",
+        r"mediport",
+        r"(?:picc|central venous|central|venous|arterial|dialysis|swan[- ]ganz) lines?",
+        r"picc",
+        r"(?:endotracheal|et|nasogastric|ng|og|orogastric|feeding|tracheostomy|enteric|chest|thoracostomy) tubes?",
+        r"tracheostomy",
+        r"(?:median )?sternotomy(?: wires?| sutures?)?",
+        r"(?:surgical |vascular |cholecystectomy )?clips?",
+        r"stents?",
+        r"(?:prosthetic |mechanical |replacement )?(?:aortic |mitral )?valve replacement",
+        r"(?:prosthetic|mechanical) (?:aortic |mitral )?valves?",
+        r"(?:orthopedic |spinal |fixation |fusion |surgical )?hardware",
+        r"(?:cardiac |loop )?(?:monitor|recorder) device",
+        r"(?:spinal |nerve |cord )?stimulator",
+        r"(?:cardiac |pacemaker |pacer |battery )?generator",
+        r"(?:support |medical |cardiac )?devices?",
+        r"(?:cerclage |sternal )wires?",
+        r"drains?",
+        r"shunt(?: catheter)?",
+    ],
+}
+"""Direct mentions per class (regex fragments over lower-cased text, matched on word boundaries)."""
+
+IGNORE: list[str] = [
+    r"pericardial effusions?",
+    r"joint effusions?",
+    r"(?:lytic|blastic|sclerotic|osseous|bony|bone|skin|cutaneous) (?:lesions?|densit(?:y|ies))",
+    r"soft tissue densit(?:y|ies)",
+    r"bone densit(?:y|ies)",
+    r"(?:breast|nipple|soft tissue) (?:shadows?|densit(?:y|ies)|masses?)",
+    r"nipple shadows?",
+    r"pulmonary vascularity",
+    r"(?:granulomatous )?(?:infection|disease) sequela\w*",
+    r"kerley lines?",
+]
+"""Phrases consumed before mention matching so that they never count."""
+
+ANATOMY: dict[str, list[str]] = {
+    "Cardiomegaly": [
+        r"heart(?: size)?",
+        r"cardiac (?:silhouette|size|contours?|shadow|border)",
+        r"cardiac",
+        r"heart shadow",
+    ],
+    "Enlarged Cardiomediastinum": [
+        r"cardio ?mediastin\w*(?: silhouettes?| contours?| structures| shadow)?",
+        r"cardiomediastinum",
+        r"mediastinum",
+        r"mediastinal (?:silhouettes?|contours?|width|structures|shadow)",
+        r"mediastinal",
+    ],
+}
+"""Anatomy words that become a mention of the size classes only together with a size cue in the same clause."""
+
+SIZE_CUES: dict[str, list[str]] = {
+    "uncertain": [
+        r"(?:at )?(?:the )?upper limits? of normal",
+        r"upper (?:limits? )?normal",
+        r"top(?:-| )normal",
+        r"high normal",
+        r"borderline(?: enlarged| enlargement| in size)?",
+        r"(?:possibly|questionably|possible|questionable) (?:enlarged|widened|prominent)",
+    ],
+    "negative": [
+        r"(?:is |are )?not (?:\w+ )?(?:enlarged|widened|dilated)",
+        r"(?:no|without) (?:evidence of )?(?:enlargement|widening)",
+        r"normal",
+        r"normally",
+        r"within normal limits",
+        r"within the normal range",
+        r"unremarkable",
+        r"negative",
+        r"not remarkable",
+        r"nonenlarged",
+        r"non-enlarged",
+    ],
+    "positive": [
+        r"enlarged",
+        r"enlargement",
+        r"large",
+        r"increased in size",
+        r"prominent",
+        r"widened",
+        r"widening",
+        r"dilated",
+        r"abnormal",
+    ],
+}
+"""Size cues for ``ANATOMY`` mentions, by the polarity they give (checked in this order at one position)."""
+
+PSEUDO: list[str] = [
+    r"no (?:significant |substantial |appreciable |interval )?(?:change|increase|decrease|worsening|improvement)",
+    r"not (?:only|necessarily|significantly changed)",
+    r"without (?:change|difficulty|interval change)",
+    r"no longer",  # "no longer seen" is handled as a post-negation below
+    r"gram negative",
+]
+"""Pseudo-triggers: look like a cue but are not (consumed before cues)."""
+
+PRE_UNCERTAIN: list[str] = [
+    r"may",
+    r"might",
+    r"could",
+    r"possibl[ey]",
+    r"probabl[ey]",
+    r"likely",
+    r"suspect(?:ed)?",
+    r"question(?:able)?(?: of)?",
+    r"apparent(?:ly)?",
+    r"differential(?: diagnosis)?(?: includes?)?",
+    r"cannot (?:be )?(?:excluded?|ruled? out)",
+    r"can not (?:be )?(?:excluded?|ruled? out)",
+    r"not (?:be )?(?:excluded|ruled out)",
+    r"cannot rule out",
+    r"(?:to )?rule out",
+    r"r/o",
+    r"equivocal",
+    r"indeterminate",
+    r"borderline",
+    r"presum(?:ed|ably|ptive)",
+    r"favou?r(?:ed|s)?",
+    r"(?:raising|raises) the possibility of",
+    r"possibility of",
+    r"consider(?:ed)?",
+    r"uncertain",
+    r"unclear",
+    r"\?",
+]
+"""Uncertainty cues (hedges) whose scope runs forward to the end of the clause."""
+
+PRE_INDICATION: list[str] = [
+    r"(?:to )?suggest(?:s|ive of|ing|ion of)?",
+    r"suspicious (?:for|of)",
+    r"concern(?:ing)? for",
+    r"worrisome for",
+    r"(?:to )?indicate",
+]
+"""Uncertainty cues that defer to an earlier negation in their scope: "no opacity to suggest pneumonia" is a
+negated pneumonia, "opacity suggesting pneumonia" an uncertain one."""
+
+UNCERTAIN_MENTIONS: dict[str, list[str]] = {
+    "Pleural Effusion": [
+        r"blunting of the (?:\w+ )?(?:costophrenic|cp) (?:angles?|sulcus|sulci|xxxx)",
+        r"(?:costophrenic|cp|sulcus|sulci)(?: angles?| sulcus| sulci| xxxx)? blunting",
+        r"blunted (?:\w+ )?(?:costophrenic|cp) (?:angles?|sulcus|sulci|xxxx)",
+        r"(?:costophrenic|cp) (?:angles?|sulcus|sulci|xxxx) (?:is |are |appears? |remains? )?(?:\w+ )?blunted",
+    ],
+}
+"""Signs that suggest but do not establish a finding: an affirmed one is uncertain (blunted costophrenic angle ->
+small effusion or pleural thickening), a negated one negative."""
+
+POST_UNCERTAIN: list[str] = [
+    r"(?:is |are )?(?:not (?:entirely |completely )?(?:excluded|ruled out))",
+    r"(?:cannot|can not|could not) (?:be )?(?:entirely |completely )?(?:excluded|ruled out)",
+    r"(?:is|are) (?:possible|suspected|questioned|not excluded)",
+    r"could be (?:present|considered)",
+    r"may be present",
+]
+"""Uncertainty cues whose scope runs backward to the start of the clause."""
+
+ALTERNATIVES: list[str] = [r"versus", r"vs\.?", r"and/or", r"or possibly", r"or less likely"]
+"""Alternatives ("atelectasis versus scarring"): uncertain forward like a hedge, and backward for the mention
+right before them only."""
+
+PRE_NEGATION: list[str] = [
+    r"no",
+    r"not",
+    r"without",
+    r"negative for",
+    r"free of",
+    r"clear of",
+    r"absence of",
+    r"absent",
+    r"resolution of",
+    r"resolved",
+    r"removal of",
+    r"rather than",
+    r"nor",
+    r"none",
+]
+"""Negation cues whose scope runs forward to the end of the clause."""
+
+POST_NEGATION: list[str] = [
+    r"(?:is |are |was |were )?not (?:\w+ )?(?:seen|identified|visualized|demonstrated|present|appreciated|noted|"
+    r"evident|detected|apparent|visible|shown)",
+    r"(?:is |are )?no longer (?:\w+ )?(?:seen|identified|visualized|present|evident|visible)",
+    r"(?:is |are )?absent",
+    r"(?:has |have )?(?:since |interval(?:ly)? )?resolved",
+    r"(?:has |have )?(?:been )?removed",
+    r"(?:is |are )?negative(?! for)",
+]
+"""Negation cues whose scope runs backward to the start of the clause."""
+
+TERMINATORS: list[str] = [
+    r"but",
+    r"however",
+    r"although",
+    r"though",
+    r"yet",
+    r"except(?: for)?",
+    r"aside from",
+    r"apart from",
+    r"other than",
+    r"which",
+    r"whereas",
+    r"while",
+    r";",
+    r":",
+    r", (?:with|and|there (?:is|are|has been|have been|may be)|also|mild|moderate|severe|minimal|trace|new|"
+    r"increased|persistent|stable|small|large|consistent)",
+    r"(?:and|with) (?:there (?:is|are)|the)",
+]
+"""Scope terminators (NegEx): a cue's scope never crosses one. The ", mild" style entries end a negated list
+before an affirmed finding ("No pneumothorax, mild cardiomegaly")."""
+
+NEGATION_TEMPLATES: tuple[str, ...] = (
+    "No {f}.",
+    "There is no {f}.",
+    "There is no evidence of {f}.",
+    "No {f} is seen.",
+    "No evidence of {f}.",
+)
+"""Templates of the inserted negative statement (Sec. 3, r^n); ``{f}`` is a phrase from ``NEGATION_PHRASES``."""
+
+NEGATION_PHRASES: dict[str, str] = {
+    "Enlarged Cardiomediastinum": "mediastinal widening",
+    "Cardiomegaly": "cardiomegaly",
+    "Lung Opacity": "focal airspace opacity",
+    "Lung Lesion": "pulmonary nodule or mass",
+    "Edema": "pulmonary edema",
+    "Consolidation": "focal consolidation",
+    "Pneumonia": "pneumonia",
+    "Atelectasis": "atelectasis",
+    "Pneumothorax": "pneumothorax",
+    "Pleural Effusion": "pleural effusion",
+    "Pleural Other": "pleural thickening",
+    "Fracture": "acute fracture",
+    "Support Devices": "support device",
+}
+"""The finding as written in an inserted negative statement (each must be a mention of exactly its own class)."""
+
+TEMPORAL: list[str] = [
+    r"(?:(?:is|are|appears?|remains?|has|have) )?(?:grossly |essentially |otherwise )?unchanged"
+    r"(?: (?:from|since|compared (?:to|with)) (?:the )?(?:prior|previous|last|recent)[\w ]*?(?=[,.;]|$))?",
+    r"(?:(?:as )?compared (?:to|with)|in comparison (?:to|with)|when compared (?:to|with)|since|from|than on)"
+    r" (?:the |a )?(?:prior|previous|last|recent|most recent|earlier|preceding|old|xxxx)[\w ]*?(?=[,.;]|$)",
+    r"(?:is |are )?again (?:seen|noted|demonstrated|visualized|identified|present)",
+    r"redemonstrat\w*(?: of)?",
+    r"(?:is |are |appears? |remains? )?(?:grossly |essentially |overall )?stable(?: in (?:size|appearance))?",
+    r"(?:there has been |with )?(?:an |the )?interval (?:improvement|worsening|increase|decrease|change|"
+    r"development|appearance)(?: in| of)?",
+    r"interval(?= (?:resolution|removal|placement))",
+    r"(?:has |have )?(?:slightly |minimally |mildly |significantly )?(?:improved|worsened|progressed)",
+    r"(?:in|over) the interval",
+    r"persistent(?:ly)?",
+    r"(?:is |are )?(?:new|newly)",
+    r"previously (?:seen|noted|described|demonstrated)",
+    r"no (?:significant |substantial |appreciable )?(?:interval )?change",
+    r"(?:appears? )?similar(?: to (?:the )?(?:prior|previous)[\w ]*?(?=[,.;]|$))?",
+]
+"""Temporal / comparison phrases stripped from statements (Sec. 3 of Ko & Park removes such information)."""
