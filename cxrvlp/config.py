@@ -56,21 +56,21 @@ class ModelConfig:
 
 @dataclass
 class LossConfig:
-    """Which objective and its hyperparameters (Ko & Park Eq. 1-10; CON1 / CON2)."""
+    """Which objective and its hyperparameters (Ko & Park Eq. 1-10; CON1 / CON2). Ablation rows: docs/losses.md."""
 
     name: str = "dsl"  # registry name: "infonce" (CLIP, CON1), "dsl" (dynamic soft labels), "conclip" (CON2)
-    hard_negatives: bool = True  # append hard-negative texts (T2) as extra columns of image->text (Eq. 1)
-    text_stream: bool = True  # soft labels from text similarity S_t (Eq. 3, 4, 6)
-    clinical_stream: bool = True  # soft labels from clinical-label similarity S_c (Eq. 3, 5, 7)
-    graph_stream: bool = False  # soft labels from graph similarity S_g and the graph modality pairs (Eq. 8, 9)
-    tau_t: float = 0.9  # threshold of the text stream
+    hard_negatives: bool = True  # append hard-negative texts (T2) as extra columns of image->text (Eq. 1): the "N"
+    text_stream: bool = True  # soft labels from text similarity S_t (Eq. 3, 4, 6): the "t" of D_t
+    clinical_stream: bool = True  # soft labels from clinical-label similarity S_c (Eq. 3, 5, 7): the "c"
+    graph_stream: bool = False  # soft labels from graph similarity S_g (Eq. 8, 9): the "g"; needs graph features
+    graph_pairs: bool = False  # add the modality pairs (I,G), (T,G) of Eq. 10, both directions: the "G" of CLIP^G
+    tau_t: float = 0.9  # threshold of the text stream, in [-1, 1)
     tau_c: float = 0.9  # threshold of the clinical stream
     tau_g: float = 0.9  # threshold of the graph stream
     w_t: float = 1.0  # weight of the text stream in Eq. 10
     w_c: float = 1.0  # weight of the clinical stream
     w_g: float = 1.0  # weight of the graph stream
-    conclip_neg_weight: float = 1.0  # CON2: weight of the negated-caption term
-    conclip_distractor_weight: float = 1.0  # CON2: weight of the distractor-image term
+    conclip_distractor_weight: float = 1.0  # CON2: weight of the distractor-image term (1 = CoN-CLIP's mean)
     gather: bool = True  # gather features from all ranks (with gradients) before building S and y
     chunk_size: int = 0  # >0: compute the (2B)^2 matrices in row chunks of this size to bound memory
 

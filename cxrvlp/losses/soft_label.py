@@ -1,0 +1,319 @@
+"""Ko & Park's dynamic soft-label contrastive loss, Eq. (1)-(10), with hard negatives and the graph modality.
+
+Notation: ``B`` images (global batch after gathering), ``N`` reports: ``N = 2B`` with hard negatives
+(``T = [T1; T2]``, ``C = [C1; C2]``, ``G = [G1; G2]``: originals of all ranks, then hard negatives of all ranks),
+``N = B`` without. Report ``j < B`` is the one paired with image ``j``; report ``B + j`` is its hard negative.
+
+Choices the paper leaves open (see also ``docs/losses.md``):
+
+* **Clinical vector C.** The loss takes the raw ``[B, 14]`` vector of the text engine's ``clinical_vector``
+  (CheXpert order, :data:`cxrvlp.types.CHEXPERT_CLASSES`) and only L2-normalises it, so the encoding of
+  positive / negative / uncertain is the text engine's (documented there). The loss needs only that it is a real
+  vector; an all-zero row (a report with no label) has self-similarity 0 and falls back to the one-hot target of
+  its own pair (see :func:`~cxrvlp.losses.functional.soft_labels`), never NaN.
+* **Hard negatives in text->image.** None. Eq. (2) is over ``T1`` only: a hard negative has no image, so it
+  contributes rows only where its partner modality has one too (the (T, G) pair, below) and columns in
+  image->text / image->graph. The text->image target of ``T1[i]`` is row ``i`` of the soft labels of the top-left
+  ``B x B`` block of ``S`` (thresholded, then renormalised over the ``B`` images).
+* **The (T, G) pair of Eq. (10).** Every report, hard negatives included, has both a text and a graph embedding,
+  so text->graph and graph->text use all ``N`` rows and ``N`` columns, ``p(T, G)`` softmaxed over the ``N`` graphs
+  (resp. texts), and the full ``N x N`` soft labels of each active stream (text, clinical, graph similarity all
+  index reports, so the same target matrix serves both directions). Pairs with the image follow Eq. (1) / (2):
+  image->graph over all ``N`` graphs like image->text, graph->image with ``G1`` rows over ``B`` images ("we use
+  T1 and G1 when compared with I" read as: the rows paired with images are the originals).
+
+Other choices:
+
+* Targets are constants (computed in float32 from detached features, autocast off), as labels are; gradients flow
+  only through the logits.
+* Each directed term is halved, so with every soft stream off and no hard negatives the loss is exactly CLIP's
+  symmetric InfoNCE ``(CE_i2t + CE_t2i) / 2``; Eq. (10) itself has no 1/2 (a constant factor 2 on the loss).
+* With every soft stream off the targets are one-hot (the plain contrastive term): hard negatives only gives
+  CLIP^N, graph pairs only CLIP^G.
+
+Returned terms, each already weighted (the loop sums them): ``"{dir}_{stream}_loss"`` with ``dir`` in
+``i2t, t2i`` (+ ``i2g, g2i, t2g, g2t`` with graph pairs) and ``stream`` in ``text, clinical, graph`` for the
+active soft streams, or ``contrastive`` (one-hot targets) when no soft stream is active.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.utils.checkpoint import checkpoint
+
+from cxrvlp.config import LossConfig
+from cxrvlp.losses import functional as LF
+from cxrvlp.losses.distributed import gather_optional
+
+
+@dataclass(frozen=True)
+class _Direction:
+    """One directed modality pair: rows ``rows[:num_rows]`` softmaxed over columns ``cols[:num_cols]``."""
+
+    name: str
+    rows: str
+    cols: str
+    num_rows: int
+    num_cols: int
+
+
+@dataclass(frozen=True)
+class _Stream:
+    """One soft-label stream: weight, threshold and the ``[N, d]`` float32 features its similarity is built from."""
+
+    name: str
+    weight: float
+    tau: float
+    features: Tensor
+
+
+def _similarity_fp32(a: Tensor, b: Tensor) -> Tensor:
+    """``a @ b.T`` in float32 with autocast off (targets must not be blurred by bf16 rounding near tau)."""
+    with torch.autocast(device_type=a.device.type, enabled=False):
+        return LF.similarity(LF.upcast(a), LF.upcast(b))
+
+
+def _chunk_sums(
+    rows: Tensor, cols: Tensor, logit_scale: Tensor, row0: int, taus: tuple[float, ...], *targets: Tensor
+) -> Tensor:
+    """Sums over a chunk of rows of each stream's KL (or of the one-hot NLL when ``taus`` is empty).
+
+    Args:
+        rows: ``[r, D]`` row features of rows ``row0 : row0 + r``.
+        cols: ``[M, D]`` column features.
+        logit_scale: scalar.
+        row0: index of the chunk's first row (its own pair is column ``row0``).
+        taus: one threshold per stream.
+        targets: per stream, ``[r, d]`` row target features then ``[M, d]`` column target features.
+
+    Returns:
+        ``[max(len(taus), 1)]`` float32 sums (not yet divided by the number of rows).
+    """
+    logp = torch.log_softmax(LF.upcast(LF.logits(rows, cols, logit_scale)), dim=-1)  # (r, M)
+    if not taus:
+        labels = torch.arange(row0, row0 + rows.shape[0], device=rows.device)
+        return F.nll_loss(logp, labels, reduction="sum").unsqueeze(0)
+    sums = []
+    for k, tau in enumerate(taus):
+        y = LF.soft_labels(_similarity_fp32(targets[2 * k], targets[2 * k + 1]), tau, diagonal_offset=row0)
+        sums.append(LF.kl_from_log_probs(logp, y) * rows.shape[0])
+    return torch.stack(sums)
+
+
+class DynamicSoftLabelLoss(nn.Module):
+    """Eq. (10): sum over directed modality pairs and soft-label streams of ``w_s * KL(y_s || p)`` (halved).
+
+    Args:
+        hard_negatives: append hard-negative texts / graphs / clinical vectors as rows ``B..2B-1`` (Eq. 1).
+        text_stream: soft labels from ``S_t = T T^T`` (Eq. 3, 4, 6).
+        clinical_stream: soft labels from ``S_c = C C^T`` of the L2-normalised clinical vectors (Eq. 3, 5, 7).
+        graph_stream: soft labels from ``S_g = G G^T`` (Eq. 8, 9).
+        graph_pairs: add the modality pairs (I, G), (G, I), (T, G), (G, T) of Eq. (10).
+        tau_t: threshold of the text stream. tau_c, tau_g likewise.
+        w_t: weight of the text stream in Eq. (10). w_c, w_g likewise.
+        gather: gather features from all ranks (with gradients) before building S and y.
+        chunk_size: >0 computes each direction in row chunks of this size under activation checkpointing, so
+            memory is O(chunk_size * N) instead of O(N^2); same value and gradients as the dense path.
+    """
+
+    def __init__(
+        self,
+        *,
+        hard_negatives: bool = True,
+        text_stream: bool = True,
+        clinical_stream: bool = True,
+        graph_stream: bool = False,
+        graph_pairs: bool = False,
+        tau_t: float = 0.9,
+        tau_c: float = 0.9,
+        tau_g: float = 0.9,
+        w_t: float = 1.0,
+        w_c: float = 1.0,
+        w_g: float = 1.0,
+        gather: bool = True,
+        chunk_size: int = 0,
+    ) -> None:
+        super().__init__()
+        for key, tau in (("tau_t", tau_t), ("tau_c", tau_c), ("tau_g", tau_g)):
+            if not -1.0 <= tau < 1.0:
+                raise ValueError(f"{key} must lie in [-1, 1), got {tau}")
+        if chunk_size < 0:
+            raise ValueError(f"chunk_size must be >= 0, got {chunk_size}")
+        self.hard_negatives = hard_negatives
+        self.text_stream = text_stream
+        self.clinical_stream = clinical_stream
+        self.graph_stream = graph_stream
+        self.graph_pairs = graph_pairs
+        self.taus = {"text": tau_t, "clinical": tau_c, "graph": tau_g}
+        self.weights = {"text": w_t, "clinical": w_c, "graph": w_g}
+        self.gather = gather
+        self.chunk_size = chunk_size
+
+    @classmethod
+    def from_config(cls, cfg: LossConfig) -> DynamicSoftLabelLoss:
+        """Build from a :class:`~cxrvlp.config.LossConfig`."""
+        return cls(
+            hard_negatives=cfg.hard_negatives,
+            text_stream=cfg.text_stream,
+            clinical_stream=cfg.clinical_stream,
+            graph_stream=cfg.graph_stream,
+            graph_pairs=cfg.graph_pairs,
+            tau_t=cfg.tau_t,
+            tau_c=cfg.tau_c,
+            tau_g=cfg.tau_g,
+            w_t=cfg.w_t,
+            w_c=cfg.w_c,
+            w_g=cfg.w_g,
+            gather=cfg.gather,
+            chunk_size=cfg.chunk_size,
+        )
+
+    def extra_repr(self) -> str:
+        streams = [s for s, on in self._stream_flags().items() if on] or ["one-hot"]
+        return (
+            f"hard_negatives={self.hard_negatives}, streams={'+'.join(streams)}, graph_pairs={self.graph_pairs}, "
+            f"taus={self.taus}, weights={self.weights}, chunk_size={self.chunk_size}"
+        )
+
+    def _stream_flags(self) -> dict[str, bool]:
+        return {"text": self.text_stream, "clinical": self.clinical_stream, "graph": self.graph_stream}
+
+    # ------------------------------------------------------------------------------------------------- inputs
+
+    def _require(self, name: str, value: Tensor | None, why: str) -> Tensor:
+        if value is None:
+            raise ValueError(f"{type(self).__name__}: {why} needs {name!r} in the model outputs")
+        return value
+
+    def _reports(self, originals: Tensor | None, hardneg: Tensor | None, key: str, why: str) -> Tensor:
+        """Gathered ``[N, d]``: originals of all ranks, then (with hard negatives) hard negatives of all ranks."""
+        x = gather_optional(self._require(key, originals, why)) if self.gather else originals
+        if not self.hard_negatives:
+            return x
+        h = self._require(f"hardneg_{key}", hardneg, f"{why} with hard_negatives=True")
+        return torch.cat([x, gather_optional(h) if self.gather else h], dim=0)
+
+    def forward(
+        self,
+        image_features: Tensor | None = None,
+        text_features: Tensor | None = None,
+        hardneg_text_features: Tensor | None = None,
+        graph_features: Tensor | None = None,
+        hardneg_graph_features: Tensor | None = None,
+        clinical: Tensor | None = None,
+        hardneg_clinical: Tensor | None = None,
+        distractor_image_features: Tensor | None = None,
+        logit_scale: Tensor | None = None,
+    ) -> dict[str, Tensor]:
+        """Compute the loss terms from the model's outputs (``distractor_image_features`` is not used here).
+
+        Args:
+            image_features: ``[b, D]`` L2-normalised (``b`` rows on this rank; ``B = world * b`` after gathering).
+            text_features: ``[b, D]`` L2-normalised report embeddings ``T1``.
+            hardneg_text_features: ``[b, D]`` hard-negative report embeddings ``T2`` (with hard negatives).
+            graph_features: ``[b, D]`` graph embeddings ``G1`` (graph stream or graph pairs).
+            hardneg_graph_features: ``[b, D]`` ``G2``.
+            clinical: ``[b, 14]`` raw clinical vectors ``C1`` (clinical stream); normalised here.
+            hardneg_clinical: ``[b, 14]`` ``C2``.
+            distractor_image_features: ignored (CON2 only).
+            logit_scale: scalar ``1 / tau``, already exponentiated and clamped.
+
+        Returns:
+            ``{"{dir}_{stream}_loss": scalar}``, see the module docstring.
+        """
+        image = self._require("image_features", image_features, "every configuration")
+        scale = self._require("logit_scale", logit_scale, "every configuration")
+        if self.gather:
+            image = gather_optional(image)
+        text = self._reports(text_features, hardneg_text_features, "text_features", "every configuration")
+        feats = {"image": image, "text": text}
+        use_graph = self.graph_pairs or self.graph_stream
+        if use_graph:
+            why = "graph_pairs / graph_stream"
+            feats["graph"] = self._reports(graph_features, hardneg_graph_features, "graph_features", why)
+        num_images, num_reports = image.shape[0], feats["text"].shape[0]
+        for key, x in feats.items():
+            expected = num_images if key == "image" else num_reports
+            if x.shape[0] != expected:
+                raise ValueError(f"{key} features have {x.shape[0]} rows, expected {expected}")
+
+        target_features = {}
+        if self.text_stream:
+            target_features["text"] = LF.upcast(feats["text"].detach())
+        if self.clinical_stream:
+            c = self._reports(clinical, hardneg_clinical, "clinical", "clinical_stream")
+            target_features["clinical"] = LF.normalize_clinical(c)
+        if self.graph_stream:
+            target_features["graph"] = LF.upcast(feats["graph"].detach())
+        streams = [_Stream(k, self.weights[k], self.taus[k], x) for k, x in target_features.items()]
+
+        b, n = num_images, num_reports
+        directions = [_Direction("i2t", "image", "text", b, n), _Direction("t2i", "text", "image", b, b)]
+        if self.graph_pairs:
+            directions += [
+                _Direction("i2g", "image", "graph", b, n),
+                _Direction("g2i", "graph", "image", b, b),
+                _Direction("t2g", "text", "graph", n, n),
+                _Direction("g2t", "graph", "text", n, n),
+            ]
+        if self.chunk_size and max(d.num_rows for d in directions) > self.chunk_size:
+            return self._chunked(feats, streams, directions, scale)
+        return self._dense(feats, streams, directions, scale)
+
+    # ------------------------------------------------------------------------------------------------- paths
+
+    def _dense(
+        self, feats: dict[str, Tensor], streams: list[_Stream], directions: list[_Direction], scale: Tensor
+    ) -> dict[str, Tensor]:
+        """All matrices at once; shares ``S``, ``y`` and the logits between the two directions of each pair."""
+        rows_needed = max(d.num_rows for d in directions)
+        col_counts = {d.num_cols for d in directions}
+        targets: dict[tuple[str, int], Tensor] = {}
+        for s in streams:
+            sim = _similarity_fp32(s.features[:rows_needed], s.features)  # (rows_needed, N)
+            for m in col_counts:
+                targets[s.name, m] = LF.soft_labels(sim[: min(rows_needed, m), :m], s.tau)  # (<=m, m)
+
+        pair_logits: dict[tuple[str, str], Tensor] = {}
+        terms: dict[str, Tensor] = {}
+        for d in directions:
+            if (d.cols, d.rows) in pair_logits:
+                lg = pair_logits[d.cols, d.rows][: d.num_cols, : d.num_rows].T  # (R, M) view of the reverse pair
+            else:
+                pair_logits[d.rows, d.cols] = LF.logits(feats[d.rows], feats[d.cols], scale)
+                lg = pair_logits[d.rows, d.cols][: d.num_rows, : d.num_cols]
+            logp = torch.log_softmax(LF.upcast(lg), dim=-1)  # (R, M), float32 even under autocast
+            if not streams:
+                labels = torch.arange(d.num_rows, device=logp.device)
+                terms[f"{d.name}_contrastive_loss"] = 0.5 * F.nll_loss(logp, labels)
+            for s in streams:
+                y = targets[s.name, d.num_cols][: d.num_rows]
+                terms[f"{d.name}_{s.name}_loss"] = 0.5 * s.weight * LF.kl_from_log_probs(logp, y)
+        return terms
+
+    def _chunked(
+        self, feats: dict[str, Tensor], streams: list[_Stream], directions: list[_Direction], scale: Tensor
+    ) -> dict[str, Tensor]:
+        """Row chunks of ``chunk_size`` under activation checkpointing: O(chunk_size * N) memory."""
+        taus = tuple(s.tau for s in streams)
+        terms: dict[str, Tensor] = {}
+        for d in directions:
+            rows, cols = feats[d.rows][: d.num_rows], feats[d.cols][: d.num_cols]
+            total = None
+            for r0 in range(0, d.num_rows, self.chunk_size):
+                r1 = min(r0 + self.chunk_size, d.num_rows)
+                target_args = []
+                for s in streams:
+                    target_args += [s.features[r0:r1], s.features[: d.num_cols]]
+                part = checkpoint(_chunk_sums, rows[r0:r1], cols, scale, r0, taus, *target_args, use_reentrant=False)
+                total = part if total is None else total + part
+            mean = total / d.num_rows
+            if not streams:
+                terms[f"{d.name}_contrastive_loss"] = 0.5 * mean[0]
+            for k, s in enumerate(streams):
+                terms[f"{d.name}_{s.name}_loss"] = 0.5 * s.weight * mean[k]
+        return terms
