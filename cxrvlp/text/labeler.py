@@ -178,6 +178,7 @@ def find_mentions(text: str, regions: list[tuple[int, int]] | None = None) -> li
     if not bounds:
         return []
     lo, hi = bounds[0], bounds[-1]
+    inside = bounds.copy()  # sentence starts/ends: an offset is inside a sentence iff bisect_right gives odd
     cues = [(m.start(), m.end(), m.lastgroup or "") for m in CUE_RE.finditer(low, lo, hi)]
     cues = [c for c in cues if c[2] != "pseudo"]
     for cs, ce, kind in cues:
@@ -190,7 +191,7 @@ def find_mentions(text: str, regions: list[tuple[int, int]] | None = None) -> li
     direct: set[tuple[str, int]] = set()
     for m in MENTION_RE.finditer(low, lo, hi):
         group = m.lastgroup
-        if group == "ignore" or group is None:
+        if group == "ignore" or group is None or not bisect.bisect_right(inside, m.start()) % 2:
             continue
         classes, hedged = _MENTION_GROUPS[group]
         pol, cue = _polarity(m.start(), m.end(), cues, cue_starts, bounds)
@@ -200,7 +201,8 @@ def find_mentions(text: str, regions: list[tuple[int, int]] | None = None) -> li
         for cls in classes:
             mentions.append(Mention(cls, m.start(), m.end(), pol, ev))
             direct.add((cls, bisect.bisect_right(bounds, m.start())))
-    mentions.extend(_anatomy_mentions(low, lo, hi, cues, cue_starts, bounds, direct))
+    anatomy = _anatomy_mentions(low, lo, hi, cues, cue_starts, bounds, direct)
+    mentions.extend(m for m in anatomy if bisect.bisect_right(inside, m.start) % 2)
     mentions.sort(key=lambda x: (x.start, x.cls))
     return mentions
 

@@ -370,7 +370,7 @@ TEMPORAL: list[str] = [
     r"(?:has |have )?(?:slightly |minimally |mildly |significantly )?(?:improved|worsened|progressed)",
     r"(?:in|over) the interval",
     r"persistent(?:ly)?",
-    r"(?:is |are )?(?:new|newly)",
+    r"new(?:ly)?",
     r"previously (?:seen|noted|described|demonstrated)",
     r"no (?:significant |substantial |appreciable )?(?:interval )?change",
     r"(?:appears? )?similar(?: to (?:the )?(?:prior|previous)[\w ]*?(?=[,.;]|$))?",

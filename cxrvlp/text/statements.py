@@ -1,0 +1,165 @@
+"""Single-finding statements: temporal-statement removal, multi-finding sentence splitting, ``clean_report``.
+
+Stands in for the LLM rewriting of Ko & Park (Sec. 3): reports are reduced to FINDINGS + IMPRESSION, split into
+sentences, sentences carrying several findings are split where the grammar allows, and temporal / comparison
+information is removed. Every rewrite is checked with the labeler: a sentence is only replaced when the labels of
+its rewrite equal its own, so the rewriting never changes what the report says about the 13 findings.
+"""
+
+from __future__ import annotations
+
+import re
+
+from cxrvlp.text import vocab
+from cxrvlp.text.labeler import CUE_RE, Mention, alternation, find_mentions, lower_same_length
+from cxrvlp.text.sections import extract_sections, split_sentences
+
+TEMPORAL_RE = re.compile(r"(?<!\w)(?:" + alternation(vocab.TEMPORAL) + r")(?!\w)", re.IGNORECASE)
+SEP_RE = re.compile(r"(?:,? (?:and/or|and|or|nor) |, |/)")
+_NEG_LIST_CUES = ("pre_neg",)
+
+
+def sentence_labels(sentence: str) -> dict[str, str]:
+    """Labels of one sentence from its mentions (no "No Finding"), CheXpert aggregation."""
+    out: dict[str, str] = {}
+    rank = {"positive": 2, "uncertain": 1, "negative": 0}
+    for m in find_mentions(sentence, [(0, len(sentence))]):
+        if m.cls not in out or rank[m.polarity] > rank[out[m.cls]]:
+            out[m.cls] = m.polarity
+    return out
+
+
+def tidy(text: str) -> str:
+    """Normalise whitespace and punctuation left by deletions; capitalise; end with a period."""
+    text = re.sub(r"\s+", " ", text)
+    text = re.sub(r"\s+([,.;:])", r"\1", text)
+    text = re.sub(r"([,;:])(?:\s*[,;:])+", r"\1", text)
+    text = re.sub(r"^[\s,;:.]+|[\s,;:]+$", "", text)
+    text = re.sub(r"\b(a|an|the|of|with|and|or|in|on|to|from|since|than|for)\s*([,.;:]|$)", r"\2", text)
+    text = re.sub(r"[\s,;:]+\.", ".", text).strip(" ,;:")
+    if not text or not any(ch.isalnum() for ch in text):
+        return ""
+    if text[-1] not in ".!?":
+        text += "."
+    return text[0].upper() + text[1:]
+
+
+def strip_temporal(sentence: str) -> str:
+    """Remove temporal / comparison phrases ("stable", "unchanged from prior", "again seen", "interval ...").
+
+    Returns:
+        The sentence without them; ``""`` when it was only a temporal statement (no finding mention left), and the
+        sentence unchanged when removing the phrases would change its labels.
+    """
+    if not TEMPORAL_RE.search(sentence):
+        return sentence
+    stripped = tidy(TEMPORAL_RE.sub(" ", sentence))
+    before = sentence_labels(sentence)
+    if not before:
+        return ""
+    if not stripped or sentence_labels(stripped) != before:
+        return sentence
+    return stripped
+
+
+def _items(sentence: str, mentions: list[Mention]) -> list[tuple[int, int]] | None:
+    """Item spans of a negated list ("no A, B or C is seen") or None when the sentence is not one."""
+    low = lower_same_length(sentence)
+    cues = [m for m in CUE_RE.finditer(low) if m.lastgroup != "pseudo"]
+    if not cues or cues[0].lastgroup not in _NEG_LIST_CUES or cues[0].end() > mentions[0].start:
+        return None
+    if any(c.lastgroup != "pre_neg" and c.start() < mentions[-1].end for c in cues[1:]):
+        return None
+    start = cues[0].end()
+    seps = [m for m in SEP_RE.finditer(sentence, start, mentions[-1].end) if m.start() >= mentions[0].end]
+    if not seps:
+        return None
+    items = []
+    pos = start
+    for sep in seps:
+        items.append((pos, sep.start()))
+        pos = sep.end()
+    items.append((pos, mentions[-1].end))
+    return items
+
+
+def split_statement(sentence: str) -> list[str]:
+    """Split a sentence carrying several findings into single-finding statements where the grammar allows.
+
+    "No effusion or pneumothorax is seen." -> ["No effusion is seen.", "No pneumothorax is seen."];
+    "Cardiomegaly with small bilateral effusions." -> ["Cardiomegaly.", "Small bilateral effusions."].
+    A split is kept only if every part is one sentence whose labels, aggregated, equal the sentence's labels.
+
+    Returns:
+        The statements (the sentence itself, tidied, when it cannot be split).
+    """
+    mentions = find_mentions(sentence, [(0, len(sentence))])
+    if len({m.cls for m in mentions}) < 2:
+        return [sentence]
+    labels = sentence_labels(sentence)
+    items = _items(sentence, mentions)
+    if items is not None:
+        prefix, suffix = sentence[: items[0][0]], sentence[items[-1][1] :]
+        parts = []
+        for a, b in items:
+            item = sentence[a:b].strip()
+            cue = CUE_RE.match(lower_same_length(item))
+            head = "" if cue is not None and cue.lastgroup == "pre_neg" else prefix.rstrip()  # "..., no definite X"
+            parts.append(tidy(f"{head} {item} {suffix.lstrip()}"))
+        if _same(parts, labels):
+            return parts
+    cuts = _clause_cuts(sentence, mentions)
+    if cuts:
+        starts = [0] + [e for _, e in cuts]
+        ends = [s for s, _ in cuts] + [len(sentence)]
+        parts = [tidy(sentence[a:b]) for a, b in zip(starts, ends, strict=True)]
+        if _same(parts, labels):
+            return parts
+    return [sentence]
+
+
+def _clause_cuts(sentence: str, mentions: list[Mention]) -> list[tuple[int, int]]:
+    """Separator spans (", " / "; " / " and " / " with ") between mentions of different classes."""
+    cuts: list[tuple[int, int]] = []
+    for a, b in zip(mentions, mentions[1:], strict=False):
+        if a.cls == b.cls or b.start < a.end:
+            continue
+        between = sentence[a.end : b.start]
+        m = re.search(r"(?:;|,)? (?:and|with|as well as) (?:(?:a|an|the) )?|; |, ", between)
+        if m and not re.search(r"\b(?:or|versus|vs|no|not|without)\b", between):
+            cuts.append((a.end + m.start(), a.end + m.end()))
+    return cuts
+
+
+def _same(parts: list[str], labels: dict[str, str]) -> bool:
+    if any(not p for p in parts):
+        return False
+    merged: dict[str, str] = {}
+    rank = {"positive": 2, "uncertain": 1, "negative": 0}
+    for p in parts:
+        if len(split_sentences(p)) != 1:
+            return False
+        for cls, pol in sentence_labels(p).items():
+            if cls not in merged or rank[pol] > rank[merged[cls]]:
+                merged[cls] = pol
+    return merged == labels
+
+
+def clean_report(text: str) -> str:
+    """The text the models see: FINDINGS + IMPRESSION as single-finding statements, temporal statements removed.
+
+    Steps: :func:`extract_sections` (text without headers counts as findings), :func:`split_sentences`,
+    :func:`strip_temporal` on each sentence (pure comparison statements are dropped), :func:`split_statement`.
+    Anonymisation tokens (``XXXX``) are kept as plain words; they never end a sentence nor form a mention.
+
+    Returns:
+        Statements joined by single spaces, each ending with a period ("" for an empty report).
+    """
+    sections = extract_sections(text)
+    body = " ".join(s for s in (sections["findings"], sections["impression"]) if s)
+    out: list[str] = []
+    for sentence in split_sentences(body):
+        kept = strip_temporal(sentence)
+        if kept:
+            out.extend(tidy(s) for s in split_statement(kept))
+    return " ".join(s for s in out if s)
