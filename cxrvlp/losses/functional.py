@@ -109,8 +109,8 @@ def kl_from_log_probs(log_probs: Tensor, targets: Tensor) -> Tensor:
 def soft_kl(logits: Tensor, targets: Tensor) -> Tensor:
     """Eq. (6) / (7): ``1/R sum_r KL(targets[r] || softmax(logits[r]))``.
 
-    The log-softmax runs in float32 even under bf16 autocast (float64 inputs stay float64). With one-hot targets this equals
-    ``F.cross_entropy(logits, labels)``.
+    The log-softmax runs in float32 even under bf16 autocast (float64 inputs stay float64). With one-hot targets
+    this equals ``F.cross_entropy(logits, labels)``.
 
     Args:
         logits: ``[R, M]`` any float dtype.
