@@ -275,7 +275,7 @@ def _train(cfg, info, *, resume, on_progress, on_prepare) -> TrainResult:  # noq
     while step < total:
         sampler.set_epoch(epoch, start=micro * tc.batch_size)
         batches = iter(train_loader)
-        while micro < micro_per_epoch and step < total:
+        while step < total:
             for k in range(tc.grad_accum):
                 t0 = time.perf_counter()
                 batch = next(batches)
@@ -330,6 +330,8 @@ def _train(cfg, info, *, resume, on_progress, on_prepare) -> TrainResult:  # noq
                 check_finite()
                 checkpoint("last")
                 last_good = step
+            if end_of_epoch:
+                break
     logger.close()
     best = find_checkpoint(ckpt_dir / "best")
     return TrainResult(run_dir, step, find_checkpoint(ckpt_dir / "last"), best, train_metrics, val_metrics)
