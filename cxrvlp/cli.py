@@ -16,7 +16,7 @@ import sys
 from cxrvlp import __version__
 
 # Module names under cxrvlp.commands, in the order `cxrvlp --help` lists them.
-COMMANDS: tuple[str, ...] = ("info", "train", "preprocess")
+COMMANDS: tuple[str, ...] = ("info", "train", "preprocess", "label", "negate", "graph")
 
 
 class CLIError(Exception):

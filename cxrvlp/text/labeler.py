@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from cxrvlp.text import vocab
+from cxrvlp.text.lexicon import Lexicon
 from cxrvlp.text.sections import label_regions, sentence_spans
 from cxrvlp.types import CHEXPERT_CLASSES
 
@@ -30,16 +31,11 @@ _PRE_REACH = 120  # characters a pre-cue's scope reaches forward
 _POST_REACH = 60  # characters a post-cue's scope reaches backward
 
 
-def alternation(fragments: list[str]) -> str:
-    """One non-capturing alternation of regex fragments, longest first (so longer phrases win)."""
-    return "(?:" + "|".join(sorted(fragments, key=len, reverse=True)) + ")"
-
-
 def _group(name: str) -> str:
     return "g" + re.sub(r"\W", "_", name)
 
 
-def _build_mention_re() -> tuple[re.Pattern[str], dict[str, tuple[tuple[str, ...], bool]]]:
+def _build_mention_lexicon() -> tuple[Lexicon, dict[str, tuple[tuple[str, ...], bool]]]:
     # A phrase listed under several classes (e.g. "hydropneumothorax") becomes one group mapping to all of them;
     # each group also says whether an affirmed mention is only uncertain (vocab.UNCERTAIN_MENTIONS).
     owners: dict[tuple[str, bool], list[str]] = {}
@@ -50,38 +46,34 @@ def _build_mention_re() -> tuple[re.Pattern[str], dict[str, tuple[tuple[str, ...
     by_key: dict[tuple[tuple[str, ...], bool], list[str]] = {}
     for (frag, hedged), classes in owners.items():
         by_key.setdefault((tuple(classes), hedged), []).append(frag)
-    parts = [f"(?P<ignore>{alternation(vocab.IGNORE)})"]
+    parts: list[tuple[str, list[str]]] = [("ignore", vocab.IGNORE)]
     groups: dict[str, tuple[tuple[str, ...], bool]] = {}
     # Groups ordered by their longest fragment, so that at one position the longer phrase wins ("pleural effusion"
     # before "effusion", "nodular density" before "density").
     for i, (key, frags) in enumerate(sorted(by_key.items(), key=lambda kv: -max(map(len, kv[1])))):
         groups[f"m{i}"] = key
-        parts.append(f"(?P<m{i}>{alternation(frags)})")
-    return re.compile(r"\b(?:" + "|".join(parts) + r")\b"), groups
+        parts.append((f"m{i}", frags))
+    return Lexicon(parts), groups
 
 
-MENTION_RE, _MENTION_GROUPS = _build_mention_re()
-ANATOMY_RE = re.compile(
-    r"\b(?:" + "|".join(f"(?P<{_group(c)}>{alternation(f)})" for c, f in vocab.ANATOMY.items()) + r")\b"
-)
+MENTION_RE, _MENTION_GROUPS = _build_mention_lexicon()
+ANATOMY_RE = Lexicon([(_group(c), f) for c, f in vocab.ANATOMY.items()])
 _ANATOMY_CLASS = {_group(c): c for c in vocab.ANATOMY}
-SIZE_RE = re.compile(r"\b(?:" + "|".join(f"(?P<{k}>{alternation(f)})" for k, f in vocab.SIZE_CUES.items()) + r")\b")
-CUE_RE = re.compile(
-    r"(?:(?:(?<!\w)|(?=\W))(?:"
-    + "|".join(
-        [
-            f"(?P<pseudo>{alternation(vocab.PSEUDO)})",
-            f"(?P<post_unc>{alternation(vocab.POST_UNCERTAIN)})",
-            f"(?P<post_neg>{alternation(vocab.POST_NEGATION)})",
-            f"(?P<alt>{alternation(vocab.ALTERNATIVES)})",
-            f"(?P<pre_ind>{alternation(vocab.PRE_INDICATION)})",
-            f"(?P<pre_unc>{alternation(vocab.PRE_UNCERTAIN)})",
-            f"(?P<pre_neg>{alternation(vocab.PRE_NEGATION)})",
-            f"(?P<term>{alternation(vocab.TERMINATORS)})",
-        ]
-    )
-    + r")(?:(?<=\W)|(?!\w)))"
+SIZE_RE = Lexicon(list(vocab.SIZE_CUES.items()))
+CUE_RE = Lexicon(
+    [
+        ("pseudo", vocab.PSEUDO),
+        ("post_unc", vocab.POST_UNCERTAIN),
+        ("post_neg", vocab.POST_NEGATION),
+        ("alt", vocab.ALTERNATIVES),
+        ("pre_ind", vocab.PRE_INDICATION),
+        ("pre_unc", vocab.PRE_UNCERTAIN),
+        ("pre_neg", vocab.PRE_NEGATION),
+        ("term", vocab.TERMINATORS),
+    ],
+    suffix=r"(?:(?<=\W)|(?!\w))",
 )
+"""Cue lexicon; at one position the earlier group wins (pseudo-triggers first, terminators last)."""
 _CLAUSE_RE = re.compile(r"[,;:]| but | and the | however ")
 
 
@@ -162,47 +154,86 @@ def _polarity(
     return (NEGATIVE if best[1] == "neg" else UNCERTAIN), best[2]
 
 
-def find_mentions(text: str, regions: list[tuple[int, int]] | None = None) -> list[Mention]:
+@dataclass(frozen=True)
+class Scan:
+    """One pass of the cue regex over a report: what polarity decisions and sentence membership need.
+
+    Attributes:
+        low: the lower-cased text (same offsets as the text).
+        lo: start of the first labelled sentence; hi: end of the last one.
+        sentences: flat sorted ``[start0, end0, start1, end1, ...]`` of the labelled sentences.
+        bounds: sorted sentence and terminator offsets (two offsets share a scope iff they bisect alike).
+        cues: ``(start, end, kind)`` of every cue but pseudo-triggers; cue_starts: their starts.
+    """
+
+    low: str
+    lo: int
+    hi: int
+    sentences: list[int]
+    bounds: list[int]
+    cues: list[tuple[int, int, str]]
+    cue_starts: list[int]
+
+    def inside(self, offset: int) -> bool:
+        """Whether ``offset`` lies in a labelled sentence."""
+        return bisect.bisect_right(self.sentences, offset) % 2 == 1
+
+    def polarity(self, start: int, end: int) -> tuple[str, tuple[int, int] | None]:
+        """Polarity of the span ``[start, end)`` and the span of the cue deciding it (None when affirmed)."""
+        return _polarity(start, end, self.cues, self.cue_starts, self.bounds)
+
+
+def scan(text: str, regions: list[tuple[int, int]] | None = None) -> Scan | None:
+    """Sentences and cues of ``text`` within ``regions`` (default: the labelled sections); None without any."""
+    low = lower_same_length(text)
+    regions = label_regions(text) if regions is None else regions
+    sentences: list[int] = []
+    for s, e in regions:
+        for a, b in sentence_spans(low, s, e):
+            sentences.append(a)
+            sentences.append(b)
+    if not sentences:
+        return None
+    lo, hi = sentences[0], sentences[-1]
+    cues = [(m.start(), m.end(), m.lastgroup or "") for m in CUE_RE.finditer(low, lo, hi)]
+    cues = [c for c in cues if c[2] != "pseudo"]
+    bounds = sorted(sentences + [c[0] for c in cues if c[2] == "term"])
+    return Scan(low, lo, hi, sentences, bounds, cues, [c[0] for c in cues])
+
+
+def find_mentions(
+    text: str, regions: list[tuple[int, int]] | None = None, *, scanned: Scan | None = None
+) -> list[Mention]:
     """All mentions of the 13 finding classes in ``text`` (within ``regions``, default the labelled sections).
+
+    Args:
+        text: the report.
+        regions: character regions to read (default :func:`sections.label_regions`).
+        scanned: a :func:`scan` of the same text and regions, when the caller already has one.
 
     Returns:
         Mentions sorted by start offset.
     """
-    low = lower_same_length(text)
-    regions = label_regions(text) if regions is None else regions
-    bounds: list[int] = []
-    for s, e in regions:
-        for a, b in sentence_spans(low, s, e):
-            bounds.append(a)
-            bounds.append(b)
-    if not bounds:
+    sc = scanned if scanned is not None else scan(text, regions)
+    if sc is None:
         return []
-    lo, hi = bounds[0], bounds[-1]
-    inside = bounds.copy()  # sentence starts/ends: an offset is inside a sentence iff bisect_right gives odd
-    cues = [(m.start(), m.end(), m.lastgroup or "") for m in CUE_RE.finditer(low, lo, hi)]
-    cues = [c for c in cues if c[2] != "pseudo"]
-    for cs, ce, kind in cues:
-        if kind == "term":
-            bounds.append(cs)
-    bounds.sort()
-    # Segment ids from `bounds`: a mention and a cue are in one scope iff bisect gives the same index.
-    cue_starts = [c[0] for c in cues]
     mentions: list[Mention] = []
     direct: set[tuple[str, int]] = set()
-    for m in MENTION_RE.finditer(low, lo, hi):
+    for m in MENTION_RE.finditer(sc.low, sc.lo, sc.hi):
         group = m.lastgroup
-        if group == "ignore" or group is None or not bisect.bisect_right(inside, m.start()) % 2:
+        if group == "ignore" or group is None or not sc.inside(m.start()):
             continue
         classes, hedged = _MENTION_GROUPS[group]
-        pol, cue = _polarity(m.start(), m.end(), cues, cue_starts, bounds)
+        pol, cue = sc.polarity(m.start(), m.end())
         if hedged and pol == POSITIVE:
             pol = UNCERTAIN
         ev = ((m.start(), m.end()),) + ((cue,) if cue else ())
+        seg = bisect.bisect_right(sc.bounds, m.start())
         for cls in classes:
             mentions.append(Mention(cls, m.start(), m.end(), pol, ev))
-            direct.add((cls, bisect.bisect_right(bounds, m.start())))
-    anatomy = _anatomy_mentions(low, lo, hi, cues, cue_starts, bounds, direct)
-    mentions.extend(m for m in anatomy if bisect.bisect_right(inside, m.start) % 2)
+            direct.add((cls, seg))
+    anatomy = _anatomy_mentions(sc.low, sc.lo, sc.hi, sc.cues, sc.cue_starts, sc.bounds, direct)
+    mentions.extend(m for m in anatomy if sc.inside(m.start))
     mentions.sort(key=lambda x: (x.start, x.cls))
     return mentions
 

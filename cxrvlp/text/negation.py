@@ -18,6 +18,7 @@ original left implicit, which is what CXR-Align asks of a negated report.
 
 from __future__ import annotations
 
+import functools
 import random
 import re
 from collections.abc import Sequence
@@ -40,9 +41,13 @@ _VERBISH = re.compile(r"\b(?:is|are|was|were|seen|noted|identified|present|appea
 
 def negative_statements(finding: str) -> list[str]:
     """The predefined negative statements about ``finding`` (one per template in ``vocab.NEGATION_TEMPLATES``)."""
-    check_finding(finding)
+    return list(_negative_statements(check_finding(finding)))
+
+
+@functools.cache
+def _negative_statements(finding: str) -> tuple[str, ...]:
     phrase = vocab.NEGATION_PHRASES[finding]
-    return [tidy(t.format(f=phrase)) for t in vocab.NEGATION_TEMPLATES]
+    return tuple(tidy(t.format(f=phrase)) for t in vocab.NEGATION_TEMPLATES)
 
 
 def _item_deletions(sentence: str, mentions: list[Mention], finding: str) -> list[str]:
@@ -150,9 +155,15 @@ def make_omitted(report: str, finding: str) -> str:
         ValueError: unknown finding (the message lists the valid names).
     """
     check_finding(finding)
+    regions = label_regions(report)
+    starts = [m.start for m in find_mentions(report, regions) if m.cls == finding]
+    if not starts:
+        return report
     edits: list[tuple[int, int, str]] = []
-    for rs, re_ in label_regions(report):
+    for rs, re_ in regions:
         for a, b in sentence_spans(report, rs, re_):
+            if not any(a <= x < b for x in starts):
+                continue
             sentence = report[a:b]
             kept = _omit_sentence(sentence, finding)
             if kept != sentence:
@@ -177,7 +188,7 @@ def make_negated(report: str, finding: str, *, seed: int = 0) -> str:
     """
     omitted = make_omitted(report, finding)
     rng = random.Random(f"{seed}\x00{finding}\x00{report}")
-    statement = rng.choice(negative_statements(finding))
+    statement = rng.choice(_negative_statements(finding))
     where = rng.choice(("beginning", "middle", "end"))
     spans = [s for rs, re_ in label_regions(omitted) for s in sentence_spans(omitted, rs, re_)]
     if not spans:
@@ -196,9 +207,7 @@ def make_negated(report: str, finding: str, *, seed: int = 0) -> str:
     return omitted[:pos] + statement + " " + omitted[pos:]
 
 
-def hardneg_for_normal(
-    pool: Sequence[str], *, seed: int = 0, labels: Sequence[LabeledReport] | None = None
-) -> str:
+def hardneg_for_normal(pool: Sequence[str], *, seed: int = 0, labels: Sequence[LabeledReport] | None = None) -> str:
     """A hard negative for a normal report: a report from ``pool`` with exactly one positive finding.
 
     "Positive finding" counts the 12 pathologies (Support Devices and "No Finding" do not count: a normal study

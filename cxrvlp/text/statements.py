@@ -11,7 +11,8 @@ from __future__ import annotations
 import re
 
 from cxrvlp.text import vocab
-from cxrvlp.text.labeler import CUE_RE, Mention, alternation, find_mentions, lower_same_length
+from cxrvlp.text.labeler import CUE_RE, Mention, find_mentions, lower_same_length
+from cxrvlp.text.lexicon import alternation
 from cxrvlp.text.sections import extract_sections, split_sentences
 
 TEMPORAL_RE = re.compile(r"(?<!\w)(?:" + alternation(vocab.TEMPORAL) + r")(?!\w)", re.IGNORECASE)

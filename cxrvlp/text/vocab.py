@@ -376,3 +376,132 @@ TEMPORAL: list[str] = [
     r"(?:appears? )?similar(?: to (?:the )?(?:prior|previous)[\w ]*?(?=[,.;]|$))?",
 ]
 """Temporal / comparison phrases stripped from statements (Sec. 3 of Ko & Park removes such information)."""
+
+# ---- report graphs (RadGraph-like) ----
+
+GRAPH_ANATOMY: list[str] = [
+    r"lungs?",
+    r"lung (?:bases?|apex|apices|zones?|fields?|volumes?)",
+    r"(?:upper|middle|lower|mid) lobes?",
+    r"(?:upper|middle|lower|mid) lung(?: zones?| fields?)?",
+    r"lobes?",
+    r"lingula(?:r)?",
+    r"bases?",
+    r"apex",
+    r"apices",
+    r"(?:bi)?basilar",
+    r"(?:bi)?apical",
+    r"retrocardiac",
+    r"perihilar",
+    r"(?:bi)?hil(?:um|a|ar)",
+    r"heart",
+    r"cardiac (?:silhouette|contours?|size|shadow|border)",
+    r"cardio ?mediastin\w*(?: silhouettes?| contours?)?",
+    r"mediastin(?:um|al)(?: silhouettes?| contours?)?",
+    r"pleura(?:l (?:spaces?|surfaces?))?",
+    r"(?:costophrenic|cp) (?:angles?|sulcus|sulci)",
+    r"(?:hemi)?diaphragms?",
+    r"trachea",
+    r"aort(?:a|ic (?:arch|knob|knuckle))",
+    r"(?:pulmonary )?vasculature",
+    r"(?:pulmonary )?vascularity",
+    r"(?:thoracic |lumbar |cervical )?spine",
+    r"vertebra(?:e|l bod(?:y|ies))?",
+    r"ribs?",
+    r"clavicles?",
+    r"sternum",
+    r"scapulae?",
+    r"humer(?:us|al head)",
+    r"shoulders?",
+    r"chest(?: wall)?",
+    r"thorax",
+    r"(?:osseous|bony|skeletal) structures",
+    r"soft tissues?",
+    r"svc",
+    r"(?:right |left )?(?:atrium|ventricle)",
+    r"(?:right |left )?upper quadrant",
+    r"fissure",
+]
+"""Anatomy entities (with the laterality / position words before them in ``GRAPH_LOCATION_PREFIX``)."""
+
+GRAPH_LOCATION_PREFIX = (
+    r"(?:(?:left|right|bilateral|both|upper|middle|lower|mid|medial|lateral|posterior|anterior)[ -]){0,3}"
+)
+
+GRAPH_OBSERVATIONS: list[str] = [
+    r"granulomas?",
+    r"granulomatous (?:disease|process)",
+    r"scar(?:ring|s)?",
+    r"emphysema(?:tous changes)?",
+    r"copd",
+    r"hyperinflat(?:ion|ed)",
+    r"hyperexpan(?:sion|ded)",
+    r"(?:degenerative|arthritic|senescent) changes?",
+    r"spondylosis",
+    r"kyphosis",
+    r"scoliosis",
+    r"tortu(?:ous|osity)",
+    r"calcifications?",
+    r"atherosclero(?:sis|tic)",
+    r"hernia",
+    r"lucency",
+    r"(?:lymph)?adenopathy",
+    r"fibrosis",
+    r"bronchiectasis",
+    r"clear",
+    r"normal",
+    r"unremarkable",
+    r"intact",
+    r"midline",
+    r"low lung volumes",
+    r"(?:acute )?(?:cardiopulmonary |osseous |bony |pulmonary )?"
+    r"(?:abnormality|abnormalities|disease|process|findings?)",
+    r"deformity",
+    r"crowding",
+]
+"""Observations outside the 14 classes that a report graph still records."""
+
+GRAPH_MODIFIERS: list[str] = [
+    r"mild(?:ly)?",
+    r"moderate(?:ly)?",
+    r"severe(?:ly)?",
+    r"small",
+    r"large",
+    r"minimal",
+    r"trace",
+    r"tiny",
+    r"patchy",
+    r"streaky",
+    r"focal",
+    r"diffuse",
+    r"subsegmental",
+    r"linear",
+    r"dense",
+    r"calcified",
+    r"chronic",
+    r"acute",
+    r"increased",
+    r"decreased",
+    r"bandlike",
+    r"plate-?like",
+    r"nodular",
+    r"interstitial",
+    r"confluent",
+    r"ill-defined",
+]
+"""Modifiers linked to the next observation by a ``modify`` relation."""
+
+GRAPH_SUGGESTIVE: list[str] = [
+    r"suggest(?:s|ive of|ing)?",
+    r"(?:may |could |likely |most likely )?represent(?:s|ing)?",
+    r"(?:may |likely )?reflect(?:s|ing)?",
+    r"consistent with",
+    r"compatible with",
+    r"concerning for",
+    r"worrisome for",
+    r"suspicious for",
+    r"(?:likely |probably )?(?:due to|secondary to|related to)",
+    r"indicat(?:e|es|ing|ive of)",
+    r"likely",
+]
+"""Cues of a ``suggestive_of`` relation from the observation before them to the one after them."""

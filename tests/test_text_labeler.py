@@ -1,0 +1,136 @@
+"""CheXpert labeler: cue scopes, size mentions, No Finding rule, evidence, clinical vector, gold-set quality."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from cxrvlp.text import CHEXPERT_CLASSES, LabeledReport, clinical_vector, label_report
+from cxrvlp.text.labeler import no_finding
+from cxrvlp.text.metrics import label_scores, macro_f1, read_gold
+
+GOLD = Path(__file__).parent / "data" / "gold_openi.csv"
+
+
+def findings(text: str) -> dict[str, str]:
+    return {k: v for k, v in label_report(text).labels.items() if k != "No Finding"}
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("No pleural effusion or pneumothorax.", {"Pleural Effusion": "negative", "Pneumothorax": "negative"}),
+        ("No pneumothorax, mild cardiomegaly.", {"Pneumothorax": "negative", "Cardiomegaly": "positive"}),
+        ("Cardiomegaly without pulmonary edema.", {"Cardiomegaly": "positive", "Edema": "negative"}),
+        ("No edema but possible pneumonia.", {"Edema": "negative", "Pneumonia": "uncertain"}),
+        ("Left basilar opacity, likely atelectasis.", {"Lung Opacity": "positive", "Atelectasis": "uncertain"}),
+        ("Pneumothorax cannot be excluded.", {"Pneumothorax": "uncertain"}),
+        (
+            "There are no airspace opacities to suggest pneumonia.",
+            {"Lung Opacity": "negative", "Pneumonia": "negative"},
+        ),
+        ("Opacity suggestive of pneumonia.", {"Lung Opacity": "positive", "Pneumonia": "uncertain"}),
+        ("No significant change in the left pleural effusion.", {"Pleural Effusion": "positive"}),  # pseudo-trigger
+        ("Atelectasis versus scarring in the left base.", {"Atelectasis": "uncertain"}),
+        ("The PICC line has been removed.", {"Support Devices": "negative"}),
+        ("Interval resolution of the right lower lobe pneumonia.", {"Pneumonia": "negative"}),
+        ("Heart size is normal.", {"Cardiomegaly": "negative"}),
+        (
+            "The heart is enlarged and the mediastinum is normal.",
+            {"Cardiomegaly": "positive", "Enlarged Cardiomediastinum": "negative"},
+        ),
+        (
+            "Normal heart size and mediastinal contours.",
+            {"Cardiomegaly": "negative", "Enlarged Cardiomediastinum": "negative"},
+        ),
+        ("Heart size upper limits of normal.", {"Cardiomegaly": "uncertain"}),
+        ("There is no enlargement of the cardiac silhouette.", {"Cardiomegaly": "negative"}),
+        ("The costophrenic XXXX are blunted.", {"Pleural Effusion": "uncertain"}),
+        ("Small pericardial effusion. No lytic lesion.", {}),
+        ("Large left hydropneumothorax.", {"Pneumothorax": "positive", "Pleural Effusion": "positive"}),
+        ("Calcified granuloma in the right upper lobe.", {}),
+    ],
+)
+def test_label_examples(text: str, expected: dict[str, str]) -> None:
+    assert findings(text) == expected
+
+
+def test_no_finding_rule() -> None:
+    assert label_report("Lungs are clear. No pneumothorax.").labels["No Finding"] == "positive"
+    assert label_report("Pacemaker in place. Clear lungs.").labels["No Finding"] == "positive"
+    assert label_report("Possible small effusion.").labels["No Finding"] == "negative"
+    assert label_report("Mild cardiomegaly.").labels["No Finding"] == "negative"
+    assert no_finding({}) == "positive"
+
+
+def test_empty_and_headers_only_have_no_labels() -> None:
+    assert label_report("").labels == {}
+    assert label_report("FINDINGS: IMPRESSION:").labels == {}
+    assert label_report("...").labels == {}
+
+
+def test_only_findings_and_impression_are_read() -> None:
+    labels = label_report("INDICATION: r/o pneumonia. FINDINGS: Lungs are clear.").labels
+    assert labels == {"No Finding": "positive"}
+
+
+def test_evidence_spans_point_into_text() -> None:
+    text = "FINDINGS: Heart size normal. There is no pleural effusion. Small left apical pneumothorax."
+    lr = label_report(text)
+    words = {cls: [text[a:b].lower() for a, b in spans] for cls, spans in lr.evidence.items()}
+    assert words["Pneumothorax"] == ["pneumothorax"]
+    assert words["Pleural Effusion"] == ["no", "pleural effusion"]
+    assert words["Cardiomegaly"] == ["heart size", "normal"]
+    assert words["No Finding"] == []
+    assert list(lr.labels) == [c for c in CHEXPERT_CLASSES if c in lr.labels]
+
+
+def test_positives_order_and_exclusion() -> None:
+    lr = label_report("Pleural effusion. Cardiomegaly. Pacemaker. Possible pneumonia.")
+    assert lr.positives() == ["Cardiomegaly", "Pleural Effusion", "Support Devices"]
+    assert LabeledReport("", {"No Finding": "positive"}, {}).positives() == []
+
+
+def test_clinical_vector_encoding() -> None:
+    vec = clinical_vector({"Cardiomegaly": "positive", "Pneumonia": "uncertain", "Edema": "negative"})
+    assert len(vec) == 14
+    assert vec[CHEXPERT_CLASSES.index("Cardiomegaly")] == 1.0
+    assert vec[CHEXPERT_CLASSES.index("Pneumonia")] == 0.5
+    assert vec[CHEXPERT_CLASSES.index("Edema")] == 0.0
+    assert vec[0] == 0.0  # No Finding recomputed: abnormal
+    assert clinical_vector({}) == [1.0] + [0.0] * 13  # never all-zero
+    assert clinical_vector({"No Finding": "negative", "Edema": "negative"})[0] == 1.0
+    assert clinical_vector({"Support Devices": "positive"})[0] == 1.0
+
+
+def test_clinical_vector_rejects_unknown_names() -> None:
+    with pytest.raises(ValueError, match="valid names: No Finding, Enlarged Cardiomediastinum"):
+        clinical_vector({"Effusion": "positive"})
+    with pytest.raises(ValueError, match="polarity"):
+        clinical_vector({"Edema": "maybe"})
+
+
+def _gold(split: str | None = None) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
+    rows = read_gold(GOLD, split=split)
+    return [g for _, g in rows], [label_report(s).labels for s, _ in rows]
+
+
+def test_gold_set_is_real_and_large_enough() -> None:
+    gold, _ = _gold()
+    assert len(gold) >= 200
+    assert sum(len(g) > 1 for g in gold) >= 150  # sentences mentioning at least one finding
+
+
+@pytest.mark.parametrize(("split", "floor"), [(None, 0.94), ("test", 0.94)])
+def test_gold_set_macro_f1(split: str | None, floor: float) -> None:
+    scores = label_scores(*_gold(split))
+    assert macro_f1(scores) >= floor, {k: round(v.f1, 3) for k, v in scores.items()}
+
+
+def test_label_scores_hand_computed() -> None:
+    gold = [{"Edema": "positive"}, {"Edema": "negative"}, {}]
+    pred = [{"Edema": "positive"}, {"Edema": "positive"}, {"Edema": "negative"}]
+    s = label_scores(gold, pred)["Edema"]
+    assert (s.precision, s.recall, s.support) == (1 / 3, 1 / 2, 2)
+    assert s.f1 == pytest.approx(0.4)
