@@ -57,7 +57,7 @@ def naive_kl_row(targets: list[float], logit_row: list[torch.Tensor]) -> torch.T
 
 
 def naive_dsl(out: dict, *, hard_negatives: bool, streams: dict[str, tuple[float, float]], graph_pairs: bool) -> dict:
-    """Eq. 1-10 with loops. ``streams``: name -> (tau, weight). Returns {"{dir}_{stream}_loss": scalar}."""
+    """Eq. 1-10 with loops. ``streams``: name -> (tau, weight). Returns {"{dir}_loss": 1/2 sum_s w_s L_s(dir)}."""
     image = out["image_features"]
     b = image.shape[0]
     text, graph, clinical = out["text_features"], out["graph_features"], out["clinical"]
@@ -87,7 +87,6 @@ def naive_dsl(out: dict, *, hard_negatives: bool, streams: dict[str, tuple[float
                 x = target_vectors[s]
                 sims = [sum(p * q for p, q in zip(x[i], x[j], strict=True)) for j in range(nc)]
                 sums[s] = sums[s] + naive_kl_row(naive_soft_row(sims, tau, i), logit_row)
-        for s, total in sums.items():
-            weight = streams[s][1] if s in streams else 1.0
-            terms[f"{name}_{s}_loss"] = 0.5 * weight * total / nr
+        weighted = [(streams[s][1] if s in streams else 1.0) * total for s, total in sums.items()]
+        terms[f"{name}_loss"] = 0.5 * sum(weighted) / nr
     return terms

@@ -85,9 +85,10 @@ def soft_labels(sim: Tensor, threshold: float, *, diagonal_offset: int = 0) -> T
     if rows + diagonal_offset > cols or diagonal_offset < 0:
         raise ValueError(f"rows {diagonal_offset}..{diagonal_offset + rows} have no own column in a [{rows}, {cols}]")
     y = (upcast(sim.detach()) - threshold).clamp_min_(0.0)  # (R, M), Eq. 4 numerator
-    empty = y.sum(dim=1) == 0  # (R,) rows with nothing above tau
-    y.diagonal(offset=diagonal_offset).add_(empty.to(y.dtype))  # fallback: one-hot of the own pair
-    return y.div_(y.sum(dim=1, keepdim=True))
+    row_sum = y.sum(dim=1)  # (R,)
+    empty = (row_sum == 0).to(y.dtype)  # (R,) 1 for rows with nothing above tau
+    y.diagonal(offset=diagonal_offset).add_(empty)  # fallback: one-hot of the own pair
+    return y.div_(row_sum.add_(empty).unsqueeze(1))
 
 
 def kl_from_log_probs(log_probs: Tensor, targets: Tensor) -> Tensor:

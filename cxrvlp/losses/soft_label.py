@@ -31,9 +31,12 @@ Other choices:
 * With every soft stream off the targets are one-hot (the plain contrastive term): hard negatives only gives
   CLIP^N, graph pairs only CLIP^G.
 
-Returned terms, each already weighted (the loop sums them): ``"{dir}_{stream}_loss"`` with ``dir`` in
-``i2t, t2i`` (+ ``i2g, g2i, t2g, g2t`` with graph pairs) and ``stream`` in ``text, clinical, graph`` for the
-active soft streams, or ``contrastive`` (one-hot targets) when no soft stream is active.
+Returned terms (the loop sums them): ``"{dir}_loss"`` for ``dir`` in ``i2t, t2i`` (+ ``i2g, g2i, t2g, g2t`` with
+graph pairs), each ``1/2 * sum_s w_s * L_s(dir)`` over the active streams ``s`` (or ``1/2 * CE`` with one-hot
+targets when no soft stream is on). The streams of one direction are combined before the product with
+``log p`` (``sum_s w_s KL(y_s || p) = sum_s w_s sum y_s log y_s - (sum_s w_s y_s) . log p``), which makes the
+cost of a direction independent of the number of streams; per-stream values are one
+:func:`~cxrvlp.losses.functional.soft_kl` call away for analysis.
 """
 
 from __future__ import annotations
@@ -77,31 +80,48 @@ def _similarity_fp32(a: Tensor, b: Tensor) -> Tensor:
         return LF.similarity(LF.upcast(a), LF.upcast(b))
 
 
-def _chunk_sums(
-    rows: Tensor, cols: Tensor, logit_scale: Tensor, row0: int, taus: tuple[float, ...], *targets: Tensor
-) -> Tensor:
-    """Sums over a chunk of rows of each stream's KL (or of the one-hot NLL when ``taus`` is empty).
+def _combined_targets(sims: list[Tensor], streams: list[_Stream], row0: int = 0) -> tuple[Tensor, Tensor]:
+    """``sum_s w_s * y_s`` and the per-row constant ``sum_s w_s * sum_j y_s log y_s`` of the active streams.
+
+    ``sum_s w_s KL(y_s || p) = const - (sum_s w_s y_s) . log p``, so one product with ``log p`` per direction serves
+    every stream.
 
     Args:
-        rows: ``[r, D]`` row features of rows ``row0 : row0 + r``.
-        cols: ``[M, D]`` column features.
-        logit_scale: scalar.
-        row0: index of the chunk's first row (its own pair is column ``row0``).
-        taus: one threshold per stream.
-        targets: per stream, ``[r, d]`` row target features then ``[M, d]`` column target features.
+        sims: per stream, ``[R, M]`` similarities of rows ``row0 : row0 + R``.
+        streams: the streams (weights, thresholds), same order.
+        row0: index of the first row (its own pair is column ``row0``).
 
     Returns:
-        ``[max(len(taus), 1)]`` float32 sums (not yet divided by the number of rows).
+        ``[R, M]`` weighted targets (rows sum to ``sum_s w_s``) and ``[R]`` weighted negative entropies.
     """
+    combined, neg_entropy = None, None
+    for sim, s in zip(sims, streams, strict=True):
+        y = LF.soft_labels(sim, s.tau, diagonal_offset=row0)  # (R, M)
+        e = torch.xlogy(y, y).sum(dim=1)  # (R,)
+        if s.weight != 1.0:
+            e, y = e.mul_(s.weight), y.mul_(s.weight)
+        combined = y if combined is None else combined.add_(y)
+        neg_entropy = e if neg_entropy is None else neg_entropy.add_(e)
+    return combined, neg_entropy
+
+
+def _direction_sum(logp: Tensor, targets: tuple[Tensor, Tensor] | None, row0: int) -> Tensor:
+    """Sum over rows of ``sum_s w_s KL(y_s || p)``; with ``targets=None`` the one-hot NLL (own pair ``row0 + r``)."""
+    if targets is None:
+        labels = torch.arange(row0, row0 + logp.shape[0], device=logp.device)
+        return F.nll_loss(logp, labels, reduction="sum")
+    combined, neg_entropy = targets
+    return neg_entropy.sum() - (combined.to(logp.dtype) * logp).sum()
+
+
+def _chunk_sum(
+    rows: Tensor, cols: Tensor, logit_scale: Tensor, row0: int, streams: list[_Stream], num_cols: int
+) -> Tensor:
+    """:func:`_direction_sum` for rows ``row0 : row0 + r`` (``rows`` is ``[r, D]``, ``cols`` ``[M, D]``)."""
     logp = torch.log_softmax(LF.upcast(LF.logits(rows, cols, logit_scale)), dim=-1)  # (r, M)
-    if not taus:
-        labels = torch.arange(row0, row0 + rows.shape[0], device=rows.device)
-        return F.nll_loss(logp, labels, reduction="sum").unsqueeze(0)
-    sums = []
-    for k, tau in enumerate(taus):
-        y = LF.soft_labels(_similarity_fp32(targets[2 * k], targets[2 * k + 1]), tau, diagonal_offset=row0)
-        sums.append(LF.kl_from_log_probs(logp, y) * rows.shape[0])
-    return torch.stack(sums)
+    end = row0 + rows.shape[0]
+    sims = [_similarity_fp32(s.features[row0:end], s.features[:num_cols]) for s in streams]
+    return _direction_sum(logp, _combined_targets(sims, streams, row0) if streams else None, row0)
 
 
 class DynamicSoftLabelLoss(nn.Module):
@@ -223,7 +243,7 @@ class DynamicSoftLabelLoss(nn.Module):
             logit_scale: scalar ``1 / tau``, already exponentiated and clamped.
 
         Returns:
-            ``{"{dir}_{stream}_loss": scalar}``, see the module docstring.
+            ``{"{dir}_loss": scalar}``, see the module docstring.
         """
         image = self._require("image_features", image_features, "every configuration")
         scale = self._require("logit_scale", logit_scale, "every configuration")
@@ -271,12 +291,11 @@ class DynamicSoftLabelLoss(nn.Module):
     ) -> dict[str, Tensor]:
         """All matrices at once; shares ``S``, ``y`` and the logits between the two directions of each pair."""
         rows_needed = max(d.num_rows for d in directions)
-        col_counts = {d.num_cols for d in directions}
-        targets: dict[tuple[str, int], Tensor] = {}
-        for s in streams:
-            sim = _similarity_fp32(s.features[:rows_needed], s.features)  # (rows_needed, N)
-            for m in col_counts:
-                targets[s.name, m] = LF.soft_labels(sim[: min(rows_needed, m), :m], s.tau)  # (<=m, m)
+        sims = [_similarity_fp32(s.features[:rows_needed], s.features) for s in streams]  # (rows_needed, N) each
+        targets: dict[int, tuple[Tensor, Tensor] | None] = {}
+        for m in {d.num_cols for d in directions}:  # N (image->reports, T<->G) and B (reports->image)
+            r = min(rows_needed, m)
+            targets[m] = _combined_targets([sim[:r, :m] for sim in sims], streams) if streams else None
 
         pair_logits: dict[tuple[str, str], Tensor] = {}
         terms: dict[str, Tensor] = {}
@@ -287,33 +306,22 @@ class DynamicSoftLabelLoss(nn.Module):
                 pair_logits[d.rows, d.cols] = LF.logits(feats[d.rows], feats[d.cols], scale)
                 lg = pair_logits[d.rows, d.cols][: d.num_rows, : d.num_cols]
             logp = torch.log_softmax(LF.upcast(lg), dim=-1)  # (R, M), float32 even under autocast
-            if not streams:
-                labels = torch.arange(d.num_rows, device=logp.device)
-                terms[f"{d.name}_contrastive_loss"] = 0.5 * F.nll_loss(logp, labels)
-            for s in streams:
-                y = targets[s.name, d.num_cols][: d.num_rows]
-                terms[f"{d.name}_{s.name}_loss"] = 0.5 * s.weight * LF.kl_from_log_probs(logp, y)
+            t = targets[d.num_cols]
+            t = None if t is None else (t[0][: d.num_rows], t[1][: d.num_rows])
+            terms[f"{d.name}_loss"] = 0.5 * _direction_sum(logp, t, 0) / d.num_rows
         return terms
 
     def _chunked(
         self, feats: dict[str, Tensor], streams: list[_Stream], directions: list[_Direction], scale: Tensor
     ) -> dict[str, Tensor]:
         """Row chunks of ``chunk_size`` under activation checkpointing: O(chunk_size * N) memory."""
-        taus = tuple(s.tau for s in streams)
         terms: dict[str, Tensor] = {}
         for d in directions:
             rows, cols = feats[d.rows][: d.num_rows], feats[d.cols][: d.num_cols]
             total = None
             for r0 in range(0, d.num_rows, self.chunk_size):
-                r1 = min(r0 + self.chunk_size, d.num_rows)
-                target_args = []
-                for s in streams:
-                    target_args += [s.features[r0:r1], s.features[: d.num_cols]]
-                part = checkpoint(_chunk_sums, rows[r0:r1], cols, scale, r0, taus, *target_args, use_reentrant=False)
+                chunk = rows[r0 : r0 + self.chunk_size]
+                part = checkpoint(_chunk_sum, chunk, cols, scale, r0, streams, d.num_cols, use_reentrant=False)
                 total = part if total is None else total + part
-            mean = total / d.num_rows
-            if not streams:
-                terms[f"{d.name}_contrastive_loss"] = 0.5 * mean[0]
-            for k, s in enumerate(streams):
-                terms[f"{d.name}_{s.name}_loss"] = 0.5 * s.weight * mean[k]
+            terms[f"{d.name}_loss"] = 0.5 * total / d.num_rows
         return terms

@@ -1,0 +1,121 @@
+"""Forward+backward time of the dynamic soft-label loss vs open_clip-style InfoNCE, side by side in one run.
+
+Usage: ``python benchmarks/bench_losses.py [--batch 256 1024] [--dim 512] [--repeats 5] [--device cpu|cuda]``.
+Prints, per batch size B and loss configuration, the fastest forward+backward time (calls interleaved with
+InfoNCE's), InfoNCE's and the ratio;
+then peak CUDA memory at 2B = 8192 (dense and chunked) when a GPU exists, else "no GPU".
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+import torch.nn.functional as F
+
+from cxrvlp.losses import DynamicSoftLabelLoss
+
+CONFIGS = {
+    "CLIP^N-D_{t+c}": dict(hard_negatives=True, graph_pairs=False, graph_stream=False),
+    "CLIP^{N,G}-D_{t+c+g}": dict(hard_negatives=True, graph_pairs=True, graph_stream=True),
+}
+
+
+def open_clip_infonce(image: torch.Tensor, text: torch.Tensor, logit_scale: torch.Tensor) -> torch.Tensor:
+    """open_clip ``ClipLoss`` (single process): two logits matrices, cross-entropy both ways."""
+    logits_per_image = logit_scale * image @ text.T
+    logits_per_text = logit_scale * text @ image.T
+    labels = torch.arange(image.shape[0], device=image.device)
+    return (F.cross_entropy(logits_per_image, labels) + F.cross_entropy(logits_per_text, labels)) / 2
+
+
+def inputs(b: int, d: int, device: str) -> dict[str, torch.Tensor]:
+    g = torch.Generator(device="cpu").manual_seed(0)
+
+    def feats() -> torch.Tensor:
+        return F.normalize(torch.randn(b, d, generator=g), dim=-1).to(device).requires_grad_(True)
+
+    clinical = torch.randint(0, 2, (b, 14), generator=g).float().to(device)
+    return {
+        "image_features": feats(),
+        "text_features": feats(),
+        "hardneg_text_features": feats(),
+        "graph_features": feats(),
+        "hardneg_graph_features": feats(),
+        "clinical": clinical,
+        "hardneg_clinical": clinical.roll(1, dims=1),
+        "logit_scale": torch.tensor(1 / 0.07, device=device),
+    }
+
+
+def timed_pair(fn_a, fn_b, repeats: int, device: str) -> tuple[float, float]:
+    """Fastest seconds of ``fn_a()`` and ``fn_b()`` (forward + backward), calls interleaved a, b, a, b, ... after a
+    warm-up, so both see the same machine load; the minimum is the least disturbed by other processes."""
+    fn_a(), fn_b()
+    times: tuple[list[float], list[float]] = ([], [])
+    for _ in range(repeats):
+        for fn, out in ((fn_a, times[0]), (fn_b, times[1])):
+            if device == "cuda":
+                torch.cuda.synchronize()
+            start = time.perf_counter()
+            fn()
+            if device == "cuda":
+                torch.cuda.synchronize()
+            out.append(time.perf_counter() - start)
+    return min(times[0]), min(times[1])
+
+
+def bench(batches: list[int], dim: int, repeats: int, device: str) -> None:
+    for b in batches:
+        x = inputs(b, dim, device)
+
+        def clip_step(x: dict = x) -> None:
+            open_clip_infonce(x["image_features"], x["text_features"], x["logit_scale"]).backward()
+
+        for name, kwargs in CONFIGS.items():
+            loss = DynamicSoftLabelLoss(**kwargs)
+
+            def dsl_step(loss: DynamicSoftLabelLoss = loss, x: dict = x) -> None:
+                sum(loss(**x).values()).backward()
+
+            t_dsl, t_clip = timed_pair(dsl_step, clip_step, repeats, device)
+            print(
+                f"{device} B={b:5d} D={dim} {name:22s} {t_dsl * 1e3:9.1f} ms | InfoNCE {t_clip * 1e3:8.1f} ms"
+                f" | ratio {t_dsl / t_clip:5.2f}x"
+            )
+
+
+def peak_memory(dim: int) -> None:
+    if not torch.cuda.is_available():
+        print("peak CUDA memory at 2B=8192: no GPU")
+        return
+    b = 4096  # 2B = 8192 report rows
+    for chunk in (0, 1024):
+        x = inputs(b, dim, "cuda")
+        loss = DynamicSoftLabelLoss(chunk_size=chunk, **CONFIGS["CLIP^{N,G}-D_{t+c+g}"])
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        base = torch.cuda.memory_allocated()
+        with torch.autocast("cuda", dtype=torch.bfloat16):
+            total = sum(loss(**x).values())
+        total.backward()
+        torch.cuda.synchronize()
+        peak = (torch.cuda.max_memory_allocated() - base) / 2**30
+        print(f"cuda 2B=8192 D={dim} full loss, chunk_size={chunk}: peak {peak:.2f} GiB above inputs")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batch", type=int, nargs="+", default=[256, 1024])
+    parser.add_argument("--dim", type=int, default=512)
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    args = parser.parse_args()
+    print(f"torch {torch.__version__}, threads {torch.get_num_threads()}")
+    bench(args.batch, args.dim, args.repeats, args.device)
+    peak_memory(args.dim)
+
+
+if __name__ == "__main__":
+    main()
