@@ -30,7 +30,7 @@ def _png(path: Path, *, bits: int = 8) -> None:
 
 def _csv(path: Path, header: list[str], rows: list[list[str]], *, gz: bool = False) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    with (gzip.open(path, "wt", newline="") if gz else path.open("w", newline="")) as f:
+    with gzip.open(path, "wt", newline="") if gz else path.open("w", newline="") as f:
         w = csv.writer(f)
         w.writerow(header)
         w.writerows(rows)
