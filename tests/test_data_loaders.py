@@ -44,8 +44,11 @@ def test_manifest_paths_splits_views_and_text_alias(tmp_path: Path) -> None:
     _png(tmp_path / "a.png")
     _png(tmp_path / "b.png", bits=16)
     _png(tmp_path / "c.png")
-    _csv(tmp_path / "manifest.csv", ["image", "text", "view", "patient_id"],
-         [["a.png", REPORT, "PA", "p1"], ["b.png", "Normal chest.", "LATERAL", "p2"], ["c.png", "", "AP", "p3"]])  # fmt: skip
+    _csv(
+        tmp_path / "manifest.csv",
+        ["image", "text", "view", "patient_id"],
+        [["a.png", REPORT, "PA", "p1"], ["b.png", "Normal chest.", "LATERAL", "p2"], ["c.png", "", "AP", "p3"]],
+    )
     recs = load_records(DataConfig(dataset="manifest", root=str(tmp_path), frontal_only=True, seed=3))
     assert [Path(r.image).name for r in recs] == ["a.png"]  # lateral dropped, empty report dropped
     assert recs[0].image == str(tmp_path / "a.png") and recs[0].report == REPORT
@@ -82,12 +85,22 @@ def test_mimic_layout(tmp_path: Path, reports_as: str) -> None:
     ]
     for dicom, study, subject, *_ in rows:
         _png(root / f"files/p{subject[:2]}/p{subject}/s{study}/{dicom}.jpg")
-    _csv(root / "mimic-cxr-2.0.0-split.csv.gz", ["dicom_id", "study_id", "subject_id", "split"],
-         [list(r[:4]) for r in rows], gz=True)  # fmt: skip
-    _csv(root / "mimic-cxr-2.0.0-metadata.csv.gz", ["dicom_id", "subject_id", "study_id", "ViewPosition"],
-         [[r[0], r[2], r[1], r[4]] for r in rows], gz=True)  # fmt: skip
-    texts = {"files/p10/p10000032/s50000001.txt": "FINAL REPORT\n FINDINGS: Cardiomegaly.\n IMPRESSION: Enlarged heart.",
-             "files/p11/p11000011/s50000002.txt": "IMPRESSION: No acute process."}  # fmt: skip
+    _csv(
+        root / "mimic-cxr-2.0.0-split.csv.gz",
+        ["dicom_id", "study_id", "subject_id", "split"],
+        [list(r[:4]) for r in rows],
+        gz=True,
+    )
+    _csv(
+        root / "mimic-cxr-2.0.0-metadata.csv.gz",
+        ["dicom_id", "subject_id", "study_id", "ViewPosition"],
+        [[r[0], r[2], r[1], r[4]] for r in rows],
+        gz=True,
+    )
+    texts = {
+        "files/p10/p10000032/s50000001.txt": "FINAL REPORT\n FINDINGS: Cardiomegaly.\n IMPRESSION: Enlarged heart.",
+        "files/p11/p11000011/s50000002.txt": "IMPRESSION: No acute process.",
+    }
     if reports_as == "zip":
         reports = tmp_path / "mimic-cxr-reports.zip"
         with zipfile.ZipFile(reports, "w") as z:
@@ -106,15 +119,39 @@ def test_mimic_layout(tmp_path: Path, reports_as: str) -> None:
 
 
 def test_chexpert_plus_layout(tmp_path: Path) -> None:
-    header = ["path_to_image", "frontal_lateral", "ap_pa", "deid_patient_id", "report", "section_findings",
-              "section_impression", "split"]  # fmt: skip
+    header = [
+        "path_to_image",
+        "frontal_lateral",
+        "ap_pa",
+        "deid_patient_id",
+        "report",
+        "section_findings",
+        "section_impression",
+        "split",
+    ]
     rows = [
-        ["train/patient1/study1/view1_frontal.jpg", "Frontal", "PA", "patient1", "full text", "Lungs clear.", "Normal.",
-         "train"],
-        ["train/patient1/study1/view2_lateral.jpg", "Lateral", "", "patient1", "full text", "Lungs clear.", "", "train"],
-        ["valid/patient2/study1/view1_frontal.jpg", "Frontal", "AP", "patient2", "Whole report only.", "", "",
-         "valid"],
-    ]  # fmt: skip
+        [
+            "train/patient1/study1/view1_frontal.jpg",
+            "Frontal",
+            "PA",
+            "patient1",
+            "full text",
+            "Lungs clear.",
+            "Normal.",
+            "train",
+        ],
+        [
+            "train/patient1/study1/view2_lateral.jpg",
+            "Lateral",
+            "",
+            "patient1",
+            "full text",
+            "Lungs clear.",
+            "",
+            "train",
+        ],
+        ["valid/patient2/study1/view1_frontal.jpg", "Frontal", "AP", "patient2", "Whole report only.", "", "", "valid"],
+    ]
     _csv(tmp_path / "df_chexpert_plus_240401.csv", header, rows)
     for row in rows:
         _png(tmp_path / "PNG" / Path(row[0]).with_suffix(".png"))
@@ -133,7 +170,10 @@ def test_openi_layout_pairs_wheel_reports_with_pngs(tmp_path: Path) -> None:
     assert {Path(r.image).stem for r in recs} == {frontal, lateral, reports[1].image_ids[0]}
     assert all(r.view == "" for r in recs)  # no projection table: views unknown, all kept
     assert {r.report for r in recs} == {reports[0].text, reports[1].text}
-    _csv(tmp_path / "indiana_projections.csv", ["uid", "filename", "projection"],
-         [["1", f"{frontal[3:]}.dcm.png", "Frontal"], ["1", f"{lateral[3:]}.dcm.png", "Lateral"]])  # fmt: skip
+    _csv(
+        tmp_path / "indiana_projections.csv",
+        ["uid", "filename", "projection"],
+        [["1", f"{frontal[3:]}.dcm.png", "Frontal"], ["1", f"{lateral[3:]}.dcm.png", "Lateral"]],
+    )
     recs = load_records(DataConfig(dataset="openi", root=str(tmp_path)))
     assert lateral not in {Path(r.image).stem for r in recs} and frontal in {Path(r.image).stem for r in recs}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -29,10 +30,8 @@ def _max_logged_step(run: Path) -> int:
         return 0
     steps = []
     for line in lines:
-        try:
+        with contextlib.suppress(json.JSONDecodeError, KeyError):  # a line being written
             steps.append(json.loads(line)["step"])
-        except (json.JSONDecodeError, KeyError):
-            pass  # a line being written
     return max(steps, default=0)
 
 
