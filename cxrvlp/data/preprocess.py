@@ -17,7 +17,7 @@ negated by :func:`~cxrvlp.text.negation.make_negated`. A *normal* report gets an
 exactly one positive finding (:func:`~cxrvlp.text.negation.hardneg_for_normal`), so the two differ by one entity.
 To keep this O(N), each normal report draws from a uniform sample of at most ``POOL_SAMPLE`` eligible reports (a
 uniform choice from a uniform sample is uniform). When the dataset has no single-finding report, normal reports get
-no hard negative ("" and a warning; the dataset refuses to train a hard-negative method on them).
+no hard negative ("" and a warning; hard-negative methods then drop those records, with a log line).
 
 The table is written as parquet under ``cache_dir``, named by a SHA-256 of the inputs (the sorted distinct raw
 reports, the seed, whether graphs are built) and of the code version (this module and the ``cxrvlp.text`` sources),
