@@ -16,7 +16,16 @@ import sys
 from cxrvlp import __version__
 
 # Module names under cxrvlp.commands, in the order `cxrvlp --help` lists them.
-COMMANDS: tuple[str, ...] = ("info", "label", "negate", "graph", "eval", "analysis")
+COMMANDS: tuple[str, ...] = (
+    "info",
+    "train",
+    "preprocess",
+    "label",
+    "negate",
+    "graph",
+    "eval",
+    "analysis",
+)
 
 
 class CLIError(Exception):

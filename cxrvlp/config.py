@@ -84,7 +84,8 @@ class DataConfig:
     split: str = "train"  # split to train on
     val_split: str = "val"  # split to select checkpoints on
     frontal_only: bool = True  # keep PA/AP views where the metadata says
-    cache_dir: str = ""  # preprocessing cache; "" = <root>/.cxrvlp_cache
+    reports: str = ""  # MIMIC-CXR: the reports folder or mimic-cxr-reports.zip when it is not inside root
+    cache_dir: str = ""  # preprocessing cache; "" = <root>/.cxrvlp_cache (~/.cache/cxrvlp when root is read-only)
     augment: bool = True  # small affine + brightness/contrast (never a horizontal flip)
     num_workers: int = 2  # DataLoader workers
     seed: int = 0  # seeds hard-negative sampling and splits
@@ -111,6 +112,7 @@ class TrainConfig:
     log_every: int = 10
     eval_every: int = 0  # optimiser steps between validations; 0 = once per epoch
     save_every: int = 0  # optimiser steps between "last" checkpoints; 0 = once per epoch
+    device: str = "auto"  # "auto" (cuda when available), "cpu", "cuda", "cuda:1"; torchrun sets the rank's GPU
 
 
 @dataclass

@@ -1,0 +1,74 @@
+"""Collate: samples -> the batch contract of ARCHITECTURE.md, tokenising in the loader's workers.
+
+Batch keys: ``image [B, 3, S, S]``, ``text`` / ``hardneg_text`` (``{"input_ids": [B, L], "attention_mask": [B, L]}``),
+``labels`` / ``hardneg_labels [B, 14]``, ``graph`` / ``hardneg_graph`` (torch_geometric ``Batch``), and ``report`` /
+``hardneg_report`` (lists of str). Streams absent from the samples are absent from the batch.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import torch
+
+from cxrvlp.types import ReportGraph
+
+
+class Collator:
+    """Picklable collate function (it travels to DataLoader workers with the tokenizer).
+
+    Args:
+        tokenizer: the model's Hugging Face tokenizer (``model.tokenizer``).
+        max_length: token limit of reports (``model.text.max_length``).
+        max_node_tokens: word pieces per graph node.
+    """
+
+    def __init__(self, tokenizer: Any, *, max_length: int, max_node_tokens: int = 8) -> None:
+        self.tokenizer = tokenizer
+        self.max_length = max_length
+        self.max_node_tokens = max_node_tokens
+
+    def tokenize(self, texts: list[str]) -> dict[str, torch.Tensor]:
+        """Texts -> ``{"input_ids": [B, L], "attention_mask": [B, L]}`` padded to the longest."""
+        enc = self.tokenizer(texts, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt")
+        return {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"]}
+
+    def graphs(self, items: list[str]) -> Any:
+        from cxrvlp.models.graph import collate_graphs, graph_to_data
+
+        data = [
+            graph_to_data(ReportGraph.from_dict(json.loads(g)), self.tokenizer, max_node_tokens=self.max_node_tokens)
+            for g in items
+        ]
+        return collate_graphs(data)
+
+    def __call__(self, samples: list[dict[str, Any]]) -> dict[str, Any]:
+        first = samples[0]
+        batch: dict[str, Any] = {"image": torch.stack([s["image"] for s in samples])}  # (B, 3, S, S)
+        for prefix in ("", "hardneg_"):
+            if f"{prefix}report" in first:
+                texts = [s[f"{prefix}report"] for s in samples]
+                batch[f"{prefix}report"] = texts
+                batch[f"{prefix}text"] = self.tokenize(texts)
+            if f"{prefix}labels" in first:
+                batch[f"{prefix}labels"] = torch.stack([s[f"{prefix}labels"] for s in samples])  # (B, 14)
+            if f"{prefix}graph" in first:
+                batch[f"{prefix}graph"] = self.graphs([s[f"{prefix}graph"] for s in samples])
+        return batch
+
+
+def move_to(batch: dict[str, Any], device: torch.device, *, channels_last: bool = False) -> dict[str, Any]:
+    """Copy a batch's tensors (and graph batches) to ``device`` without blocking; strings stay as they are."""
+    out: dict[str, Any] = {}
+    for key, value in batch.items():
+        if isinstance(value, torch.Tensor):
+            fmt = torch.channels_last if channels_last and value.dim() == 4 else torch.preserve_format
+            out[key] = value.to(device, non_blocking=True, memory_format=fmt)
+        elif isinstance(value, dict):
+            out[key] = {k: v.to(device, non_blocking=True) for k, v in value.items()}
+        elif hasattr(value, "to") and not isinstance(value, str | list):
+            out[key] = value.to(device, non_blocking=True)
+        else:
+            out[key] = value
+    return out
