@@ -43,3 +43,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def shared_data() -> Path:
     """Path of ../shared/data (tests using it must be marked ``shared_data``)."""
     return SHARED_DATA
+
+
+@pytest.fixture(autouse=True)
+def _restore_main_module():
+    """Streamlit's AppTest leaves ``sys.modules["__main__"]`` pointing at the app script; a later
+    ``multiprocessing`` spawn would then re-run the app in every child. Put the real one back after each test."""
+    import sys
+
+    main = sys.modules.get("__main__")
+    yield
+    if main is not None:
+        sys.modules["__main__"] = main

@@ -121,3 +121,11 @@ def test_checkpoint_errors(tiny, tmp_path):
     (ckpt / "config.json").write_text(json.dumps(meta))
     with pytest.raises(CheckpointError, match="does not match"):
         CXRClip.from_pretrained(ckpt)
+
+
+def test_graph_model_round_trip_keeps_the_tied_embedding(tmp_path):
+    model = create_model("tiny", graph={"enabled": True, "hidden_dim": 16}).eval()
+    model.save_pretrained(tmp_path / "g")
+    back = CXRClip.from_pretrained(tmp_path / "g")
+    assert back.graph.token_embedding.weight is back.text.word_embeddings().weight
+    torch.testing.assert_close(back.text.word_embeddings().weight, model.text.word_embeddings().weight)

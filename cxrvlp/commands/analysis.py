@@ -26,8 +26,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("project", help="t-SNE / UMAP of reports and their negated / omitted variants")
     _model_arg(p)
-    p.add_argument("--reports", help="TXT (one report per line) or CSV with a 'report' or 'text' column; "
-                   "default: the Open-I corpus")
+    p.add_argument(
+        "--reports",
+        help="TXT (one report per line) or CSV with a 'report' or 'text' column; default: the Open-I corpus",
+    )
     p.add_argument("--limit", type=int, default=500, help="reports to sample (default 500)")
     p.add_argument("--method", choices=["umap", "tsne"], default="umap")
     p.add_argument("--color", choices=["finding", "polarity", "kind"], default="polarity")
@@ -222,9 +224,7 @@ def run_softlabels(args: argparse.Namespace) -> int:
     predictor = Predictor.from_spec(args.model)
     reports = read_reports(args.reports, limit=10_000, seed=args.seed)
     originals, negated = negation_pairs(reports, pairs=args.batch, seed=args.seed)
-    m = soft_label_matrices(
-        predictor.model, originals, negated, tau_t=args.tau_t, tau_c=args.tau_c, tau_g=args.tau_g
-    )
+    m = soft_label_matrices(predictor.model, originals, negated, tau_t=args.tau_t, tau_c=args.tau_c, tau_g=args.tau_g)
     prefix = Path(args.out)
     payload = {
         "reports": list(m.reports),

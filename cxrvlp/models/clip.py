@@ -128,7 +128,9 @@ class CXRClip(nn.Module):
 
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        state = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}
+        own = self.state_dict()
+        aliases = _alias_keys(own)  # tied tensors (the graph tower shares the token embedding): saved once
+        state = {k: v.detach().contiguous().cpu() for k, v in own.items() if k not in aliases}
         tmp = directory / (WEIGHTS_NAME + ".tmp")
         save_file(state, str(tmp), metadata={"format": "pt", "cxrvlp_version": __version__})
         tmp.replace(directory / WEIGHTS_NAME)
@@ -171,6 +173,8 @@ class CXRClip(nn.Module):
         except (SafetensorError, OSError, RuntimeError) as e:
             raise CheckpointError(f"{weights_path} is corrupt or not a safetensors file: {e}") from e
         own = model.state_dict()
+        aliases = _alias_keys(own)  # filled through the tensor they are tied to
+        own = {k: v for k, v in own.items() if k not in aliases}
         missing = sorted(set(own) - set(state))
         unexpected = sorted(set(state) - set(own))
         bad = sorted(k for k in set(own) & set(state) if own[k].shape != state[k].shape)
@@ -179,8 +183,21 @@ class CXRClip(nn.Module):
                 f"{weights_path} does not match its config: missing={missing[:5]} unexpected={unexpected[:5]} "
                 f"shape mismatch={bad[:5]}"
             )
-        model.load_state_dict(state, strict=True)
+        result = model.load_state_dict(state, strict=False)
+        assert not result.unexpected_keys and set(result.missing_keys) <= aliases, result
         return model.eval()
+
+
+def _alias_keys(state: dict[str, torch.Tensor]) -> set[str]:
+    """Keys whose tensor shares storage with an earlier key of ``state`` (tied weights)."""
+    seen: set[tuple[int, int]] = set()
+    aliases = set()
+    for key, value in state.items():
+        ident = (value.untyped_storage().data_ptr(), value.storage_offset())
+        if ident in seen:
+            aliases.add(key)
+        seen.add(ident)
+    return aliases
 
 
 def _cat_padded(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:

@@ -46,37 +46,13 @@ def set_rng_state(state: dict[str, Any]) -> None:
     np.random.set_state((kind, np.asarray(keys, dtype=np.uint32), pos, has_gauss, cached))
 
 
-def _save_model(model: Any, directory: Path) -> None:
-    """``model.save_pretrained(directory)`` with tied tensors written as separate copies.
-
-    Workaround: with ``model.graph.enabled`` the graph encoder shares the text tower's token embedding, and
-    ``CXRClip.save_pretrained`` hands both names of that one storage to safetensors, which refuses shared memory.
-    Cloning the second name keeps the file loadable by ``CXRClip.from_pretrained`` (strict: both keys present).
-    """
-    original = model.state_dict
-
-    def untied(*args: Any, **kwargs: Any) -> dict[str, torch.Tensor]:
-        state, seen = original(*args, **kwargs), set()
-        for key, value in state.items():
-            if value.data_ptr() in seen:
-                state[key] = value.clone()
-            seen.add(value.data_ptr())
-        return state
-
-    model.state_dict = untied
-    try:
-        model.save_pretrained(directory)
-    finally:
-        del model.state_dict
-
-
 def save_checkpoint(path: str | Path, model: Any, state: dict[str, Any]) -> Path:
     """Write ``model`` (a ``CXRClip``) and ``state`` to the directory ``path`` atomically (see module docstring)."""
     path = Path(path)
     tmp, old = path.with_name(path.name + ".tmp"), path.with_name(path.name + ".old")
     if tmp.exists():
         shutil.rmtree(tmp)
-    _save_model(model, tmp)
+    model.save_pretrained(tmp)
     torch.save(state, tmp / STATE_NAME)
     if path.exists():
         if old.exists():
