@@ -21,7 +21,7 @@ spec = predictor.spec
 image, name, digest = session.current_image()
 left, right = st.columns([2, 1])
 with left:
-    report = report_editor("Report")
+    report = report_editor("Report", key="attr_report")
 with right:
     if image is not None:
         st.image(image, width=220)

@@ -24,6 +24,7 @@ from cxrvlp.analysis.projection import EmbeddingCache
 from cxrvlp.inference import Predictor
 from cxrvlp.text import LabeledReport, label_report, make_negated, make_omitted
 
+VARIANT_NAMES = {"negated": "r^n", "omitted": "r^r"}  # CXR-Align notation
 COLUMNS = ["version", "kind", "finding", "text", "cosine", "softmax", "flag", "truncated"]
 
 
@@ -61,7 +62,7 @@ def versions(original: str, edits: Sequence[str], *, seed: int = 0) -> list[Vers
         ):
             if text.strip() and text not in seen:
                 seen.add(text)
-                rows.append(Version(f"r^{kind[0]} {finding}", kind, finding, text))
+                rows.append(Version(f"{VARIANT_NAMES[kind]} {finding}", kind, finding, text))
     for i, text in enumerate(edits, start=1):
         if text.strip() and text not in seen:
             seen.add(text)
