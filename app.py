@@ -9,16 +9,36 @@ from cxrvlp.ui.state import model_picker
 from cxrvlp.ui.widgets import NOTICE
 
 PAGES = [
-    ("pages/1_Negation_probe.py", "Negation probe", "🔍", "score an X-ray against its report, negated and edited"),
-    ("pages/2_Token_attribution.py", "Token attribution", "🖍️", "which words drive the similarity"),
-    ("pages/3_Embeddings.py", "Embeddings", "🗺️", "t-SNE / UMAP of reports and their negated variants"),
-    ("pages/4_Soft_labels.py", "Soft labels", "🧮", "S and y matrices of the dynamic soft-label loss"),
-    ("pages/5_Benchmarks.py", "Benchmarks", "📊", "CXR-Align, zero-shot, retrieval … on a manifest"),
-    ("pages/6_Head_ablation.py", "Head ablation", "🧠", "which attention heads read negation"),
-    ("pages/7_Training.py", "Training", "🏋️", "loss curves of runs, start and stop a small run"),
+    (
+        "pages/1_Negation_probe.py",
+        "Negation probe",
+        ":material/rule:",
+        "score an X-ray against its report, negated and edited",
+    ),
+    (
+        "pages/2_Token_attribution.py",
+        "Token attribution",
+        ":material/format_color_text:",
+        "which words drive the similarity",
+    ),
+    (
+        "pages/3_Embeddings.py",
+        "Embeddings",
+        ":material/scatter_plot:",
+        "t-SNE / UMAP of reports and their negated variants",
+    ),
+    ("pages/4_Soft_labels.py", "Soft labels", ":material/grid_on:", "S and y matrices of the dynamic soft-label loss"),
+    (
+        "pages/5_Benchmarks.py",
+        "Benchmarks",
+        ":material/leaderboard:",
+        "CXR-Align, zero-shot, retrieval … on a manifest",
+    ),
+    ("pages/6_Head_ablation.py", "Head ablation", ":material/psychology:", "which attention heads read negation"),
+    ("pages/7_Training.py", "Training", ":material/model_training:", "loss curves of runs, start and stop a small run"),
 ]
 
-st.set_page_config(page_title="cxrvlp — negation-aware CXR CLIP", page_icon="🩻", layout="wide")
+st.set_page_config(page_title="cxrvlp — negation-aware CXR CLIP", page_icon=":material/radiology:", layout="wide")
 st.title("cxrvlp: does the model notice a negation?")
 st.caption(f"**{NOTICE}** Outputs are similarity scores of a research model, not findings.")
 st.markdown(

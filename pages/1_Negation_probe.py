@@ -13,7 +13,7 @@ from cxrvlp.ui.widgets import finding_chips, image_input, page_frame, report_edi
 
 predictor = page_frame(
     "Negation probe",
-    "🔍",
+    ":material/rule:",
     "Score an X-ray against its report, the report with each finding negated (r^n) or removed (r^r), and every "
     "edit you make.",
 )
@@ -33,7 +33,7 @@ with right:
     finding_chips(report, seed=st.session_state.get("probe_seed", 0))
     original, edits = session.original_and_history()
     c1, c2 = st.columns([1, 3])
-    c1.button("Make this the original", on_click=session.reset_history, args=(report,), key="probe_reset")
+    c1.button("Set as original", on_click=session.reset_history, args=(report,), key="probe_reset")
     c2.number_input("Negation seed", min_value=0, value=0, step=1, key="probe_seed")
 
 if not report.strip():
@@ -56,6 +56,10 @@ rows = versions(original, edits, seed=int(st.session_state.get("probe_seed", 0))
 table = score_versions(predictor, rows, reference, cache=loaders.text_cache())
 truncation_warning(predictor, list(table["text"]))
 current = table.index[table["text"] == report]
+m1, m2, m3 = st.columns(3)
+m1.metric("similarity(current report)", f"{table.loc[current[0], 'cosine']:+.4f}")
+m2.metric("softmax(current report)", f"{table.loc[current[0], 'softmax']:.3f}")
+m3.metric("original − current", f"{table.loc[0, 'cosine'] - table.loc[current[0], 'cosine']:+.4f}")
 wrong = table[table["flag"] != ""]
 if len(wrong):
     st.error(f"The model prefers a wrong version in {len(wrong)} row(s): see the **flag** column.")
@@ -65,6 +69,7 @@ st.dataframe(
     table.style.apply(lambda r: ["font-weight: bold" if r.name in current else "" for _ in r], axis=1),
     hide_index=True,
     width="stretch",
+    column_order=["version", "cosine", "softmax", "flag", "text", "kind", "finding", "truncated"],
     column_config={
         "cosine": st.column_config.NumberColumn(format="%.4f"),
         "softmax": st.column_config.ProgressColumn(min_value=0.0, max_value=1.0, format="%.3f"),

@@ -13,7 +13,7 @@ from cxrvlp.ui.widgets import page_frame, report_editor, truncation_warning
 
 predictor = page_frame(
     "Token attribution",
-    "🖍️",
+    ":material/format_color_text:",
     "Integrated gradients of the image-report cosine similarity, word by word (red raises it, blue lowers it), "
     "next to the same report with one finding negated.",
 )

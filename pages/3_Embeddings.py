@@ -15,7 +15,7 @@ from cxrvlp.ui.widgets import page_frame
 
 predictor = page_frame(
     "Embeddings",
-    "🗺️",
+    ":material/scatter_plot:",
     "Do negated reports land next to their originals (bag of words) or in their own region (the model reads "
     "negation)? Hover a point to read its text.",
 )

@@ -14,7 +14,7 @@ from cxrvlp.ui.widgets import page_frame
 
 predictor = page_frame(
     "Soft labels",
-    "🧮",
+    ":material/grid_on:",
     "Rows and columns are the batch's reports, then their negated hard negatives. y = (S − τ)/(1 − τ) where S > τ, "
     "row-normalised (Ko & Park Eq. 3-5, 8-9). Hover a cell to read both reports.",
 )

@@ -15,7 +15,7 @@ from cxrvlp.ui.widgets import page_frame
 
 predictor = page_frame(
     "Benchmarks",
-    "📊",
+    ":material/leaderboard:",
     "CXR-Align (Task A: sim(r) > sim(r^n); Task B: sim(r^r) > sim(r^n)), zero-shot, retrieval, adversarial, "
     "normal-case detection and negated-prompt retrieval with bootstrap 95% CIs.",
 )

@@ -16,7 +16,7 @@ from cxrvlp.ui.widgets import page_frame
 
 predictor = page_frame(
     "Head ablation",
-    "🧠",
+    ":material/psychology:",
     "The sweep masks one head at a time over Open-I report / negated-report pairs and measures the text distance "
     "1 − cos(t(r), t(r^n)) (corpus reports have no images). Blue heads are the ones whose masking blurs negation.",
 )

@@ -14,7 +14,7 @@ from cxrvlp.ui.widgets import page_frame
 
 page_frame(
     "Training",
-    "🏋️",
+    ":material/model_training:",
     "Every numeric term of a run's JSONL log against the step. A run started here is a background process: it "
     "survives page reloads and can be stopped from any session.",
 )

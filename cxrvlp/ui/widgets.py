@@ -25,9 +25,10 @@ NOTICE = "Research use only — not for diagnosis or any clinical decision."
 
 
 def page_frame(title: str, icon: str, intro: str) -> Predictor:
-    """Page config, title, intro, the sidebar model picker; stops the page when no model could be loaded."""
+    """Page config (``icon``: a Material icon such as ``":material/rule:"``), title, intro and the sidebar model
+    picker; stops the page when no model could be loaded."""
     st.set_page_config(page_title=f"{title} · cxrvlp", page_icon=icon, layout="wide")
-    st.title(f"{icon} {title}")
+    st.title(title)
     st.caption(f"{intro} **{NOTICE}**")
     predictor = model_picker()
     if predictor is None:
