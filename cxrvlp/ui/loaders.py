@@ -7,6 +7,7 @@ so the cache key is the spec (plus the other arguments), never a model object.
 from __future__ import annotations
 
 import random
+from typing import TYPE_CHECKING
 
 import numpy as np
 import streamlit as st
@@ -15,6 +16,10 @@ from PIL import Image
 
 from cxrvlp.analysis.projection import EmbeddingCache
 from cxrvlp.ui.state import load_predictor
+
+if TYPE_CHECKING:
+    from cxrvlp.analysis import Attribution
+    from cxrvlp.analysis.softlabels import SoftLabelMatrices
 
 
 @st.cache_resource(show_spinner=False)
@@ -50,7 +55,9 @@ def text_embedding(spec: str, text: str) -> torch.Tensor:
 
 
 @st.cache_data(show_spinner=False, max_entries=128)
-def attribution(spec: str, text: str, reference_key: str, _reference: torch.Tensor | str, n_steps: int, method: str):
+def attribution(
+    spec: str, text: str, reference_key: str, _reference: torch.Tensor | str, n_steps: int, method: str
+) -> Attribution:
     """Integrated-gradients (``method="ig"``) or occlusion attribution of ``text`` against the reference.
 
     ``reference_key`` identifies ``_reference`` (an image digest or the reference text) for the cache.
@@ -76,7 +83,7 @@ def soft_labels(
     taus: tuple[float, float, float],
     image_key: str,
     _image_features: torch.Tensor | None,
-):
+) -> SoftLabelMatrices:
     """:func:`cxrvlp.analysis.softlabels.soft_label_matrices` for a batch (``image_key`` identifies the images)."""
     from cxrvlp.analysis.softlabels import soft_label_matrices
 
