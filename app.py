@@ -1,81 +1,78 @@
-"""cxrvlp home page: does the model notice that a report was negated?"""
+"""cxrvlp home page: what the tool is, which model is loaded, and a link to every page."""
 
 from __future__ import annotations
 
-import html
-
-import pandas as pd
-import plotly.express as px
 import streamlit as st
 
-from cxrvlp.data.images import ImageReadError, read_image
+from cxrvlp.ui import session
 from cxrvlp.ui.state import model_picker
+from cxrvlp.ui.widgets import NOTICE
 
-st.set_page_config(page_title="cxrvlp — negation-aware CXR CLIP", page_icon="🩻", layout="wide")
+PAGES = [
+    (
+        "pages/1_Negation_probe.py",
+        "Negation probe",
+        ":material/rule:",
+        "score an X-ray against its report, negated and edited",
+    ),
+    (
+        "pages/2_Token_attribution.py",
+        "Token attribution",
+        ":material/format_color_text:",
+        "which words drive the similarity",
+    ),
+    (
+        "pages/3_Embeddings.py",
+        "Embeddings",
+        ":material/scatter_plot:",
+        "t-SNE / UMAP of reports and their negated variants",
+    ),
+    ("pages/4_Soft_labels.py", "Soft labels", ":material/grid_on:", "S and y matrices of the dynamic soft-label loss"),
+    (
+        "pages/5_Benchmarks.py",
+        "Benchmarks",
+        ":material/leaderboard:",
+        "CXR-Align, zero-shot, retrieval … on a manifest",
+    ),
+    ("pages/6_Head_ablation.py", "Head ablation", ":material/psychology:", "which attention heads read negation"),
+    ("pages/7_Training.py", "Training", ":material/model_training:", "loss curves of runs, start and stop a small run"),
+]
+
+st.set_page_config(page_title="cxrvlp — negation-aware CXR CLIP", page_icon=":material/radiology:", layout="wide")
 st.title("cxrvlp: does the model notice a negation?")
-st.caption(
-    "Upload a chest X-ray, type its report and a variant (add or remove a negation), and compare how strongly the "
-    "model ties each text to the image. **Research use only — not for diagnosis or any clinical decision.**"
+st.caption(f"**{NOTICE}** Outputs are similarity scores of a research model, not findings.")
+st.markdown(
+    "A toolkit for chest X-ray vision-language models trained to read negation (Ko & Park, CVPR 2025: dynamic "
+    "soft labels, negation hard negatives, CXR-Align; Vu & Sheshappanavar: token attribution, t-SNE, head "
+    "ablation). Upload an X-ray, edit its report — negate or remove a finding — and watch how strongly the model "
+    "ties each version to the image."
 )
 
 predictor = model_picker()
 if predictor is None:
     st.stop()
+info = predictor.describe()
+cols = st.columns(4)
+cols[0].metric("Model", info["spec"].split("/")[-1] or info["spec"])
+cols[1].metric("Device", info["device"])
+cols[2].metric("Parameters", f"{info['parameters'] / 1e6:.1f} M")
+cols[3].metric("Text limit", f"{info['max_text_tokens']} tokens")
+st.caption(
+    f"Image encoder `{info['image_encoder']}` at {info['image_size']} px · text encoder `{info['text_encoder']}` · "
+    f"joint space D={info['embed_dim']} · graph encoder {'on' if info['graph_encoder'] else 'off'}. "
+    "The model chosen in the sidebar is used on every page."
+)
 
-left, right = st.columns([1, 2])
-with left:
-    upload = st.file_uploader("Chest X-ray (PNG or JPEG)", type=["png", "jpg", "jpeg"])
-    image = None
-    if upload is not None:
-        try:
-            image = read_image(upload.getvalue())  # in memory; never written to disk
-        except ImageReadError as e:
-            st.error(f"{upload.name}: {e}")
-        else:
-            st.image(image, caption=html.escape(upload.name), use_container_width=True)
-with right:
-    report = st.text_area("Report", value="Small right pleural effusion. No pneumothorax.", height=110)
-    variant = st.text_area(
-        "Variant (e.g. with a negation added or removed)", value="No pleural effusion. No pneumothorax.", height=110
-    )
+st.subheader("Pages")
+grid = st.columns(2)
+for i, (path, label, icon, what) in enumerate(PAGES):
+    with grid[i % 2]:
+        st.page_link(path, label=f"{label} — {what}", icon=icon)
 
-texts = [t for t in (report, variant) if t.strip()]
+st.subheader("Current probe")
+image, name, _ = session.current_image()
 if image is None:
-    st.info("Upload an image to score the reports against it.")
-    st.stop()
-if not texts:
-    st.warning("Type at least one report.")
-    st.stop()
-
-result = predictor.similarity(image, texts)
-if any(result.truncated):
-    st.warning(f"A report is longer than the text encoder's {predictor.max_length} tokens; only the start is used.")
-table = pd.DataFrame(
-    {
-        "text": ["report", "variant"][: len(texts)],
-        "report text": list(result.texts),
-        "cosine similarity": list(result.cosine),
-        "softmax over texts": list(result.probs),
-    }
-)
-st.dataframe(
-    table,
-    hide_index=True,
-    use_container_width=True,
-    column_config={
-        "cosine similarity": st.column_config.NumberColumn(format="%.4f"),
-        "softmax over texts": st.column_config.ProgressColumn(min_value=0.0, max_value=1.0),
-    },
-)
-fig = px.bar(
-    table,
-    x="text",
-    y="cosine similarity",
-    hover_data={"report text": True},
-    range_y=[-1, 1],
-    title="Image-text cosine similarity",
-)
-st.plotly_chart(fig, use_container_width=True)
-if len(texts) == 2:
-    gap = result.cosine[0] - result.cosine[1]
-    st.metric("similarity(report) − similarity(variant)", f"{gap:+.4f}")
+    st.info("Upload an image on the Negation probe page (or pick one from an example folder) to start.")
+else:
+    st.text(f"Image: {name} ({image.size[0]}×{image.size[1]} px)")
+st.text(f"Report: {session.current_report()[:300]}")

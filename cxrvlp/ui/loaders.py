@@ -1,0 +1,99 @@
+"""Cached loaders: models are resources (one per server process), tables and embeddings are data.
+
+Functions taking a model take its spec string and fetch the model through :func:`cxrvlp.ui.state.load_predictor`,
+so the cache key is the spec (plus the other arguments), never a model object.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import TYPE_CHECKING
+
+import numpy as np
+import streamlit as st
+import torch
+from PIL import Image
+
+from cxrvlp.analysis.projection import EmbeddingCache
+from cxrvlp.ui.state import load_predictor
+
+if TYPE_CHECKING:
+    from cxrvlp.analysis import Attribution
+    from cxrvlp.analysis.softlabels import SoftLabelMatrices
+
+
+@st.cache_resource(show_spinner=False)
+def text_cache() -> EmbeddingCache:
+    """One text-embedding cache for the whole server (keys include the model's identity)."""
+    return EmbeddingCache(max_items=50_000)
+
+
+@st.cache_data(show_spinner="Reading the Open-I reports…")
+def openi_reports() -> list[str]:
+    """The non-empty Open-I report texts (``FINDINGS: ... IMPRESSION: ...``) from the torchxrayvision wheel."""
+    from cxrvlp.data.openi import load_openi_reports
+
+    return [r.text for r in load_openi_reports() if r.text.strip()]
+
+
+@st.cache_data(show_spinner=False)
+def sample_reports(n: int, seed: int) -> list[str]:
+    """``n`` Open-I reports drawn with ``random.Random(seed)`` (all of them when ``n`` exceeds the corpus)."""
+    reports = openi_reports()
+    return reports if n >= len(reports) else random.Random(seed).sample(reports, n)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def image_embedding(spec: str, digest: str, _image: Image.Image) -> np.ndarray:
+    """The L2-normalised ``[D]`` embedding of the current image (keyed by model spec and pixel digest)."""
+    return load_predictor(spec).embed_images([_image])[0].numpy()
+
+
+def text_embedding(spec: str, text: str) -> torch.Tensor:
+    """The L2-normalised ``[D]`` embedding of one text, through :func:`text_cache`."""
+    return text_cache().embed_texts(load_predictor(spec), [text])[0]
+
+
+@st.cache_data(show_spinner=False, max_entries=128)
+def attribution(
+    spec: str, text: str, reference_key: str, _reference: torch.Tensor | str, n_steps: int, method: str
+) -> Attribution:
+    """Integrated-gradients (``method="ig"``) or occlusion attribution of ``text`` against the reference.
+
+    ``reference_key`` identifies ``_reference`` (an image digest or the reference text) for the cache.
+    Returns a :class:`cxrvlp.analysis.Attribution`; the convergence warning is left to the page (``delta_is_large``).
+    """
+    import warnings
+
+    from cxrvlp.analysis import attribute, occlusion
+
+    model = load_predictor(spec).model
+    if method == "occlusion":
+        return occlusion(model, text, _reference)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return attribute(model, text, _reference, n_steps=n_steps)
+
+
+@st.cache_data(show_spinner="Computing the soft-label matrices…", max_entries=32)
+def soft_labels(
+    spec: str,
+    reports: tuple[str, ...],
+    hardnegs: tuple[str, ...] | None,
+    taus: tuple[float, float, float],
+    image_key: str,
+    _image_features: torch.Tensor | None,
+) -> SoftLabelMatrices:
+    """:func:`cxrvlp.analysis.softlabels.soft_label_matrices` for a batch (``image_key`` identifies the images)."""
+    from cxrvlp.analysis.softlabels import soft_label_matrices
+
+    tau_t, tau_c, tau_g = taus
+    return soft_label_matrices(
+        load_predictor(spec).model,
+        list(reports),
+        list(hardnegs) if hardnegs is not None else None,
+        image_features=_image_features,
+        tau_t=tau_t,
+        tau_c=tau_c,
+        tau_g=tau_g,
+    )

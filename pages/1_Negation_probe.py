@@ -1,0 +1,91 @@
+"""Negation probe: does the model prefer the report over its negated / edited versions?"""
+
+from __future__ import annotations
+
+import plotly.express as px
+import streamlit as st
+import torch
+
+from cxrvlp.analysis.figures import hover_text
+from cxrvlp.ui import loaders, session
+from cxrvlp.ui.probe import score_versions, versions
+from cxrvlp.ui.widgets import finding_chips, image_input, page_frame, report_editor, truncation_warning
+
+predictor = page_frame(
+    "Negation probe",
+    ":material/rule:",
+    "Score an X-ray against its report, the report with each finding negated (r^n) or removed (r^r), and every "
+    "edit you make.",
+)
+spec = predictor.spec
+text_only = st.toggle("Text only (compare with a second report, no image)", key="probe_text_only")
+
+left, right = st.columns([1, 2])
+with left:
+    if text_only:
+        reference_text = st.text_area(
+            "Reference report (stands in for the image)", session.current_report(), key="probe_reference", height=140
+        )
+    else:
+        image = image_input(key="probe_img")
+with right:
+    report = report_editor("Report (edit freely; every version is kept below)")
+    finding_chips(report, seed=st.session_state.get("probe_seed", 0))
+    original, edits = session.original_and_history()
+    c1, c2 = st.columns([1, 3])
+    c1.button("Set as original", on_click=session.reset_history, args=(report,), key="probe_reset")
+    c2.number_input("Negation seed", min_value=0, value=0, step=1, key="probe_seed")
+
+if not report.strip():
+    st.info("Type a report to probe.")
+    st.stop()
+if text_only:
+    if not reference_text.strip():
+        st.info("Type a reference report.")
+        st.stop()
+    reference = loaders.text_embedding(spec, reference_text)
+    st.metric("text similarity(report, reference)", f"{float(loaders.text_embedding(spec, report) @ reference):+.4f}")
+else:
+    if image is None:
+        st.info("Upload an image or pick one from an example folder to score the reports against it.")
+        st.stop()
+    _, _, digest = session.current_image()
+    reference = torch.from_numpy(loaders.image_embedding(spec, digest, image))
+
+rows = versions(original, edits, seed=int(st.session_state.get("probe_seed", 0)))
+table = score_versions(predictor, rows, reference, cache=loaders.text_cache())
+truncation_warning(predictor, list(table["text"]))
+current = table.index[table["text"] == report]
+m1, m2, m3 = st.columns(3)
+m1.metric("similarity(current report)", f"{table.loc[current[0], 'cosine']:+.4f}")
+m2.metric("softmax(current report)", f"{table.loc[current[0], 'softmax']:.3f}")
+m3.metric("original − current", f"{table.loc[0, 'cosine'] - table.loc[current[0], 'cosine']:+.4f}")
+wrong = table[table["flag"] != ""]
+if len(wrong):
+    st.error(f"The model prefers a wrong version in {len(wrong)} row(s): see the **flag** column.")
+else:
+    st.success("No wrong preference: the original outscores every version that denies one of its findings.")
+st.dataframe(
+    table.style.apply(lambda r: ["font-weight: bold" if r.name in current else "" for _ in r], axis=1),
+    hide_index=True,
+    width="stretch",
+    column_order=["version", "cosine", "softmax", "flag", "text", "kind", "finding", "truncated"],
+    column_config={
+        "cosine": st.column_config.NumberColumn(format="%.4f"),
+        "softmax": st.column_config.ProgressColumn(min_value=0.0, max_value=1.0, format="%.3f"),
+        "text": st.column_config.TextColumn(width="large"),
+    },
+    key="probe_table",
+)
+plot = table.assign(hover=[hover_text(t) for t in table["text"]], wrong=table["flag"] != "")
+fig = px.bar(
+    plot,
+    x="version",
+    y="cosine",
+    color="wrong",
+    custom_data=["hover"],
+    color_discrete_map={False: "#1f6feb", True: "#dc322f"},
+    title="Cosine similarity per version",
+)
+fig.update_traces(hovertemplate="%{x}: %{y:+.4f}<br>%{customdata[0]}<extra></extra>")
+st.plotly_chart(fig, key="probe_chart")

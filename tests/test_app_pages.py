@@ -1,0 +1,230 @@
+"""Every page of the Streamlit app renders with the tiny model, and its key interactions work (AppTest)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+REPO = Path(__file__).resolve().parents[1]
+REPORT = "FINDINGS: Small right pleural effusion. Mild cardiomegaly. No pneumothorax."
+
+
+@pytest.fixture
+def app(monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("CXRVLP_MODEL", "preset:tiny")
+    import cxrvlp.ui.state as state
+
+    monkeypatch.setattr(state, "DEFAULT_SPEC", "preset:tiny")
+    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=120)
+    at.run()
+    assert not at.exception
+    return at
+
+
+@pytest.fixture
+def examples(tmp_path) -> Path:
+    """A folder with a 16-bit PNG, an RGBA PNG and a text file renamed .png."""
+    rng = np.random.default_rng(0)
+    Image.fromarray((rng.random((96, 80)) * 60000).astype(np.uint16)).save(tmp_path / "a_16bit.png")
+    Image.fromarray((rng.random((64, 64, 4)) * 255).astype(np.uint8), mode="RGBA").save(tmp_path / "b_rgba.png")
+    (tmp_path / "c_corrupt.png").write_text("not an image")
+    return tmp_path
+
+
+def go(at, page: str):
+    at.switch_page(f"pages/{page}.py").run()
+    assert not at.exception, at.exception
+    return at
+
+
+def pick_example(at, folder: Path, name: str):
+    at.radio(key="probe_img_mode").set_value("Example folder").run()
+    at.text_input(key="probe_img_dir").input(str(folder)).run()
+    at.selectbox(key="probe_img_ex").set_value(str(folder / name)).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def messages(elements) -> str:
+    return " | ".join(e.value for e in elements)
+
+
+def test_home_links_every_page(app):
+    assert "Research use only" in messages(app.caption)
+    assert app.metric[1].value == "cpu"
+    pages = sorted(p.name for p in (REPO / "pages").glob("*.py"))
+    assert len(pages) == 7
+    assert "Upload an image" in messages(app.info)
+
+
+def test_probe_without_image_asks_for_one(app):
+    go(app, "1_Negation_probe")
+    assert "Upload an image" in messages(app.info)
+    assert not app.button(key="report_editor_neg_Pleural Effusion").disabled
+    assert app.button(key="report_editor_neg_Pneumothorax").disabled  # already negative
+
+
+def test_probe_scores_an_example_image_and_negates(app, examples):
+    go(app, "1_Negation_probe")
+    pick_example(app, examples, "a_16bit.png")
+    table = app.dataframe[0].value
+    assert table["version"].iloc[0] == "original"
+    assert {"negated", "omitted"} <= set(table["kind"])
+    assert table["softmax"].sum() == pytest.approx(1.0, abs=1e-4)
+    # press "negate" on the effusion chip: the editor changes and the edit joins the table
+    app.button(key="report_editor_neg_Pleural Effusion").click().run()
+    assert not app.exception
+    edited = app.text_area(key="report_editor").value
+    assert "effusion" in edited.lower() and edited != REPORT
+    table = app.dataframe[0].value
+    assert edited in list(table["text"])  # the same text as the r^n row, so not repeated as an edit
+    # free edits are kept, in order
+    app.text_area(key="report_editor").input("Large left pneumothorax.").run()
+    app.text_area(key="report_editor").input("Large left pneumothorax. No effusion.").run()
+    table = app.dataframe[0].value.set_index("version")
+    assert table.loc["edit 2", "text"] == "Large left pneumothorax."
+    assert table.loc["edit 3", "text"] == "Large left pneumothorax. No effusion."
+
+
+def test_probe_rgba_and_corrupt_images(app, examples):
+    go(app, "1_Negation_probe")
+    pick_example(app, examples, "b_rgba.png")
+    assert len(app.dataframe[0].value) >= 3
+    app.selectbox(key="probe_img_ex").set_value(str(examples / "c_corrupt.png")).run()
+    assert not app.exception
+    assert "not a readable image" in messages(app.error)
+    assert app.text[0].value.startswith("b_rgba.png")  # the previous image is kept
+
+
+def test_probe_empty_long_and_html_reports(app, examples):
+    go(app, "1_Negation_probe")
+    pick_example(app, examples, "a_16bit.png")
+    app.text_area(key="report_editor").input("   ").run()
+    assert "Type a report" in messages(app.info)
+    app.text_area(key="report_editor").input("Pleural effusion. " * 200).run()
+    assert "longer than the text encoder" in messages(app.warning)
+    app.text_area(key="report_editor").input("<script>alert(1)</script> Pleural effusion.").run()
+    assert not app.exception
+    assert "<script>alert(1)</script> Pleural effusion." in list(app.dataframe[0].value["text"])
+
+
+def test_probe_text_only_mode(app):
+    go(app, "1_Negation_probe")
+    app.toggle(key="probe_text_only").set_value(True).run()
+    assert not app.exception
+    assert "text similarity" in app.metric[0].label
+    assert len(app.dataframe[0].value) >= 3
+
+
+def test_image_and_report_are_shared_across_pages(app, examples):
+    go(app, "1_Negation_probe")
+    pick_example(app, examples, "a_16bit.png")
+    app.text_area(key="report_editor").input("Right pneumothorax. Pleural effusion.").run()
+    go(app, "2_Token_attribution")
+    assert app.text_area(key="attr_report").value == "Right pneumothorax. Pleural effusion."
+    go(app, "1_Negation_probe")
+    assert app.text_area(key="report_editor").value == "Right pneumothorax. Pleural effusion."
+    assert app.text[0].value.startswith("a_16bit.png")
+
+
+def test_token_attribution_page(app, examples):
+    go(app, "1_Negation_probe")
+    pick_example(app, examples, "a_16bit.png")
+    go(app, "2_Token_attribution")
+    assert any("convergence delta" in m.label for m in app.metric)
+    app.slider(key="attr_steps").set_value(8).run()
+    assert not app.exception
+    app.radio(key="attr_method").set_value("occlusion").run()
+    assert not app.exception
+
+
+def test_token_attribution_without_image_uses_a_reference_text(app):
+    go(app, "2_Token_attribution")
+    assert "reference text" in messages(app.info)
+    assert len(app.metric) == 2
+
+
+def test_embeddings_page_projects_with_tsne(app):
+    go(app, "3_Embeddings")
+    assert "Project" in messages(app.info)
+    app.slider(key="emb_n").set_value(20).run()
+    app.button(key="emb_run").click().run(timeout=180)
+    assert not app.exception
+    counts = app.dataframe[0].value
+    assert set(counts["kind"]) >= {"report", "negated"}
+    app.radio(key="emb_color").set_value("finding").run()
+    assert not app.exception
+
+
+def test_soft_labels_page_and_threshold(app):
+    go(app, "4_Soft_labels")
+    assert "Loss values need one image per report" in messages(app.info)
+    captions = messages(app.caption)
+    assert "rows share their label" in captions
+    app.slider(key="sl_tau_t").set_value(0.1).run()
+    assert not app.exception
+    app.radio(key="sl_source").set_value("Pasted").run()
+    app.text_area(key="sl_pasted").input("Pleural effusion.\nNo acute disease.\n<b>Edema</b> present.").run()
+    assert not app.exception
+
+
+def test_benchmarks_page_runs_on_a_manifest(app, tmp_path):
+    rng = np.random.default_rng(1)
+    reports = ["Large right pleural effusion.", "Left pneumothorax.", "Cardiomegaly.", "Mild pulmonary edema."]
+    lines = ["image,text,labels"]
+    for i, r in enumerate(reports):
+        Image.fromarray((rng.random((64, 64)) * 255).astype(np.uint8)).save(tmp_path / f"{i}.png")
+        lines.append(f"{i}.png,{r},")
+    (tmp_path / "m.csv").write_text("\n".join(lines) + "\n")
+    go(app, "5_Benchmarks")
+    app.text_input(key="bench_manifest").input(str(tmp_path / "m.csv")).run()
+    app.number_input(key="bench_boot").set_value(0).run()
+    app.text_input(key="bench_save").input(str(tmp_path / "r.json")).run()
+    app.multiselect(key="bench_tasks").set_value(["align", "retrieval"]).run()
+    app.button(key="bench_run").click().run(timeout=180)
+    assert not app.exception
+    assert (tmp_path / "r.json").is_file()
+    assert len(app.dataframe[0].value) == 1
+    app.text_input(key="bench_load_paths").input(f"{tmp_path}\n{tmp_path / 'm.csv'}").run()
+    app.button(key="bench_load").click().run()
+    assert len(app.dataframe[0].value) == 2
+    assert "not an evaluation result" in messages(app.warning)
+
+
+def test_benchmarks_missing_manifest_is_a_message(app, tmp_path):
+    go(app, "5_Benchmarks")
+    app.text_input(key="bench_manifest").input(str(tmp_path / "missing.csv")).run()
+    app.button(key="bench_run").click().run()
+    assert not app.exception
+    assert "manifest not found" in messages(app.error)
+
+
+def test_head_ablation_page(app):
+    go(app, "6_Head_ablation")
+    app.slider(key="heads_pairs").set_value(8).run()
+    app.button(key="heads_run").click().run(timeout=180)
+    assert not app.exception
+    frames = [d.value for d in app.dataframe]
+    assert "condition" in frames[-1].columns and len(frames[-1]) == 2
+
+
+def test_training_page_lists_runs_and_curves(app, tmp_path):
+    run = tmp_path / "runs" / "r1"
+    run.mkdir(parents=True)
+    (run / "log.jsonl").write_text(
+        '{"kind": "train", "step": 1, "loss": 2.0, "dsl_loss": 1.5, "lr": 0.001}\n'
+        '{"kind": "train", "step": 2, "loss": 1.0, "dsl_loss": 0.7, "lr": 0.001}\n{"kind": "tra'
+    )
+    go(app, "7_Training")
+    assert "No runs" in messages(app.info)
+    app.text_input(key="train_root").input(str(tmp_path / "runs")).run()
+    assert not app.exception
+    assert app.multiselect(key="train_terms").value == ["dsl_loss", "loss"]
+    app.text_input(key="train_name").input("../escape").run()
+    app.button(key="train_start").click().run()
+    assert "plain folder name" in messages(app.error)
