@@ -50,3 +50,10 @@ def test_no_finding_prompts_are_sane() -> None:
 def test_unknown_name_raises() -> None:
     with pytest.raises(ValueError, match="valid names: No Finding, Enlarged Cardiomediastinum"):
         positive_prompts("Broken Heart")
+
+
+def test_nih_names_match_with_spaces_or_underscores():
+    from cxrvlp.text.prompts import negative_prompts, positive_prompts
+
+    assert positive_prompts("Pleural Thickening") == positive_prompts("Pleural_Thickening")
+    assert negative_prompts("pleural effusion") == negative_prompts("Pleural Effusion")

@@ -68,11 +68,15 @@ NO_FINDING_NAMES = ("No Finding",)
 VALID_NAMES: tuple[str, ...] = tuple(dict.fromkeys([*CHEXPERT_CLASSES, *FINDING_PHRASES]))
 
 
+_BY_KEY = {name.lower().replace("_", " "): name for name in FINDING_PHRASES}
+
+
 def _phrase(finding: str) -> str:
+    """Phrase of a finding; names match ignoring case and ``_`` vs space (NIH writes ``Pleural_Thickening``)."""
     if finding in NO_FINDING_NAMES:
         return ""
     try:
-        return FINDING_PHRASES[finding]
+        return FINDING_PHRASES[_BY_KEY.get(finding.strip().lower().replace("_", " "), finding)]
     except KeyError:
         raise ValueError(f"unknown finding {finding!r}; valid names: {', '.join(VALID_NAMES)}") from None
 
