@@ -1,6 +1,6 @@
 """Evaluation records and the CSV manifest reader.
 
-A manifest is a CSV with at least ``image`` (path relative to the CSV's folder), and optionally ``text`` (the
+A manifest is a CSV with at least ``image`` (path relative to the CSV's folder), and optionally ``text`` or ``report`` (the
 report; empty = none), ``labels`` (``;``-separated finding names) and ``split`` — the layout of the prepared data
 in ``shared/data``. Images are opened lazily, only when the evaluation embeds them.
 """
@@ -92,7 +92,7 @@ def read_manifest(path: str | Path, *, split: str | None = None) -> list[EvalIte
             if split is not None and row_split != split:
                 continue
             image_path = str((root / row["image"]).resolve())
-            text = (row.get("text") or "").strip()
+            text = (row.get("text") or row.get("report") or "").strip()
             labels = tuple(normalize_label(x) for x in (row.get("labels") or "").split(";") if x.strip())
             items.append(
                 EvalItem(
