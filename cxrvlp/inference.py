@@ -25,6 +25,15 @@ from cxrvlp.models import CXRClip, create_model
 log = logging.getLogger(__name__)
 
 ImageInput = bytes | str | Path | Image.Image
+
+DEMO_DIR = Path(__file__).resolve().parent / "assets" / "demo"
+"""The bundled demo checkpoint (a delta from the pip-packaged `lite` weights; see its MODEL_CARD.md)."""
+
+
+def demo_available() -> bool:
+    return (DEMO_DIR / "config.json").is_file()
+
+
 Progress = Callable[[int, int], None]
 
 
@@ -72,16 +81,24 @@ class Predictor:
         return cls(create_model(name), device=device, spec=f"preset:{name}")
 
     @classmethod
-    def from_pretrained(cls, directory: str | Path, *, device: str | torch.device | None = None) -> Predictor:
+    def from_pretrained(
+        cls, directory: str | Path | None = None, *, device: str | torch.device | None = None
+    ) -> Predictor:
+        """A checkpoint directory; without one, the bundled demo model (:data:`DEMO_DIR`)."""
+        if directory is None:
+            return cls(CXRClip.from_pretrained(DEMO_DIR), device=device, spec="demo")
         return cls(CXRClip.from_pretrained(directory), device=device, spec=f"cxrvlp:{directory}")
 
     @classmethod
     def from_spec(cls, spec: str, *, device: str | torch.device | None = None) -> Predictor:
-        """``preset:NAME`` or ``cxrvlp:DIR`` (a bare existing directory is read as ``cxrvlp:DIR``).
+        """``demo`` (the bundled trained model), ``preset:NAME`` or ``cxrvlp:DIR`` (a bare existing directory is
+        read as ``cxrvlp:DIR``).
 
         Raises:
             ValueError: for a spec of unknown kind (the message lists the kinds).
         """
+        if spec == "demo":
+            return cls.from_pretrained(device=device)
         kind, _, rest = spec.partition(":")
         if kind == "preset":
             return cls.from_preset(rest, device=device)

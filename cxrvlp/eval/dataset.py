@@ -1,8 +1,8 @@
 """Evaluation records and the CSV manifest reader.
 
-A manifest is a CSV with at least ``image`` (path relative to the CSV's folder), and optionally ``text`` or ``report`` (the
-report; empty = none), ``labels`` (``;``-separated finding names) and ``split`` — the layout of the prepared data
-in ``shared/data``. Images are opened lazily, only when the evaluation embeds them.
+A manifest is a CSV with at least ``image`` (path relative to the CSV's folder), and optionally ``text`` or
+``report`` (the report; empty = none), ``labels`` (``;``-separated finding names) and ``split`` — the layout of
+the prepared data in ``shared/data``. Images are opened lazily, only when the evaluation embeds them.
 """
 
 from __future__ import annotations

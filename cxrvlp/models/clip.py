@@ -152,6 +152,10 @@ class CXRClip(nn.Module):
         cfg_path, weights_path = directory / CONFIG_NAME, directory / WEIGHTS_NAME
         if not directory.is_dir():
             raise CheckpointError(f"{directory} is not a directory")
+        from cxrvlp.models.delta import is_delta_checkpoint, load_delta
+
+        if is_delta_checkpoint(directory):  # compact checkpoint: the difference from the pip-packaged lite weights
+            return load_delta(directory).to(map_location)
         if not cfg_path.is_file() or not weights_path.is_file() or not (directory / TEXT_DIR).is_dir():
             raise CheckpointError(
                 f"{directory} is not a cxrvlp checkpoint: it needs {CONFIG_NAME}, {WEIGHTS_NAME} and {TEXT_DIR}/"

@@ -6,10 +6,11 @@ import os
 
 import streamlit as st
 
-from cxrvlp.inference import Predictor
+from cxrvlp.inference import Predictor, demo_available
 
 MODEL_KEY = "cxrvlp_model_spec"  # session-state key of the chosen model spec, shared across pages
-DEFAULT_SPEC = os.environ.get("CXRVLP_MODEL", "preset:lite")
+# the bundled trained demo model when it ships with the package, else the untrained offline preset
+DEFAULT_SPEC = os.environ.get("CXRVLP_MODEL", "demo" if demo_available() else "preset:lite")
 
 
 @st.cache_resource(show_spinner="Loading the model (first time only)…")
@@ -24,13 +25,15 @@ def model_picker() -> Predictor | None:
 
     st.sidebar.header("Model")
     current = st.session_state.get(MODEL_KEY, DEFAULT_SPEC)
-    options = [f"preset:{name}" for name in list_presets() if name != "paper"] + ["checkpoint directory…"]
+    options = (["demo"] if demo_available() else []) + [f"preset:{n}" for n in list_presets() if n != "paper"]
+    options.append("checkpoint directory…")
     index = options.index(current) if current in options else len(options) - 1
     choice = st.sidebar.selectbox(
         "Model",
         options,
         index=index,
-        help="Presets load offline; a checkpoint is a directory written by `cxrvlp train` or `save_pretrained`.",
+        help="`demo`: lite trained on NIH images with composed reports (research use only; see its model card). "
+        "Presets load offline untrained; a checkpoint is a directory written by `cxrvlp train` or `save_pretrained`.",
     )
     if choice == "checkpoint directory…":
         default_dir = current.removeprefix("cxrvlp:") if current.startswith("cxrvlp:") else ""
