@@ -262,6 +262,7 @@ def load_hf(name_or_dir: str) -> HFClip:
             model = AutoModel.from_pretrained(path, local_files_only=local_only)
         except (OSError, ValueError) as e:
             raise WeightsError(f"cannot load {name_or_dir!r} with transformers.AutoModel: {e}") from e
+    family_of(model)  # not a CLIP-style model: say so before looking for a tokenizer and an image processor
     tokenizer, processor = _load_parts(path, local_only)
     return HFClip(model, tokenizer, processor, spec=f"hf:{name_or_dir}")
 
