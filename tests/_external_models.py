@@ -36,7 +36,8 @@ def save_tiny_clip(directory: Path, *, seed: int = 0) -> Path:
     torch.manual_seed(seed)
     CLIPModel(cfg).save_pretrained(str(directory))
     tok.save_pretrained(str(directory))
-    CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}).save_pretrained(str(directory))
+    processor = CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32})
+    processor.save_pretrained(str(directory))
     return directory
 
 

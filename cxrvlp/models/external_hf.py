@@ -74,7 +74,7 @@ def family_of(model: nn.Module) -> str:
         return "clip"
     if model_type == "siglip" and text is not None and hasattr(text, "head"):
         return "siglip"
-    if not (callable(getattr(model, "get_image_features", None)) and callable(getattr(model, "get_text_features", None))):
+    if not all(callable(getattr(model, f"get_{side}_features", None)) for side in ("image", "text")):
         raise WeightsError(
             f"{type(model).__name__} has no get_image_features / get_text_features; cxrvlp can adapt Hugging Face "
             "CLIPModel, SiglipModel or an AutoModel with both methods"
@@ -280,4 +280,3 @@ def rebuild_hf(base: Path, adapter: dict[str, Any]) -> HFClip:
     except (OSError, ValueError, WeightsError) as e:
         raise CheckpointError(f"cannot rebuild the base model from {base} (checkpoint {BASE_DIR}/): {e}") from e
     return HFClip(model, tokenizer, processor, spec=str(adapter.get("base_spec", f"hf:{base}")))
-
