@@ -80,7 +80,8 @@ def test_safetensors_state_dict_matches_the_hf_model(reference) -> None:
         expected_image = torch.nn.functional.normalize(hf.get_image_features(pixel_values=pixels).pooler_output, dim=-1)
         torch.testing.assert_close(model.encode_text(tok["input_ids"], tok["attention_mask"]), expected_text)
         torch.testing.assert_close(model.encode_image(pixels), expected_image)
-    assert model.spec.startswith("openai_clip:") and model.config.image_size == 32 and model.config.max_text_length == 20
+    assert model.spec.startswith("openai_clip:")
+    assert (model.config.image_size, model.config.max_text_length) == (32, 20)
 
 
 def test_pickle_is_refused_without_trust_and_read_weights_only_with_it(reference, tmp_path: Path) -> None:
