@@ -25,6 +25,7 @@ COMMANDS: tuple[str, ...] = (
     "graph",
     "eval",
     "analysis",
+    "probe",
 )
 
 
