@@ -20,7 +20,7 @@ from PIL import Image
 
 from cxrvlp.data.images import read_image
 from cxrvlp.data.transforms import image_transform
-from cxrvlp.models import CXRClip, ExternalClip, create_model, load_model
+from cxrvlp.models import CXRClip, ExternalClip, create_model, load_model, parse_spec
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +94,8 @@ class Predictor:
             ValueError: for a spec of unknown kind (the message lists the kinds).
             WeightsError: a hub model that is not cached while offline (the message names it).
         """
+        kind, rest = parse_spec(spec)
+        spec = f"{kind}:{rest}"  # a bare directory is recorded as cxrvlp:DIR
         return cls(load_model(spec, trust_checkpoint=trust_checkpoint), device=device, spec=spec)
 
     # ------------------------------------------------------------------------------------------------ helpers
