@@ -26,6 +26,7 @@ COMMANDS: tuple[str, ...] = (
     "eval",
     "analysis",
     "compose",
+    "probe",
 )
 
 

@@ -20,7 +20,7 @@ from PIL import Image
 
 from cxrvlp.data.images import read_image
 from cxrvlp.data.transforms import image_transform
-from cxrvlp.models import CXRClip, create_model
+from cxrvlp.models import CXRClip, ExternalClip, create_model, load_model, parse_spec
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,8 @@ class SimilarityResult:
     Attributes:
         texts: the texts, in input order.
         cosine: cosine similarity sim(I, t) per text, in [-1, 1].
-        logits: ``logit_scale * cosine`` per text.
+        logits: ``logit_scale * cosine`` per text (a SigLIP logit bias is not added: it cancels in the softmax; see
+            ``ExternalClip.pair_probability`` for SigLIP's per-pair sigmoid).
         probs: softmax of ``logits`` over the texts (which text the model would pick).
         truncated: whether each text was longer than the text encoder's limit and was cut.
     """
@@ -61,7 +62,8 @@ def default_device() -> torch.device:
 
 
 class Predictor:
-    """Wraps a :class:`CXRClip` in eval mode with its image transform; all methods run without gradients.
+    """Wraps a :class:`CXRClip` or an adapter (:class:`~cxrvlp.models.ExternalClip`) in eval mode with its image
+    transform (the model's own preprocessing when it has one); all methods run without gradients.
 
     Args:
         model: the model (moved to ``device`` and put in eval mode).
@@ -69,11 +71,14 @@ class Predictor:
         spec: the model spec string it was loaded from (for display).
     """
 
-    def __init__(self, model: CXRClip, *, device: str | torch.device | None = None, spec: str = "") -> None:
+    def __init__(
+        self, model: CXRClip | ExternalClip, *, device: str | torch.device | None = None, spec: str = ""
+    ) -> None:
         self.device = torch.device(device) if device is not None else default_device()
         self.model = model.to(self.device).eval()
         self.spec = spec
-        self.transform = image_transform(model.config)
+        own = getattr(model, "image_transform", None)
+        self.transform = own() if callable(own) else image_transform(model.config)
 
     # ---------------------------------------------------------------------------------------------- loading
     @classmethod
@@ -86,27 +91,29 @@ class Predictor:
     ) -> Predictor:
         """A checkpoint directory; without one, the bundled demo model (:data:`DEMO_DIR`)."""
         if directory is None:
-            return cls(CXRClip.from_pretrained(DEMO_DIR), device=device, spec="demo")
-        return cls(CXRClip.from_pretrained(directory), device=device, spec=f"cxrvlp:{directory}")
+            return cls(load_model(f"cxrvlp:{DEMO_DIR}"), device=device, spec="demo")
+        return cls(load_model(f"cxrvlp:{directory}"), device=device, spec=f"cxrvlp:{directory}")
 
     @classmethod
-    def from_spec(cls, spec: str, *, device: str | torch.device | None = None) -> Predictor:
-        """``demo`` (the bundled trained model), ``preset:NAME`` or ``cxrvlp:DIR`` (a bare existing directory is
-        read as ``cxrvlp:DIR``).
+    def from_spec(
+        cls, spec: str, *, device: str | torch.device | None = None, trust_checkpoint: bool = False
+    ) -> Predictor:
+        """Any model spec: ``demo`` (the bundled trained model), ``preset:NAME``, ``cxrvlp:DIR`` (a bare existing
+        directory too), ``hf:ID_OR_DIR``, ``open_clip:NAME`` or ``openai_clip:FILE`` (see
+        :func:`cxrvlp.models.load_model`).
+
+        Args:
+            trust_checkpoint: allow an ``openai_clip:`` pickle to be read (``torch.load(weights_only=True)``).
 
         Raises:
             ValueError: for a spec of unknown kind (the message lists the kinds).
+            WeightsError: a hub model that is not cached while offline (the message names it).
         """
         if spec == "demo":
             return cls.from_pretrained(device=device)
-        kind, _, rest = spec.partition(":")
-        if kind == "preset":
-            return cls.from_preset(rest, device=device)
-        if kind == "cxrvlp":
-            return cls.from_pretrained(rest, device=device)
-        if Path(spec).expanduser().is_dir():
-            return cls.from_pretrained(spec, device=device)
-        raise ValueError(f"unknown model spec {spec!r}; use preset:NAME (e.g. preset:lite) or cxrvlp:DIR")
+        kind, rest = parse_spec(spec)
+        spec = f"{kind}:{rest}"  # a bare directory is recorded as cxrvlp:DIR
+        return cls(load_model(spec, trust_checkpoint=trust_checkpoint), device=device, spec=spec)
 
     # ------------------------------------------------------------------------------------------------ helpers
     @contextlib.contextmanager
@@ -192,8 +199,12 @@ class Predictor:
         return float(emb[0] @ emb[1])
 
     def describe(self) -> dict[str, Any]:
-        """What is loaded: spec, towers, embedding size, device, parameter count."""
+        """What is loaded: spec, towers, embedding size, device, parameter count; for adapters also the base spec
+        and the logit bias (SigLIP; it cancels in ``similarity``'s softmax)."""
         cfg = self.model.config
+        extra = {}
+        if isinstance(self.model, ExternalClip):
+            extra = {"base_spec": self.model.spec, "logit_bias": float(self.model.logit_bias().detach().float().cpu())}
         return {
             "spec": self.spec,
             "image_encoder": cfg.image_encoder,
@@ -204,4 +215,5 @@ class Predictor:
             "max_text_tokens": self.max_length,
             "device": str(self.device),
             "parameters": sum(p.numel() for p in self.model.parameters()),
+            **extra,
         }

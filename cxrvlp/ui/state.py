@@ -11,6 +11,8 @@ from cxrvlp.inference import Predictor, demo_available
 MODEL_KEY = "cxrvlp_model_spec"  # session-state key of the chosen model spec, shared across pages
 # the bundled trained demo model when it ships with the package, else the untrained offline preset
 DEFAULT_SPEC = os.environ.get("CXRVLP_MODEL", "demo" if demo_available() else "preset:lite")
+CHECKPOINT = "checkpoint directory…"
+SPEC = "model spec…"
 
 
 @st.cache_resource(show_spinner="Loading the model (first time only)…")
@@ -20,28 +22,47 @@ def load_predictor(spec: str) -> Predictor:
 
 
 def model_picker() -> Predictor | None:
-    """Sidebar: pick a preset or a checkpoint directory; returns the loaded predictor, or None after an error."""
+    """Sidebar: pick a preset, a checkpoint directory or any model spec (``hf:``, ``open_clip:``, ...); returns the
+    loaded predictor, or None after an error."""
     from cxrvlp.models import list_presets
 
     st.sidebar.header("Model")
     current = st.session_state.get(MODEL_KEY, DEFAULT_SPEC)
     options = (["demo"] if demo_available() else []) + [f"preset:{n}" for n in list_presets() if n != "paper"]
-    options.append("checkpoint directory…")
-    index = options.index(current) if current in options else len(options) - 1
+    options += [CHECKPOINT, SPEC]
+    if current in options:
+        index = options.index(current)
+    else:
+        index = options.index(CHECKPOINT if current.startswith("cxrvlp:") else SPEC)
     choice = st.sidebar.selectbox(
         "Model",
         options,
         index=index,
         help="`demo`: lite trained on NIH images with composed reports (research use only; see its model card). "
-        "Presets load offline untrained; a checkpoint is a directory written by `cxrvlp train` or `save_pretrained`.",
+        "Presets load offline untrained; a checkpoint is a directory written by `cxrvlp train` or `save_pretrained`; "
+        "a model spec loads other people's CLIP-style models (docs/external_models.md).",
     )
-    if choice == "checkpoint directory…":
+    if choice == CHECKPOINT:
         default_dir = current.removeprefix("cxrvlp:") if current.startswith("cxrvlp:") else ""
         path = st.sidebar.text_input("Checkpoint directory", value=default_dir, placeholder="runs/my_run/best")
         if not path.strip():
             st.sidebar.info("Enter a checkpoint directory.")
             return None
         spec = f"cxrvlp:{path.strip()}"
+    elif choice == SPEC:
+        default_spec = "" if current in options or current.startswith("cxrvlp:") else current
+        text = st.sidebar.text_input(
+            "Model spec",
+            value=default_spec,
+            key="model_spec_text",
+            placeholder="hf:/models/my-siglip",
+            help="preset:NAME, cxrvlp:DIR, hf:ID_OR_DIR (Hugging Face CLIP / SigLIP), open_clip:NAME, "
+            "openai_clip:FILE.safetensors",
+        )
+        if not text.strip():
+            st.sidebar.info("Enter a model spec, e.g. hf:/models/my-clip.")
+            return None
+        spec = text.strip()
     else:
         spec = choice
     st.session_state[MODEL_KEY] = spec

@@ -1,0 +1,324 @@
+"""Other people's CLIP-style models as first-class cxrvlp models, selected by one *model spec* string.
+
+=====================  ================================================================================
+spec                   what it loads
+=====================  ================================================================================
+``preset:NAME``        a :class:`~cxrvlp.models.CXRClip` preset (``lite``, ``paper``, ``tiny``)
+``cxrvlp:DIR``         a cxrvlp checkpoint directory: a CXRClip, or a fine-tuned adapter (it records its base)
+``hf:ID_OR_DIR``       a Hugging Face ``CLIPModel`` / ``SiglipModel`` / any ``AutoModel`` with
+                       ``get_image_features`` and ``get_text_features`` (:mod:`cxrvlp.models.external_hf`)
+``open_clip:NAME``     an open_clip model: ``hf-hub:ORG/REPO``, ``ARCH`` (random init), or ``ARCH@FILE``
+                       (a local checkpoint); needs ``pip install 'cxrvlp[open_clip]'``
+                       (:mod:`cxrvlp.models.external_openclip`)
+``openai_clip:FILE``   an OpenAI-CLIP-format state dict (e.g. CheXzero), converted to a Hugging Face
+                       ``CLIPModel`` (:mod:`cxrvlp.models.external_openai`); pickles need ``trust_checkpoint``
+=====================  ================================================================================
+
+Every adapter is an :class:`ExternalClip`: the surface of ``CXRClip`` the rest of the package uses —
+``encode_image`` / ``encode_text`` (L2-normalised), ``tokenize``, ``tokenizer``, ``scale()``, ``forward(batch)`` (the
+loss contract, so the trainer runs CON1 / CON2 on it), ``.text`` (``backbone``, ``word_embeddings()``,
+``max_length``, ``forward``), ``.image.trunk``, a :class:`~cxrvlp.config.ModelConfig` ``config`` describing it, and
+the model's own image preprocessing (:meth:`ExternalClip.image_transform`). Adapters have no graph tower.
+
+Scores: ``scale()`` is the model's exp'ed logit scale. SigLIP also learns a logit bias ``b`` (:meth:`logit_bias`);
+it is a constant added to every logit, so it cancels in every softmax (``Predictor.similarity``'s ``probs``, the
+InfoNCE / CoN-CLIP losses) and in every ranking; SigLIP's own per-pair probability is
+``sigmoid(scale * cos + b)``, which :meth:`ExternalClip.pair_probability` computes.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torch import nn
+
+from cxrvlp import __version__
+from cxrvlp.config import ConfigError, ModelConfig, from_dict, to_dict
+from cxrvlp.models.clip import CONFIG_NAME, WEIGHTS_NAME, CheckpointError, CXRClip, _alias_keys, _cat_padded
+
+SPEC_KINDS: tuple[str, ...] = ("preset", "cxrvlp", "hf", "open_clip", "openai_clip")
+ANALYSES: tuple[str, ...] = ("similarity", "attribution", "occlusion", "head_ablation", "graph", "training")
+"""Capabilities :meth:`ExternalClip.supports` answers for (``graph``: the graph tower and graph soft labels)."""
+
+BASE_DIR = "base"
+"""Sub-directory of an adapter checkpoint holding the base model's config, tokenizer and image processor."""
+
+
+class ExternalClip(nn.Module):
+    """Base class of the adapters; subclasses set the towers and implement :meth:`_image_features`.
+
+    Subclass ``__init__`` must set: ``self.text`` (a text tower: ``tokenizer``, ``backbone``, ``max_length``,
+    ``word_embeddings()``, ``tokenize()``, ``__call__(input_ids, attention_mask, *, inputs_embeds=None)`` returning
+    projected, un-normalised ``[B, D]``), ``self.image`` (``trunk``), ``self.config`` (a ModelConfig description),
+    ``self.spec`` (the base model spec) and ``self.unsupported`` (analysis name -> reason).
+    """
+
+    kind: str = ""
+    graph: nn.Module | None = None
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.spec = ""
+        self.unsupported: dict[str, str] = {"graph": "external models have no graph encoder"}
+
+    # ------------------------------------------------------------------------------------------ capabilities
+    def supports(self, analysis: str) -> bool:
+        """Whether ``analysis`` (one of :data:`ANALYSES`) works with this adapter."""
+        if analysis not in ANALYSES:
+            raise ValueError(f"unknown analysis {analysis!r}; valid: {', '.join(ANALYSES)}")
+        return analysis not in self.unsupported
+
+    def require(self, analysis: str) -> None:
+        """Raise :class:`NotImplementedError` with the reason when ``analysis`` is not supported."""
+        if not self.supports(analysis):
+            raise NotImplementedError(f"{analysis} is not supported for {self.spec}: {self.unsupported[analysis]}")
+
+    # ----------------------------------------------------------------------------------------------- encoders
+    @property
+    def tokenizer(self) -> Any:
+        return self.text.tokenizer
+
+    def tokenize(self, texts: list[str], *, max_length: int | None = None) -> dict[str, torch.Tensor]:
+        """Texts -> ``{"input_ids": [B, L], "attention_mask": [B, L]}``."""
+        return self.text.tokenize(texts, max_length=max_length)
+
+    def _image_features(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def encode_image(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        """pixel_values [B, 3, H, W] (preprocessed by :meth:`image_transform`) -> L2-normalised [B, D]."""
+        return F.normalize(self._image_features(pixel_values), dim=-1)
+
+    def encode_text(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """Token ids / mask [B, L] -> L2-normalised [B, D]."""
+        return F.normalize(self.text(input_ids, attention_mask), dim=-1)
+
+    def encode_graph(self, graphs: Any) -> torch.Tensor:
+        self.require("graph")
+        raise AssertionError("unreachable: adapters never support graphs")
+
+    def _log_scale(self) -> torch.Tensor:
+        """The model's (log) logit-scale parameter, a scalar or ``[1]`` tensor."""
+        raise NotImplementedError
+
+    def scale(self) -> torch.Tensor:
+        """exp(logit_scale), clamped to ``config.max_logit_scale`` (a scalar tensor; no host sync)."""
+        return self._log_scale().reshape(()).clamp(max=math.log(self.config.max_logit_scale)).exp()
+
+    def logit_bias(self) -> torch.Tensor:
+        """The logit bias (SigLIP); zero for models without one. A scalar tensor."""
+        return torch.zeros((), device=self._log_scale().device)
+
+    def pair_probability(self, cosine: torch.Tensor) -> torch.Tensor:
+        """SigLIP-style independent match probability ``sigmoid(scale * cos + bias)`` of image-text pairs, any
+        shape. Meaningful only for models trained with a sigmoid loss (``logit_bias`` non-zero)."""
+        return torch.sigmoid(cosine * self.scale() + self.logit_bias())
+
+    def forward(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
+        """Encode the streams of ``batch`` (ARCHITECTURE.md "Batch") into the losses' keyword arguments.
+
+        Returns:
+            ``image_features [B, D]``, ``text_features [B, D]``, optionally ``hardneg_text_features [B, D]``,
+            ``distractor_image_features [B, D]``, ``clinical`` / ``hardneg_clinical [B, 14]``, and ``logit_scale``.
+        """
+        out: dict[str, torch.Tensor] = {"image_features": self.encode_image(batch["image"])}
+        text = batch["text"]
+        hardneg = batch.get("hardneg_text")
+        if hardneg is not None:  # one text forward for originals and hard negatives
+            n = text["input_ids"].shape[0]
+            ids, mask = _cat_padded(text, hardneg)
+            feats = self.encode_text(ids, mask)  # (2B, D)
+            out["text_features"], out["hardneg_text_features"] = feats[:n], feats[n:]
+        else:
+            out["text_features"] = self.encode_text(text["input_ids"], text["attention_mask"])
+        if batch.get("distractor_image") is not None:
+            out["distractor_image_features"] = self.encode_image(batch["distractor_image"])
+        if batch.get("labels") is not None:
+            out["clinical"] = batch["labels"]
+        if batch.get("hardneg_labels") is not None:
+            out["hardneg_clinical"] = batch["hardneg_labels"]
+        out["logit_scale"] = self.scale()
+        return out
+
+    # ------------------------------------------------------------------------------------------ preprocessing
+    def _eval_transform(self) -> Callable[[Image.Image], torch.Tensor]:
+        raise NotImplementedError
+
+    def image_transform(self, *, train: bool = False) -> Callable[[Image.Image], torch.Tensor]:
+        """PIL image -> ``[3, H, W]``: the model's own preprocessing; with ``train`` cxrvlp's CXR augmentation at
+        the model's input size, mean and std (the processors of other libraries do not augment)."""
+        if train:
+            from cxrvlp.data.transforms import image_transform
+
+            return image_transform(self.config, train=True)
+        return self._eval_transform()
+
+    # ------------------------------------------------------------------------------------------- checkpoints
+    def _save_base(self, directory: Path) -> dict[str, Any]:
+        """Write what rebuilding the architecture needs under ``directory``; return the adapter's metadata."""
+        raise NotImplementedError
+
+    def save_pretrained(self, directory: str | Path, *, extra: dict[str, Any] | None = None) -> Path:
+        """Write a cxrvlp checkpoint directory: ``config.json`` (with ``adapter``: kind and base spec),
+        ``model.safetensors`` (every weight) and ``base/`` (config, tokenizer, image processor). It loads back with
+        :func:`load_model` ``("cxrvlp:DIR")``; nothing is pickled."""
+        from safetensors.torch import save_file
+
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        own = self.state_dict()
+        aliases = _alias_keys(own)
+        state = {k: v.detach().contiguous().cpu() for k, v in own.items() if k not in aliases}
+        tmp = directory / (WEIGHTS_NAME + ".tmp")
+        save_file(state, str(tmp), metadata={"format": "pt", "cxrvlp_version": __version__})
+        tmp.replace(directory / WEIGHTS_NAME)
+        adapter = {"kind": self.kind, "base_spec": self.spec, **self._save_base(directory / BASE_DIR)}
+        meta = {"cxrvlp_version": __version__, "adapter": adapter, "model": to_dict(self.config), **(extra or {})}
+        tmp = directory / (CONFIG_NAME + ".tmp")
+        tmp.write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+        tmp.replace(directory / CONFIG_NAME)
+        return directory
+
+    def load_weights_file(self, path: Path) -> None:
+        """Fill this adapter from a ``model.safetensors`` written by :meth:`save_pretrained` (strict).
+
+        Raises:
+            CheckpointError: corrupt file, or keys / shapes that do not fit.
+        """
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+
+        try:
+            state = load_file(str(path))
+        except (SafetensorError, OSError, RuntimeError) as e:
+            raise CheckpointError(f"{path} is corrupt or not a safetensors file: {e}") from e
+        own = self.state_dict()
+        aliases = _alias_keys(own)
+        own = {k: v for k, v in own.items() if k not in aliases}
+        missing, unexpected = sorted(set(own) - set(state)), sorted(set(state) - set(own))
+        bad = sorted(k for k in set(own) & set(state) if own[k].shape != state[k].shape)
+        if missing or unexpected or bad:
+            raise CheckpointError(
+                f"{path} does not fit {self.spec}: missing={missing[:5]} unexpected={unexpected[:5]} "
+                f"shape mismatch={bad[:5]}"
+            )
+        result = self.load_state_dict(state, strict=False)
+        assert not result.unexpected_keys and set(result.missing_keys) <= aliases, result
+
+
+def describe_config(
+    *, image_encoder: str, text_encoder: str, image_size: int, mean: Any, std: Any, max_length: int, embed_dim: int,
+    scale: float,
+) -> ModelConfig:  # fmt: skip
+    """The :class:`ModelConfig` an adapter reports: what ``Predictor.describe`` shows and the trainer reads (image
+    size / mean / std for its augmenting transform; ``max_logit_scale`` is 100 as in CLIP, or the model's own scale
+    when that is larger, e.g. SigLIP's)."""
+    return ModelConfig(
+        image_encoder=image_encoder,
+        image_weights="none",
+        image_size=int(image_size),
+        image_mean=tuple(float(m) for m in mean),
+        image_std=tuple(float(s) for s in std),
+        text_encoder=text_encoder,
+        text_weights="none",
+        max_text_length=int(max_length),
+        embed_dim=int(embed_dim),
+        init_temperature=1.0 / scale,
+        max_logit_scale=max(100.0, math.ceil(scale)),
+    )
+
+
+def parse_spec(spec: str) -> tuple[str, str]:
+    """``"kind:rest"`` -> ``(kind, rest)``; a bare existing directory is ``("cxrvlp", dir)``.
+
+    Raises:
+        ValueError: unknown kind or empty rest (the message lists the kinds with an example each).
+    """
+    kind, sep, rest = spec.partition(":")
+    if sep and kind in SPEC_KINDS and rest.strip():
+        return kind, rest.strip()
+    if Path(spec).expanduser().is_dir():
+        return "cxrvlp", spec
+    raise ValueError(
+        f"unknown model spec {spec!r}; use preset:NAME (preset:lite), cxrvlp:DIR (a checkpoint), hf:ID_OR_DIR "
+        "(hf:openai/clip-vit-base-patch32), open_clip:NAME (open_clip:hf-hub:ORG/REPO) or openai_clip:FILE "
+        "(an OpenAI-CLIP state dict such as CheXzero's)"
+    )
+
+
+def load_model(spec: str, *, trust_checkpoint: bool = False) -> CXRClip | ExternalClip:
+    """Load the model a spec names (see the module docstring), in eval mode.
+
+    Args:
+        spec: ``preset:NAME``, ``cxrvlp:DIR``, ``hf:ID_OR_DIR``, ``open_clip:NAME`` or ``openai_clip:FILE``.
+        trust_checkpoint: allow ``openai_clip:`` pickles (``.pt`` / ``.pth`` / ``.bin``); see
+            :func:`cxrvlp.models.external_openai.read_state_dict`.
+
+    Raises:
+        ValueError: unknown spec kind. WeightsError: a hub id not cached while offline (names the id and how to
+        pass a local directory). CheckpointError: a broken checkpoint directory. ImportError: open_clip missing.
+    """
+    kind, rest = parse_spec(spec)
+    if kind == "preset":
+        from cxrvlp.models.factory import create_model
+
+        return create_model(rest).eval()
+    if kind == "cxrvlp":
+        return load_checkpoint(rest)
+    if kind == "hf":
+        from cxrvlp.models.external_hf import load_hf
+
+        return load_hf(rest).eval()
+    if kind == "open_clip":
+        from cxrvlp.models.external_openclip import load_open_clip
+
+        return load_open_clip(rest).eval()
+    from cxrvlp.models.external_openai import load_openai_clip
+
+    return load_openai_clip(rest, trust_checkpoint=trust_checkpoint).eval()
+
+
+def load_checkpoint(directory: str | Path) -> CXRClip | ExternalClip:
+    """A cxrvlp checkpoint directory: a fine-tuned adapter (``config.json`` has ``adapter``) or a CXRClip.
+
+    Raises:
+        CheckpointError: missing / corrupt files, or weights that do not fit.
+    """
+    directory = Path(directory).expanduser()
+    cfg_path = directory / CONFIG_NAME
+    adapter = None
+    if cfg_path.is_file():
+        try:
+            adapter = json.loads(cfg_path.read_text(encoding="utf-8")).get("adapter")
+        except (json.JSONDecodeError, AttributeError) as e:
+            raise CheckpointError(f"{cfg_path} is corrupt or not a cxrvlp config: {e}") from e
+    if adapter is None:
+        return CXRClip.from_pretrained(directory)
+    meta = json.loads(cfg_path.read_text(encoding="utf-8"))
+    try:
+        cfg = from_dict(ModelConfig, meta["model"], prefix="model.")
+        kind = adapter["kind"]
+    except (KeyError, TypeError, ConfigError) as e:
+        raise CheckpointError(f"{cfg_path} is not a valid adapter checkpoint config: {e}") from e
+    if not (directory / WEIGHTS_NAME).is_file():
+        raise CheckpointError(f"{directory} has no {WEIGHTS_NAME}")
+    if kind == "hf":
+        from cxrvlp.models.external_hf import rebuild_hf
+
+        model: ExternalClip = rebuild_hf(directory / BASE_DIR, adapter)
+    elif kind == "open_clip":
+        from cxrvlp.models.external_openclip import rebuild_open_clip
+
+        model = rebuild_open_clip(adapter)
+    else:
+        raise CheckpointError(f"{cfg_path}: unknown adapter kind {kind!r}; valid: hf, open_clip")
+    model.config = cfg
+    model.load_weights_file(directory / WEIGHTS_NAME)
+    return model.eval()
