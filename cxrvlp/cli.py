@@ -56,9 +56,24 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     try:
         return int(args.func(args) or 0)
-    except (CLIError, FileNotFoundError, ValueError, KeyError) as e:
+    except Exception as e:
+        if not _is_user_error(e):
+            raise
         print(f"cxrvlp {args.command}: error: {e}", file=sys.stderr)
         return 2
+
+
+def _is_user_error(error: Exception) -> bool:
+    """Errors whose message tells the user what to fix: printed as one line, no traceback."""
+    if isinstance(error, CLIError | FileNotFoundError | ValueError | KeyError):
+        return True
+    # raised only by modules already imported when they occur; looked up lazily so --help stays light
+    user_errors = [("cxrvlp.models.weights", "WeightsError"), ("cxrvlp.models.clip", "CheckpointError")]
+    for module, name in user_errors:
+        cls = getattr(sys.modules.get(module), name, None)
+        if cls is not None and isinstance(error, cls):
+            return True
+    return False
 
 
 if __name__ == "__main__":

@@ -26,3 +26,9 @@ def test_info_no_check(capsys):
 def test_console_script_entry_point():
     out = subprocess.run([sys.executable, "-m", "cxrvlp.cli", "--version"], capture_output=True, text=True, check=True)
     assert out.stdout.startswith("cxrvlp ")
+
+
+def test_checkpoint_errors_are_one_line(tmp_path, capsys):
+    code = main(["probe", "--model", f"cxrvlp:{tmp_path}", "--image", str(tmp_path / "x.png"), "--report", "x"])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err and "error:" in err
