@@ -1,34 +1,49 @@
-"""Select the demo model on `val`, store it as a compact delta checkpoint, and measure the probe rate on `test`.
+"""Choose the demo model on `val`, copy it into the package, measure the probe rate on `test`, print the table.
 
-Run after ``scripts/demo_ablation.sh OUT`` has trained the runs ``OUT/<method>-s<seed>``:
+Run after ``scripts/demo_ablation.py OUT``:
 
     python scripts/package_demo.py OUT [--dest cxrvlp/assets/demo]
 
-1. Every run's ``checkpoints/best`` is scored on the **val** split (CXR-Align Task A and zero-shot AUROC on the
-   composed NIH reports); the run with the best mean of the two is chosen. Nothing is selected on `test`.
-2. The chosen model is written with :func:`cxrvlp.models.delta.save_delta` (float16, rows / tensors that differ
-   from the pip-packaged `lite` weights) to ``--dest``, and reloaded from there for step 3.
+1. Selection on **val** only: each method's score is the mean over seeds of (CXR-Align Task A + zero-shot AUROC) / 2
+   on the val split (``OUT/results/*.val.json``); the best method's best seed on val is shipped.
+2. The chosen run (a delta checkpoint: only what differs from the pip-packaged `lite` weights) is re-saved in float16
+   to ``--dest`` and reloaded from there.
 3. Probe rate on **test**: for every test image with a finding and every finding the labeler reads as positive in
-   its composed report, does the model score the report above its negated version ``make_negated(report, F)``,
-   as the app's probe page shows? Printed for the reloaded demo model and for the untrained `lite` preset, and
-   written to ``OUT/results/probe_rate.json``.
+   its composed report, does the model score the report above ``make_negated(report, F)`` — what the app's probe
+   page shows? For the shipped model and for the untrained `lite` preset; written to ``OUT/results/probe_rate.json``.
+4. Prints the README table: mean ± std over seeds of every test metric, per method.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import logging
+import re
+import statistics
+from collections import defaultdict
 from pathlib import Path
 
 import torch
 
-
-def val_score(predictor, items) -> tuple[float, float]:
-    from cxrvlp.eval import evaluate
-
-    res = evaluate(predictor, items, tasks=["align", "zeroshot"], label_source="dataset", n_bootstrap=0, seed=0)
-    return float(res.tasks["align"].metrics["task_a"].value), float(res.tasks["zeroshot"].metrics["auroc"].value)
+ROWS = ["untrained", "clip", "clip_n", "n_dsl_tc", "n_g_dsl_tcg", "con1", "con2"]
+NAMES = {
+    "untrained": "untrained `lite`",
+    "clip": "CLIP",
+    "clip_n": "CLIP^N",
+    "n_dsl_tc": "CLIP^N-D_{t+c}",
+    "n_g_dsl_tcg": "CLIP^{N,G}-D_{t+c+g}",
+    "con1": "CON1 (from CLIP)",
+    "con2": "CON2 (from CLIP)",
+}
+COLUMNS = [
+    ("align", "task_a", "CXR-Align A"),
+    ("align", "task_b", "CXR-Align B"),
+    ("zeroshot", "auroc", "ZS AUROC"),
+    ("adversarial", "both", "Adversarial"),
+    ("negprompt", "pos_p@5", "P@5 'X'"),
+    ("negprompt", "neg_p@5", "P@5 'no X'"),
+    ("textdiag", "cos_negation", "cos(r, r^n) Open-I"),
+]
 
 
 def probe_rate(predictor, items) -> dict[str, float]:
@@ -42,45 +57,85 @@ def probe_rate(predictor, items) -> dict[str, float]:
         if not positives:
             continue
         texts = [item.report] + [make_negated(item.report, f, seed=0) for f in positives]
-        img = predictor.embed_images([item.image_path])
-        sims = (img @ predictor.embed_texts(texts).T)[0]  # (1 + F,)
+        sims = (predictor.embed_images([item.image_path]) @ predictor.embed_texts(texts).T)[0]  # (1 + F,)
         wins += int((sims[0] > sims[1:]).sum())
         total += len(positives)
     return {"rate": wins / max(total, 1), "pairs": total}
 
 
+def load_metric(path: Path, task: str, metric: str) -> float | None:
+    if not path.is_file():
+        return None
+    m = json.loads(path.read_text())["tasks"].get(task, {}).get("metrics", {}).get(metric)
+    return None if m is None or m["value"] is None else float(m["value"])
+
+
+def table(results: Path) -> str:
+    runs = defaultdict(list)
+    for p in sorted(results.glob("*.json")):
+        m = re.fullmatch(r"(\w+?)(?:-s(\d+))?\.json", p.name)
+        if m:
+            runs[m.group(1)].append(p.stem)
+    lines = ["| method | seeds | " + " | ".join(c[2] for c in COLUMNS) + " |", "|---" * (len(COLUMNS) + 2) + "|"]
+    for row in ROWS:
+        if row not in runs:
+            continue
+        cells = []
+        for task, metric, _ in COLUMNS:
+            file = (
+                (lambda s: results / f"{s}.textdiag.json") if task == "textdiag" else (lambda s: results / f"{s}.json")
+            )
+            vals = [v for s in runs[row] if (v := load_metric(file(s), task, metric)) is not None]
+            scale = 1 if task == "textdiag" else 100
+            if not vals:
+                cells.append("–")
+            elif len(vals) == 1:
+                cells.append(f"{vals[0] * scale:.1f}" if scale == 100 else f"{vals[0]:.3f}")
+            else:
+                mean, sd = statistics.mean(vals) * scale, statistics.stdev(vals) * scale
+                cells.append(f"{mean:.1f} ± {sd:.1f}" if scale == 100 else f"{mean:.3f} ± {sd:.3f}")
+        lines.append(f"| {NAMES[row]} | {len(runs[row])} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("out", type=Path, help="the OUT folder of scripts/demo_ablation.sh")
+    parser.add_argument("out", type=Path, help="the OUT folder of scripts/demo_ablation.py")
     parser.add_argument("--dest", type=Path, default=Path("cxrvlp/assets/demo"))
     args = parser.parse_args()
-    logging.basicConfig(level=logging.WARNING)
     torch.set_num_threads(2)
 
     from cxrvlp.eval import read_manifest
     from cxrvlp.inference import Predictor
-    from cxrvlp.models.delta import save_delta
+    from cxrvlp.models.delta import load_delta, save_delta
 
-    manifest = args.out / "nih_composed.csv"
-    val = read_manifest(manifest, split="val")
-    test = read_manifest(manifest, split="test")
-    scores = {}
-    for run in sorted(p for p in args.out.iterdir() if (p / "checkpoints" / "best").is_dir()):
-        task_a, auroc = val_score(Predictor.from_pretrained(run / "checkpoints" / "best"), val)
-        scores[run.name] = {"val_task_a": task_a, "val_auroc": auroc, "val_mean": (task_a + auroc) / 2}
-        print(f"{run.name:<16} val Task A {task_a:.3f}  val AUROC {auroc:.3f}")
-    best = max(scores, key=lambda k: scores[k]["val_mean"])
-    print(f"chosen on val: {best}")
-    model = Predictor.from_pretrained(args.out / best / "checkpoints" / "best").model
-    counts = save_delta(model, args.dest, half=True)
+    results = args.out / "results"
+    val = defaultdict(dict)
+    for p in results.glob("*-s*.val.json"):
+        method, seed = p.name.removesuffix(".val.json").rsplit("-s", 1)
+        a, z = load_metric(p, "align", "task_a"), load_metric(p, "zeroshot", "auroc")
+        val[method][seed] = (a + z) / 2
+    method = max(val, key=lambda k: statistics.mean(val[k].values()))
+    seed = max(val[method], key=val[method].get)
+    print(
+        "val score (mean of Task A and ZS AUROC) per method:",
+        {k: round(statistics.mean(v.values()), 4) for k, v in val.items()},
+    )
+    print(f"chosen on val: {method}, seed {seed}")
+    counts = save_delta(load_delta(args.out / f"{method}-s{seed}"), args.dest, half=True)
     size = (args.dest / "delta.safetensors").stat().st_size / 1e6
-    print(f"wrote {args.dest} ({size:.1f} MB; {counts})")
-    demo = Predictor.from_pretrained(args.dest)
-    rates = {"demo": probe_rate(demo, test), "untrained_lite": probe_rate(Predictor.from_preset("lite"), test)}
+    print(f"wrote {args.dest}: {size:.2f} MB, {counts}")
+    test = read_manifest(args.out / "nih_composed.csv", split="test")
+    rates = {
+        "demo": probe_rate(Predictor.from_pretrained(args.dest), test),
+        "untrained_lite": probe_rate(Predictor.from_preset("lite"), test),
+    }
     for name, r in rates.items():
-        print(f"probe rate on test ({name}): {r['rate']:.3f} over {r['pairs']} (report, negated) pairs")
-    payload = {"chosen": best, "val": scores, "probe_rate_test": rates, "delta_mb": size, "counts": counts}
-    (args.out / "results" / "probe_rate.json").write_text(json.dumps(payload, indent=2), encoding="utf-8")
+        print(f"probe rate on test ({name}): {r['rate']:.3f} over {r['pairs']} (report, negated report) pairs")
+    payload = {"chosen": f"{method}-s{seed}", "val": val, "probe_rate_test": rates, "delta_mb": size}
+    (results / "probe_rate.json").write_text(json.dumps(payload, indent=2), encoding="utf-8")
+    print()
+    print(table(results))
 
 
 if __name__ == "__main__":

@@ -94,28 +94,7 @@ class CXRClip(nn.Module):
             ``graph_features`` / ``hardneg_graph_features [B, D]``, ``clinical`` / ``hardneg_clinical [B, 14]``,
             ``distractor_image_features [B, D]``, and ``logit_scale`` (scalar, exp'ed).
         """
-        out: dict[str, torch.Tensor] = {"image_features": self.encode_image(batch["image"])}
-        text = batch["text"]
-        hardneg = batch.get("hardneg_text")
-        if hardneg is not None:  # one text forward for originals and hard negatives
-            n = text["input_ids"].shape[0]
-            ids, mask = _cat_padded(text, hardneg)
-            feats = self.encode_text(ids, mask)  # (2B, D)
-            out["text_features"], out["hardneg_text_features"] = feats[:n], feats[n:]
-        else:
-            out["text_features"] = self.encode_text(text["input_ids"], text["attention_mask"])
-        if self.graph is not None and batch.get("graph") is not None:
-            out["graph_features"] = self.encode_graph(batch["graph"])
-            if batch.get("hardneg_graph") is not None:
-                out["hardneg_graph_features"] = self.encode_graph(batch["hardneg_graph"])
-        if batch.get("distractor_image") is not None:
-            out["distractor_image_features"] = self.encode_image(batch["distractor_image"])
-        if batch.get("labels") is not None:
-            out["clinical"] = batch["labels"]
-        if batch.get("hardneg_labels") is not None:
-            out["hardneg_clinical"] = batch["hardneg_labels"]
-        out["logit_scale"] = self.scale()
-        return out
+        return encode_batch(self, batch)
 
     # --------------------------------------------------------------------------------------------- checkpoints
     def save_pretrained(self, directory: str | Path, *, extra: dict[str, Any] | None = None) -> Path:
@@ -202,6 +181,33 @@ def _alias_keys(state: dict[str, torch.Tensor]) -> set[str]:
             aliases.add(key)
         seen.add(ident)
     return aliases
+
+
+def encode_batch(model: Any, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
+    """The losses' keyword arguments for ``batch``, from any model with ``encode_image`` / ``encode_text`` /
+    ``scale`` (and optionally ``graph`` + ``encode_graph``): CXRClip and the external adapters share it."""
+    out: dict[str, torch.Tensor] = {"image_features": model.encode_image(batch["image"])}
+    text = batch["text"]
+    hardneg = batch.get("hardneg_text")
+    if hardneg is not None:  # one text forward for originals and hard negatives
+        n = text["input_ids"].shape[0]
+        ids, mask = _cat_padded(text, hardneg)
+        feats = model.encode_text(ids, mask)  # (2B, D)
+        out["text_features"], out["hardneg_text_features"] = feats[:n], feats[n:]
+    else:
+        out["text_features"] = model.encode_text(text["input_ids"], text["attention_mask"])
+    if getattr(model, "graph", None) is not None and batch.get("graph") is not None:
+        out["graph_features"] = model.encode_graph(batch["graph"])
+        if batch.get("hardneg_graph") is not None:
+            out["hardneg_graph_features"] = model.encode_graph(batch["hardneg_graph"])
+    if batch.get("distractor_image") is not None:
+        out["distractor_image_features"] = model.encode_image(batch["distractor_image"])
+    if batch.get("labels") is not None:
+        out["clinical"] = batch["labels"]
+    if batch.get("hardneg_labels") is not None:
+        out["hardneg_clinical"] = batch["hardneg_labels"]
+    out["logit_scale"] = model.scale()
+    return out
 
 
 def _cat_padded(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:

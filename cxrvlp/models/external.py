@@ -41,7 +41,7 @@ from torch import nn
 
 from cxrvlp import __version__
 from cxrvlp.config import ConfigError, ModelConfig, from_dict, to_dict
-from cxrvlp.models.clip import CONFIG_NAME, WEIGHTS_NAME, CheckpointError, CXRClip, _alias_keys, _cat_padded
+from cxrvlp.models.clip import CONFIG_NAME, WEIGHTS_NAME, CheckpointError, CXRClip, _alias_keys, encode_batch
 
 SPEC_KINDS: tuple[str, ...] = ("preset", "cxrvlp", "hf", "open_clip", "openai_clip")
 ANALYSES: tuple[str, ...] = ("similarity", "attribution", "occlusion", "head_ablation", "graph", "training")
@@ -128,24 +128,7 @@ class ExternalClip(nn.Module):
             ``image_features [B, D]``, ``text_features [B, D]``, optionally ``hardneg_text_features [B, D]``,
             ``distractor_image_features [B, D]``, ``clinical`` / ``hardneg_clinical [B, 14]``, and ``logit_scale``.
         """
-        out: dict[str, torch.Tensor] = {"image_features": self.encode_image(batch["image"])}
-        text = batch["text"]
-        hardneg = batch.get("hardneg_text")
-        if hardneg is not None:  # one text forward for originals and hard negatives
-            n = text["input_ids"].shape[0]
-            ids, mask = _cat_padded(text, hardneg)
-            feats = self.encode_text(ids, mask)  # (2B, D)
-            out["text_features"], out["hardneg_text_features"] = feats[:n], feats[n:]
-        else:
-            out["text_features"] = self.encode_text(text["input_ids"], text["attention_mask"])
-        if batch.get("distractor_image") is not None:
-            out["distractor_image_features"] = self.encode_image(batch["distractor_image"])
-        if batch.get("labels") is not None:
-            out["clinical"] = batch["labels"]
-        if batch.get("hardneg_labels") is not None:
-            out["hardneg_clinical"] = batch["hardneg_labels"]
-        out["logit_scale"] = self.scale()
-        return out
+        return encode_batch(self, batch)
 
     # ------------------------------------------------------------------------------------------ preprocessing
     def _eval_transform(self) -> Callable[[Image.Image], torch.Tensor]:
