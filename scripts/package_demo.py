@@ -7,7 +7,7 @@ Run after ``scripts/demo_ablation.py OUT``:
 1. Selection on **val** only: each method's score is the mean over seeds of (CXR-Align Task A + zero-shot AUROC) / 2
    on the val split (``OUT/results/*.val.json``); the best method's best seed on val is shipped.
 2. The chosen run (a delta checkpoint: only what differs from the pip-packaged `lite` weights) is re-saved in float16
-   to ``--dest`` and reloaded from there.
+   to ``--dest`` with the sentence banks that composed its training reports, and reloaded from there.
 3. Probe rate on **test**: for every test image with a finding and every finding the labeler reads as positive in
    its composed report, does the model score the report above ``make_negated(report, F)`` — what the app's probe
    page shows? For the shipped model and for the untrained `lite` preset; written to ``OUT/results/probe_rate.json``.
@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import shutil
 import statistics
 from collections import defaultdict
 from pathlib import Path
@@ -123,6 +124,7 @@ def main() -> None:
     )
     print(f"chosen on val: {method}, seed {seed}")
     counts = save_delta(load_delta(args.out / f"{method}-s{seed}"), args.dest, half=True)
+    shutil.copy(args.out / "banks.json", args.dest / "banks.json")  # reproduces the composed reports
     size = (args.dest / "delta.safetensors").stat().st_size / 1e6
     print(f"wrote {args.dest}: {size:.2f} MB, {counts}")
     test = read_manifest(args.out / "nih_composed.csv", split="test")
