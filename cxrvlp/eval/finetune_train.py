@@ -1,9 +1,10 @@
 """Training loops of fine-tuned classification: frozen-feature extraction, the linear probe, full fine-tuning.
 
 Everything here works on tensors and modules; which images, classes and seeds is decided in
-:mod:`cxrvlp.eval.finetune`. Both loops minimise multi-label BCE, evaluate the validation macro AUROC after every
-epoch (the only host sync of an epoch), keep the best epoch's weights and stop after ``patience`` epochs without
-improvement. On CUDA the image trunk runs under bf16 autocast in channels-last layout.
+:mod:`cxrvlp.eval.finetune`. Both minimise multi-label BCE and select on the validation macro AUROC with patience:
+the linear probe along an L2 regularisation path (L-BFGS on cached features), fine-tuning over epochs (AdamW; the
+validation pass is the only host sync of an epoch). On CUDA the image trunk runs under bf16 autocast in
+channels-last layout.
 """
 
 from __future__ import annotations
@@ -28,8 +29,18 @@ StepProgress = Callable[[int, int], None]
 
 
 @dataclass(frozen=True)
+class ProbeOptions:
+    """Linear-probe settings (defaults documented on ``FinetuneConfig``)."""
+
+    l2_grid: tuple[float, ...]  # L2 strengths, strongest first
+    max_iter: int  # L-BFGS iterations per L2 value
+    patience: int  # L2 values without validation improvement before stopping
+    pos_weight: str  # "none" | "balanced"
+
+
+@dataclass(frozen=True)
 class TrainOptions:
-    """Hyperparameters of one training run (see ``FinetuneConfig`` for the documented defaults per mode)."""
+    """Full fine-tuning hyperparameters (defaults documented on ``FinetuneConfig``)."""
 
     lr: float
     head_lr: float
@@ -45,8 +56,8 @@ class TrainOutcome:
     """What a run selected on validation (nothing here looks at test).
 
     Attributes:
-        best_epoch: 1-based epoch whose weights were kept.
-        epochs_run: epochs trained before stopping.
+        best_epoch: 1-based epoch (linear probe: L2 grid index) whose weights were kept.
+        epochs_run: epochs trained (L2 values fitted) before stopping.
         best_val_auroc: validation macro AUROC of the kept weights.
     """
 
@@ -217,43 +228,50 @@ def train_linear_probe(
     y_train: torch.Tensor,
     x_val: torch.Tensor,
     y_val: np.ndarray,
-    opts: TrainOptions,
+    opts: ProbeOptions,
     *,
     device: torch.device,
-    seed: int,
 ) -> tuple[LinearHead, TrainOutcome]:
-    """Logistic regression per class on cached features, AdamW, early stopping on validation macro AUROC.
+    """L2-regularised logistic regression per class on cached features, the L2 strength chosen on validation.
+
+    Full-batch L-BFGS minimises ``mean BCE + l2 / 2 * ||W||^2`` (bias not penalised) for each value of
+    ``opts.l2_grid`` in turn, strongest first, each fit warm-started from the previous one (a regularisation path,
+    the linear probe's analogue of training longer). After each fit the validation macro AUROC is computed; the best
+    fit is kept and the path stops after ``opts.patience`` values without improvement. The problem is convex, so
+    the result does not depend on a seed.
 
     Args:
         x_train: ``[n, F]`` features; y_train: ``[n, C]`` 0/1 targets.
-        x_val: ``[m, F]``; y_val: ``[m, C]`` (numpy, scored on the host once per epoch).
-        opts: ``lr``, ``weight_decay``, ``epochs``, ``patience``, ``batch_size`` (full batch when ``n`` fits),
-            ``pos_weight``.
+        x_val: ``[m, F]``; y_val: ``[m, C]`` (numpy, scored on the host after each fit).
+        opts: ``l2_grid``, ``max_iter`` (L-BFGS iterations per fit), ``patience``, ``pos_weight``.
         device: where the features and the head live during training.
-        seed: shuffling seed.
 
     Returns:
-        The head with the best validation epoch's weights (on ``device``) and what was selected.
+        The head with the selected fit's weights (on ``device``); ``best_epoch`` is the 1-based index of the
+        selected L2 value and ``epochs_run`` the number of values fitted.
     """
     x_train, y_train, x_val = x_train.to(device), y_train.to(device), x_val.to(device)
     mean, std = x_train.mean(0), x_train.std(0, unbiased=False)  # (F,), (F,)
     std = torch.where(std > 1e-6, std, torch.ones_like(std))  # constant features are left unscaled
     head = LinearHead(mean, std, y_train.shape[1]).to(device)
-    opt = torch.optim.AdamW(head.parameters(), lr=opts.lr, weight_decay=opts.weight_decay)
     loss_fn = nn.BCEWithLogitsLoss(pos_weight=bce_pos_weight(y_train, opts.pos_weight))
-    gen = torch.Generator(device=device).manual_seed(seed)
     stopper = _Stopper(head, opts.patience)
-    n = x_train.shape[0]
-    for _ in range(opts.epochs):
-        head.train()
-        for idx in torch.randperm(n, device=device, generator=gen).split(opts.batch_size):
-            loss = loss_fn(head(x_train[idx]), y_train[idx])
+    for l2 in opts.l2_grid:
+        opt = torch.optim.LBFGS(
+            head.parameters(), lr=1.0, max_iter=opts.max_iter, history_size=20, line_search_fn="strong_wolfe"
+        )
+
+        def closure(l2: float = l2, opt: torch.optim.Optimizer = opt) -> torch.Tensor:
             opt.zero_grad(set_to_none=True)
+            loss = loss_fn(head(x_train), y_train) + 0.5 * l2 * head.fc.weight.square().sum()
             loss.backward()
-            opt.step()
+            return loss
+
+        head.train()
+        opt.step(closure)
         head.eval()
         with torch.no_grad():
-            val_scores = head(x_val).float().cpu().numpy()  # (m, C), the epoch's one host sync
+            val_scores = head(x_val).float().cpu().numpy()  # (m, C)
         if stopper.step(macro_auroc(val_scores, y_val)):
             break
     return head, stopper.restore()
