@@ -99,14 +99,14 @@ def seeded(seed: int, device: torch.device) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def cpu_threads(n: int, device: torch.device) -> Iterator[None]:
-    """Limit torch's intra-op CPU threads to ``n`` inside the block (CPU devices only), restoring them after.
+def cpu_threads(n: int | None, device: torch.device) -> Iterator[None]:
+    """Limit torch's intra-op CPU threads to ``n`` inside the block (CPU devices, ``n`` not None), restoring them.
 
     The probe's tensors are tiny (``[n, F] @ [F, C]``): with several threads, synchronisation costs more than the
     arithmetic (10x slower measured on a busy 2-core machine).
     """
     old = torch.get_num_threads()
-    if device.type == "cpu":
+    if device.type == "cpu" and n is not None:
         torch.set_num_threads(n)
     try:
         yield
@@ -247,6 +247,7 @@ def train_linear_probe(
     opts: ProbeOptions,
     *,
     device: torch.device,
+    threads: int | None = 1,
 ) -> tuple[LinearHead, TrainOutcome]:
     """L2-regularised logistic regression per class on cached features, the L2 strength chosen on validation.
 
@@ -261,6 +262,8 @@ def train_linear_probe(
         x_val: ``[m, F]``; y_val: ``[m, C]`` (numpy, scored on the host after each fit).
         opts: ``l2_grid``, ``max_iter`` (L-BFGS iterations per fit), ``patience``, ``pos_weight``.
         device: where the features and the head live during training.
+        threads: torch intra-op threads while fitting on CPU (None: leave the current setting); see
+            :func:`cpu_threads`.
 
     Returns:
         The head with the selected fit's weights (on ``device``); ``best_epoch`` is the 1-based index of the
@@ -272,7 +275,7 @@ def train_linear_probe(
     head = LinearHead(mean, std, y_train.shape[1]).to(device)
     loss_fn = nn.BCEWithLogitsLoss(pos_weight=bce_pos_weight(y_train, opts.pos_weight))
     stopper = _Stopper(head, opts.patience)
-    with cpu_threads(1, device):
+    with cpu_threads(threads, device):
         for l2 in opts.l2_grid:
             opt = torch.optim.LBFGS(
                 head.parameters(), lr=1.0, max_iter=opts.max_iter, history_size=20, line_search_fn="strong_wolfe"
