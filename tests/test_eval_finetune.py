@@ -300,7 +300,18 @@ def test_cli_finetune_then_compare(tmp_path, capsys):
 
     manifest = _write_images(tmp_path, {"train": 16, "val": 8, "test": 8})
     out = tmp_path / "tiny_lp.json"
-    args = ["eval", "finetune", "--model", "preset:tiny", "--data", str(manifest), "--device", "cpu"]
+    args = [
+        "eval",
+        "finetune",
+        "--model",
+        "preset:tiny",
+        "--data",
+        str(manifest),
+        "--device",
+        "cpu",
+        "--num-workers",
+        "1",
+    ]
     args += ["--fraction", "0.5", "1.0", "--seeds", "0", "1", "--bootstrap", "50", "--out", str(out)]
     assert main(args) == 0
     assert set(EvalResult.load(out).tasks) == {"lp50", "lp100"}

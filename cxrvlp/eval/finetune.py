@@ -144,6 +144,20 @@ class TrainAugment:
         return self.to_tensor(self.pil_aug(img) if self.pil_aug is not None else img)
 
 
+class EvalTransform:
+    """Evaluation transform ``image -> [3, S, S]``: ``predictor.transform(read_image(x))`` when the predictor has a
+    ``transform`` (picklable: loader workers do not carry the model), else ``predictor.image_tensor``."""
+
+    def __init__(self, predictor: Any) -> None:
+        transform = getattr(predictor, "transform", None)
+        self.transform, self.image_tensor = (transform, None) if callable(transform) else (None, predictor.image_tensor)
+
+    def __call__(self, source: Any) -> torch.Tensor:
+        if self.transform is not None:
+            return self.transform(read_image(source))
+        return self.image_tensor(source)
+
+
 def _source(item: Any) -> Any:
     return item.image_path or item.image
 
@@ -264,7 +278,7 @@ class _Job:
             head, outcome = train_linear_probe(x[sub], y_sub, x[va], self.y[va], opts, device=self.device)
             with torch.no_grad():
                 return head(x[te].to(self.device)).float().cpu().numpy(), outcome
-        workers, images = _workers(self.config, self.device), self.predictor.image_tensor
+        workers, images = _workers(self.config, self.device), EvalTransform(self.predictor)
         model, outcome = train_full(
             self.backbone,
             _n_features(self.backbone, self.predictor, self.sources[sub[0]], self.device),
@@ -298,7 +312,7 @@ def embed_for_probe(
     device = torch.device(getattr(predictor, "device", "cpu"))
     backbone, _ = backbone_of(predictor.model)
     workers = _workers(config, device)
-    dataset = ImageSet([_source(it) for it in data.items], predictor.image_tensor)
+    dataset = ImageSet([_source(it) for it in data.items], EvalTransform(predictor))
     return extract_features(
         backbone,
         dataset,
@@ -320,4 +334,4 @@ def _n_features(backbone: torch.nn.Module, predictor: Any, source: Any, device: 
     n = getattr(backbone, "num_features", None)
     if isinstance(n, int):
         return n
-    return int(extract_features(backbone, ImageSet([source], predictor.image_tensor), device=device).shape[1])
+    return int(extract_features(backbone, ImageSet([source], EvalTransform(predictor)), device=device).shape[1])
