@@ -165,7 +165,6 @@ def _loader(
         num_workers=num_workers,
         pin_memory=device.type == "cuda",
         generator=torch.Generator().manual_seed(seed) if shuffle else None,
-        persistent_workers=False,
     )
 
 
@@ -292,7 +291,9 @@ def train_linear_probe(
             head.eval()
             with torch.no_grad():
                 val_scores = head(x_val).float().cpu().numpy()  # (m, C)
-            if stopper.step(macro_auroc(val_scores, y_val)):
+            score = macro_auroc(val_scores, y_val)
+            log.debug("probe l2=%g: val macro AUROC %.4f", l2, score)
+            if stopper.step(score):
                 break
     return head, stopper.restore()
 
@@ -386,7 +387,9 @@ def train_full(
             if on_progress is not None:
                 on_progress(step, total)
         val_scores = predict(model, val_set, device=device, batch_size=opts.batch_size, num_workers=num_workers)
-        if stopper.step(macro_auroc(val_scores, y_val)):
+        score = macro_auroc(val_scores, y_val)
+        log.info("fine-tune epoch %d: val macro AUROC %.4f", stopper.epoch + 1, score)
+        if stopper.step(score):
             break
     if on_progress is not None:
         on_progress(total, total)
