@@ -5,7 +5,9 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
+from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -267,14 +269,30 @@ def test_train_full_trains_the_backbone(tmp_path):
     assert torch.count_nonzero(backbone[0].weight) == 0
 
 
-def test_full_finetune_adapter_without_trunk(tmp_path):
-    """An external model exposing only ``encode_image`` trains through the same path (and its own transform)."""
+def _small_tensor(image: object) -> torch.Tensor:
+    """Any image input -> ``[3, 32, 32]`` in [0, 1] (an adapter's own preprocessing)."""
+    from torchvision.transforms.functional import pil_to_tensor, resize
+
+    from cxrvlp.data.images import read_image
+
+    return resize(pil_to_tensor(read_image(image).convert("RGB")).float() / 255, [32, 32])
+
+
+def test_full_finetune_adapter(tmp_path):
+    """An external model trains through ``encode_image`` (its ``image.trunk`` is not ours) with its own training
+    transform."""
     data = read_labelled_manifest(_write_images(tmp_path, {"train": 8, "val": 8, "test": 8}))
 
     class Adapter(torch.nn.Module):
         def __init__(self) -> None:
             super().__init__()
             self.conv = torch.nn.Conv2d(3, 4, 8, stride=8)
+            self.image = SimpleNamespace(trunk=torch.nn.Identity())  # like open_clip's: not our timm trunk
+            self.train_transforms = 0
+
+        def image_transform(self, *, train: bool = False) -> Callable[[Image.Image], torch.Tensor]:
+            self.train_transforms += train
+            return _small_tensor
 
         def encode_image(self, x: torch.Tensor) -> torch.Tensor:
             return torch.nn.functional.normalize(self.conv(x).mean((2, 3)), dim=-1)
@@ -283,16 +301,13 @@ def test_full_finetune_adapter_without_trunk(tmp_path):
         model, device, spec = Adapter(), torch.device("cpu"), "fake:adapter"
 
         def image_tensor(self, image: object) -> torch.Tensor:
-            from torchvision.transforms.functional import pil_to_tensor, resize
-
-            from cxrvlp.data.images import read_image
-
-            return resize(pil_to_tensor(read_image(image).convert("RGB")).float() / 255, [32, 32])
+            return _small_tensor(image)
 
     cfg = FinetuneConfig(mode="full", seeds=(0,), epochs=1, n_bootstrap=0)
     res = run_finetune(AdapterPredictor(), data, config=cfg)
     assert res.tasks["ft100"].info["features"] == "encode_image joint-space embedding"
     assert res.tasks["ft100"].info["runs"][0]["epochs_run"] == 1
+    assert AdapterPredictor.model.train_transforms == 1  # the adapter's own training transform was used
 
 
 def test_cli_finetune_then_compare(tmp_path, capsys):

@@ -5,8 +5,8 @@ From any model with ``predictor.model.encode_image`` and ``predictor.image_tenso
 
 - ``linear`` (linear probe): the encoder is frozen; every image is embedded **once** and a logistic-regression head
   is trained on the cached features. The features are our image trunk's pooled features *before* the CLIP
-  projection (the standard probe input); a model without an ``image.trunk`` (an adapter) gives its
-  ``encode_image`` embedding.
+  projection (the standard probe input); any other model (an external adapter) gives its ``encode_image``
+  embedding.
 - ``full`` (fine-tuning): a copy of the same backbone trains together with a new linear head, with the training
   augmentation of :func:`cxrvlp.data.transforms.image_transform` (``train=True``).
 
@@ -123,13 +123,17 @@ def task_name(mode: str, fraction: float) -> str:
 class TrainAugment:
     """Training transform: read the image, augment, normalise -> ``[3, S, S]``.
 
-    Our models use ``image_transform(config, train=True)``; a model without a ``ModelConfig`` (an adapter) gets a
-    small PIL-space affine + brightness / contrast jitter followed by its own ``image_tensor``.
+    In order: the model's own ``image_transform(train=True)`` (adapters), else
+    ``cxrvlp.data.transforms.image_transform(model.config, train=True)`` (our models), else a small PIL-space affine +
+    brightness / contrast jitter followed by the predictor's ``image_tensor``.
     """
 
     def __init__(self, predictor: Any) -> None:
+        own = getattr(predictor.model, "image_transform", None)
         cfg = getattr(predictor.model, "config", None)
-        if isinstance(cfg, ModelConfig):
+        if callable(own):
+            self.pil_aug, self.to_tensor = None, own(train=True)
+        elif isinstance(cfg, ModelConfig):
             self.pil_aug, self.to_tensor = None, image_transform(cfg, train=True)
         else:
             from torchvision import transforms as T
@@ -174,7 +178,7 @@ def run_finetune(
     """Train and score classification heads: one task per label fraction, each over ``config.seeds``.
 
     Args:
-        predictor: exposes ``model`` (with ``encode_image``, or ``image.trunk``), ``image_tensor(image) -> [3,S,S]``
+        predictor: exposes ``model`` (with ``encode_image``), ``image_tensor(image) -> [3,S,S]``
             and ``device``.
         data: the labelled set with ``train`` / ``val`` / ``test`` splits (see :func:`read_labelled_manifest`).
         config: settings (default :class:`FinetuneConfig`).

@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from cxrvlp.eval.bootstrap import weighted_auroc
+from cxrvlp.models.image import ImageEncoder
 
 log = logging.getLogger(__name__)
 
@@ -81,12 +82,14 @@ class EncodeImage(nn.Module):
 def backbone_of(model: Any) -> tuple[nn.Module, str]:
     """The module whose output the head reads, and a description of those features.
 
-    Our ``CXRClip`` gives its image trunk (pooled features before the CLIP projection, the standard probe input);
-    any other model gives ``encode_image`` (its joint-space image embedding).
+    Our ``CXRClip`` (image tower an :class:`~cxrvlp.models.image.ImageEncoder`) gives its timm trunk: pooled
+    features before the CLIP projection, the standard probe input. Any other model gives ``encode_image``, its
+    joint-space image embedding: adapters' ``image.trunk`` modules have no common output (a Hugging Face vision
+    model returns a ``ModelOutput``, open_clip's ``visual`` already projects).
     """
-    trunk = getattr(getattr(model, "image", None), "trunk", None)
-    if isinstance(trunk, nn.Module):
-        return trunk, "image trunk pooled features (before the CLIP projection)"
+    image = getattr(model, "image", None)
+    if isinstance(image, ImageEncoder):
+        return image.trunk, "image trunk pooled features (before the CLIP projection)"
     return EncodeImage(model), "encode_image joint-space embedding"
 
 
