@@ -24,16 +24,9 @@ from cxrvlp.eval.finetune_data import (
     read_labelled_manifest,
     sample_fraction,
 )
+from cxrvlp.eval.finetune_full import predict, train_full
 from cxrvlp.eval.finetune_scoring import score_seeds
-from cxrvlp.eval.finetune_train import (
-    ImageSet,
-    TrainOptions,
-    backbone_of,
-    macro_auroc,
-    predict,
-    seeded,
-    train_full,
-)
+from cxrvlp.eval.finetune_train import ImageSet, TrainOptions, backbone_of, macro_auroc, seeded
 from cxrvlp.eval.results import EvalResult, compare_table
 
 CLASSES = ("Cardiomegaly", "Effusion")

@@ -50,6 +50,8 @@ from cxrvlp.data.images import read_image
 from cxrvlp.data.transforms import image_transform
 from cxrvlp.eval.bootstrap import DEFAULT_RESAMPLES
 from cxrvlp.eval.finetune_data import SPLITS, LabelledSet, check_splits, class_list, label_matrix, sample_fraction
+from cxrvlp.eval.finetune_full import predict, train_full
+from cxrvlp.eval.finetune_probe import train_linear_probe
 from cxrvlp.eval.finetune_scoring import score_seeds
 from cxrvlp.eval.finetune_train import (
     ImageSet,
@@ -57,10 +59,7 @@ from cxrvlp.eval.finetune_train import (
     TrainOptions,
     backbone_of,
     extract_features,
-    predict,
     seeded,
-    train_full,
-    train_linear_probe,
 )
 from cxrvlp.eval.results import EvalResult, TaskResult
 
