@@ -7,6 +7,8 @@ Examples::
     cxrvlp eval compare lite.json trained.json
     cxrvlp eval build-align --data manifest.csv --split test --out cxr_align.json
     cxrvlp eval textdiag --model preset:lite --limit 500 --out lite_text.json
+    cxrvlp eval finetune --model preset:lite --data shared/data/nih_cxr14_sample/manifest.csv --mode linear \\
+        --fraction 0.1 1.0 --seeds 0 1 2 --out lite_lp.json
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", help="write the result JSON here")
     p.add_argument("--markdown", help="also write the markdown report here")
     p.set_defaults(func=run)
-    sub = p.add_subparsers(dest="eval_command", metavar="{compare,build-align,textdiag}")
+    sub = p.add_subparsers(dest="eval_command", metavar="{compare,build-align,textdiag,finetune}")
 
     c = sub.add_parser("compare", help="one markdown table over several result JSON files")
     c.add_argument("results", nargs="+", help="result JSON files written by `cxrvlp eval --out`")
@@ -66,6 +68,33 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--out")
     t.set_defaults(func=run_textdiag)
+
+    f = sub.add_parser(
+        "finetune",
+        help="linear probe / fine-tune the image encoder on a labelled manifest (FT10 / FT100)",
+        description="Train a multi-label head on the train split (a label fraction of its patients), stop early on "
+        "val, report per-finding and macro AUROC on test over seeds. See docs/finetune.md.",
+    )
+    f.add_argument("--model", help="model spec: preset:NAME or cxrvlp:DIR")
+    f.add_argument("--checkpoint", help="checkpoint directory; same as --model cxrvlp:DIR")
+    f.add_argument("--data", required=True, help="manifest CSV with image,labels,split[,patient_id]")
+    f.add_argument("--mode", choices=("linear", "full"), default="linear")
+    f.add_argument("--fraction", type=float, nargs="+", default=[1.0], help="label fraction(s) of train patients")
+    f.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    f.add_argument("--classes", help="comma-separated class names (default: findings with a train positive)")
+    f.add_argument("--patience", type=int, help="L2 values (linear) / epochs (full) without val improvement (3)")
+    f.add_argument("--lr", type=float, help="full: backbone learning rate (1e-4)")
+    f.add_argument("--head-lr", type=float, default=1e-3, help="full: learning rate of the new head")
+    f.add_argument("--weight-decay", type=float, help="full: AdamW weight decay (1e-2)")
+    f.add_argument("--epochs", type=int, help="full: maximum epochs (20)")
+    f.add_argument("--batch-size", type=int, help="full: training batch size (32)")
+    f.add_argument("--pos-weight", choices=("none", "balanced"), default="none")
+    f.add_argument("--num-workers", type=int, help="image-loading workers (default 0 on CPU, 8 on CUDA)")
+    f.add_argument("--device", help="cpu, cuda, cuda:1 (default: CUDA when available)")
+    f.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the 95%% CIs")
+    f.add_argument("--out", help="write the result JSON here (readable by `cxrvlp eval compare`)")
+    f.add_argument("--markdown", help="also write the markdown report here")
+    f.set_defaults(func=run_finetune)
 
 
 def load_model(spec: str) -> Any:
@@ -158,6 +187,47 @@ def run_textdiag(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_finetune(args: argparse.Namespace) -> int:
+    from cxrvlp.cli import CLIError
+    from cxrvlp.eval.finetune import FinetuneConfig, run_finetune
+    from cxrvlp.eval.finetune_data import read_labelled_manifest
+    from cxrvlp.inference import Predictor
+
+    spec = f"cxrvlp:{args.checkpoint}" if args.checkpoint else args.model
+    if not spec:
+        raise CLIError("--model or --checkpoint is required (e.g. --model preset:lite)")
+    try:
+        config = FinetuneConfig(
+            mode=args.mode,
+            fractions=tuple(args.fraction),
+            seeds=tuple(args.seeds),
+            classes=tuple(c.strip() for c in args.classes.split(",") if c.strip()) if args.classes else None,
+            lr=args.lr,
+            head_lr=args.head_lr,
+            weight_decay=args.weight_decay,
+            epochs=args.epochs,
+            patience=args.patience,
+            batch_size=args.batch_size,
+            pos_weight=args.pos_weight,
+            num_workers=args.num_workers,
+            n_bootstrap=args.bootstrap,
+        )
+    except ValueError as e:
+        raise CLIError(str(e)) from e
+    data = read_labelled_manifest(args.data)
+    predictor = Predictor.from_spec(spec, device=args.device)
+    with _Bars(prefix="") as bars:
+        result = run_finetune(predictor, data, config=config, on_progress=bars, model_name=spec)
+    markdown = result.to_markdown()
+    print(markdown)
+    if args.out:
+        result.save(args.out)
+        log.info("wrote %s", args.out)
+    if args.markdown:
+        Path(args.markdown).write_text(markdown, encoding="utf-8")
+    return 0
+
+
 def _describe_data(args: argparse.Namespace) -> str:
     parts = [args.data or "", f"split={args.split}" if args.split else "", f"limit={args.limit}" if args.limit else ""]
     if args.align_file:
@@ -168,7 +238,8 @@ def _describe_data(args: argparse.Namespace) -> str:
 class _Bars:
     """One tqdm bar per stage, fed by ``evaluate``'s ``on_progress(stage, done, total)``."""
 
-    def __init__(self) -> None:
+    def __init__(self, prefix: str = "embed ") -> None:
+        self.prefix = prefix
         self.bars: dict[str, Any] = {}
 
     def __call__(self, stage: str, done: int, total: int) -> None:
@@ -176,7 +247,7 @@ class _Bars:
 
         bar = self.bars.get(stage)
         if bar is None:
-            bar = self.bars[stage] = tqdm(total=total, desc=f"embed {stage}", unit="it", file=sys.stderr)
+            bar = self.bars[stage] = tqdm(total=total, desc=f"{self.prefix}{stage}", unit="it", file=sys.stderr)
         bar.update(done - bar.n)
 
     def __enter__(self) -> _Bars:
