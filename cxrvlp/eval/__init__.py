@@ -18,6 +18,8 @@ from cxrvlp.eval.align import (
 from cxrvlp.eval.bootstrap import resample_weights, weighted_auroc, weighted_mean
 from cxrvlp.eval.dataset import EvalItem, read_manifest
 from cxrvlp.eval.embedder import Embedder
+from cxrvlp.eval.finetune import FinetuneConfig, embed_for_probe, run_finetune
+from cxrvlp.eval.finetune_data import read_labelled_manifest
 from cxrvlp.eval.negprompt import precision_at_k, score_negated_prompt_retrieval
 from cxrvlp.eval.results import EvalResult, Metric, TaskResult, compare_table
 from cxrvlp.eval.retrieval import label_prf, score_normal_case_detection, score_report_retrieval, topk_credit
@@ -27,6 +29,10 @@ from cxrvlp.eval.zeroshot import PromptSet, build_prompt_sets, check_prompt_set,
 
 __all__ = [
     "TASKS",
+    "FinetuneConfig",
+    "embed_for_probe",
+    "read_labelled_manifest",
+    "run_finetune",
     "AdversarialPair",
     "AlignCase",
     "EvalItem",
