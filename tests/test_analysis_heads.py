@@ -97,3 +97,12 @@ def test_clip_and_siglip_text_encoders_are_supported():
             with mask_heads(model, {1: [0, 1, 2, 3]}):
                 masked = model(input_ids=ids).last_hidden_state
         assert (base - masked).abs().max() > 1e-5
+
+
+def test_length_chunked_encoding_equals_one_padded_batch(tiny):
+    from cxrvlp.analysis.heads import _encode_chunks, _length_chunks
+
+    texts = ["No pneumothorax.", "Small right pleural effusion with adjacent atelectasis and a tiny nodule.", "Edema."]
+    texts = texts * 7  # 21 texts, more than one chunk
+    chunked = _encode_chunks(tiny, *_length_chunks(tiny, texts, chunk=4))
+    torch.testing.assert_close(chunked, _encode(tiny, texts), atol=1e-5, rtol=1e-5)

@@ -119,11 +119,27 @@ class HeadSweep:
     top_heads: tuple[tuple[int, int, float], ...]
 
 
-def _metrics(model: CXRClip, tok_r: dict, tok_n: dict, image_features: torch.Tensor | None) -> tuple[float, float]:
+def _length_chunks(model: CXRClip, texts: list[str], *, chunk: int = 16) -> tuple[list[dict], torch.Tensor]:
+    """Tokenise ``texts`` in chunks of similar length (each padded to its own longest text, not the batch's);
+    returns the chunks and the permutation that restores the input order."""
+    lengths = [
+        len(ids) for ids in model.tokenizer(texts, truncation=True, max_length=model.text.max_length)["input_ids"]
+    ]
+    order = sorted(range(len(texts)), key=lengths.__getitem__)
+    chunks = [model.tokenize([texts[i] for i in order[s : s + chunk]]) for s in range(0, len(texts), chunk)]
+    return chunks, torch.argsort(torch.tensor(order))
+
+
+def _encode_chunks(model: CXRClip, chunks: list[dict], restore: torch.Tensor) -> torch.Tensor:
+    device = next(model.parameters()).device
+    feats = [model.encode_text(c["input_ids"].to(device), c["attention_mask"].to(device)).float() for c in chunks]
+    return torch.cat(feats)[restore.to(device)]  # (N, D) in input order
+
+
+def _metrics(model: CXRClip, tok_r: tuple, tok_n: tuple, image_features: torch.Tensor | None) -> tuple[float, float]:
     device = next(model.parameters()).device
     with torch.inference_mode():
-        r = model.encode_text(tok_r["input_ids"].to(device), tok_r["attention_mask"].to(device)).float()
-        n = model.encode_text(tok_n["input_ids"].to(device), tok_n["attention_mask"].to(device)).float()
+        r, n = _encode_chunks(model, *tok_r), _encode_chunks(model, *tok_n)
     if image_features is None:
         return float((1 - (r * n).sum(-1)).mean()), float("nan")
     img = image_features.to(device).float()
@@ -156,7 +172,7 @@ def head_sweep(
         raise ValueError(f"{image_features.shape[0]} image embeddings for {len(reports)} reports")
     backbone = model.text.backbone
     layers, heads = len(attention_out_projections(backbone)), num_heads(backbone)
-    tok_r, tok_n = model.tokenize(list(reports)), model.tokenize(list(negated))
+    tok_r, tok_n = _length_chunks(model, list(reports)), _length_chunks(model, list(negated))
     was_training = model.training
     model.eval()
     try:
