@@ -141,13 +141,7 @@ def run(args: argparse.Namespace) -> int:
             model_name=args.model,
             dataset_name=_describe_data(args),
         )
-    markdown = result.to_markdown()
-    print(markdown)
-    if args.out:
-        result.save(args.out)
-        log.info("wrote %s", args.out)
-    if args.markdown:
-        Path(args.markdown).write_text(markdown, encoding="utf-8")
+    _emit(result, args)
     return 0
 
 
@@ -218,6 +212,12 @@ def run_finetune(args: argparse.Namespace) -> int:
     predictor = Predictor.from_spec(spec, device=args.device)
     with _Bars(prefix="") as bars:
         result = run_finetune(predictor, data, config=config, on_progress=bars, model_name=spec)
+    _emit(result, args)
+    return 0
+
+
+def _emit(result: Any, args: argparse.Namespace) -> None:
+    """Print the result as markdown; write it to ``--out`` (JSON) and ``--markdown`` when given."""
     markdown = result.to_markdown()
     print(markdown)
     if args.out:
@@ -225,7 +225,6 @@ def run_finetune(args: argparse.Namespace) -> int:
         log.info("wrote %s", args.out)
     if args.markdown:
         Path(args.markdown).write_text(markdown, encoding="utf-8")
-    return 0
 
 
 def _describe_data(args: argparse.Namespace) -> str:
