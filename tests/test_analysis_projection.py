@@ -73,3 +73,26 @@ def test_images_are_rows_and_hover_is_escaped(predictor):
     fig = projection_scatter(frame, color="polarity")
     hovers = [c[0] for trace in fig.data for c in trace.customdata]
     assert all("<b>effusion" not in h for h in hovers) and any("&lt;b&gt;" in h for h in hovers)
+
+
+@pytest.mark.parametrize("metric", ["cosine", "euclidean"])
+def test_dense_distances_match_sklearn(metric):
+    from sklearn.metrics import pairwise_distances
+
+    from cxrvlp.analysis.projection import _DENSE_METRICS
+
+    x = np.random.default_rng(1).normal(size=(50, 16)).astype(np.float32)
+    np.testing.assert_allclose(_DENSE_METRICS[metric](x), pairwise_distances(x, metric=metric), atol=2e-5)
+
+
+def test_umap_small_input_is_seeded_and_keeps_neighbours():
+    """The precomputed-distance path: same seed, same layout; three separated clusters stay apart."""
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(3, 32)) * 5
+    x = np.concatenate([c + rng.normal(size=(60, 32)) for c in centres]).astype(np.float32)
+    a, b = project(x, method="umap", seed=2), project(x, method="umap", seed=2)
+    np.testing.assert_allclose(a, b)
+    labels = np.repeat(np.arange(3), 60)
+    centroid = np.stack([a[labels == k].mean(0) for k in range(3)])
+    nearest = np.argmin(((a[:, None, :] - centroid[None]) ** 2).sum(-1), axis=1)
+    assert (nearest == labels).mean() > 0.95
