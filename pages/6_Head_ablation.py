@@ -28,7 +28,10 @@ if c3.button("Run the sweep", type="primary", key="heads_run"):
     bar = st.progress(0.0, text="Masking heads…")
     try:
         sweep = head_sweep(
-            predictor.model, originals, negated, on_progress=lambda d, t: bar.progress(d / t, text=f"head {d}/{t}")
+            predictor.model,
+            originals,
+            negated,
+            on_progress=lambda d, t: bar.progress(d / t, text=f"masked pass {d}/{t}"),
         )
     except NotImplementedError as e:
         st.error(str(e))

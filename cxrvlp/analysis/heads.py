@@ -10,6 +10,11 @@ so we do it with forward pre-hooks. :func:`mask_heads` is a context manager that
 * with images: the mean margin ``sim(I, r) - sim(I, r^n)`` and Task-A accuracy (``sim(I, r) > sim(I, r^n)``);
 * text only: the mean text distance ``1 - cos(t(r), t(r^n))`` (does the text side even separate a report from
   its negation?).
+
+Masking a head of layer ``l`` leaves layers ``0..l-1`` and layer ``l``'s own queries, keys, values and attention
+untouched, so the sweep records them once per chunk of reports (unmasked pass) and replays them for the 12 (or
+``heads``) masked passes of layer ``l``: only the rest of layer ``l`` and the layers above it are recomputed. The
+result is the same as masking and re-encoding from scratch (tested), at about half the work for a 6-layer tower.
 """
 
 from __future__ import annotations
@@ -17,34 +22,42 @@ from __future__ import annotations
 import contextlib
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from torch import nn
 
 from cxrvlp.models import CXRClip
 
-_OUT_PROJ = re.compile(r"layers?\.(\d+)\.(attention\.output\.dense|self_attn\.out_proj|attn\.out_proj)$")
+_OUT_PROJ = re.compile(
+    r"^(?P<layer>(?:.*\.)?layers?\.(?P<index>\d+))\.(attention\.output\.dense|self_attn\.out_proj|attn\.out_proj)$"
+)
 
 
-def attention_out_projections(backbone: nn.Module) -> list[nn.Linear]:
-    """Each layer's attention output projection, in layer order.
+def _transformer_layers(backbone: nn.Module) -> list[tuple[nn.Module, nn.Linear]]:
+    """``(layer, attention output projection)`` of each transformer layer, in layer order.
 
     Raises:
         NotImplementedError: for an encoder whose attention does not call its output projection as a module
             (e.g. ``nn.MultiheadAttention`` in open_clip); head ablation is not supported there.
     """
-    found: dict[int, nn.Linear] = {}
+    found: dict[int, tuple[nn.Module, nn.Linear]] = {}
     for name, module in backbone.named_modules():
         m = _OUT_PROJ.search(name)
         if m and isinstance(module, nn.Linear):
-            found.setdefault(int(m.group(1)), module)
+            found.setdefault(int(m.group("index")), (backbone.get_submodule(m.group("layer")), module))
     if not found:
         raise NotImplementedError(
             f"head ablation supports BERT-, CLIP-text- and SigLIP-text-style encoders; found no per-layer attention "
             f"output projection in {type(backbone).__name__}"
         )
     return [found[i] for i in sorted(found)]
+
+
+def attention_out_projections(backbone: nn.Module) -> list[nn.Linear]:
+    """Each layer's attention output projection, in layer order (see :func:`_transformer_layers` for errors)."""
+    return [proj for _, proj in _transformer_layers(backbone)]
 
 
 def num_heads(backbone: nn.Module) -> int:
@@ -136,15 +149,96 @@ def _encode_chunks(model: CXRClip, chunks: list[dict], restore: torch.Tensor) ->
     return torch.cat(feats)[restore.to(device)]  # (N, D) in input order
 
 
-def _metrics(model: CXRClip, tok_r: tuple, tok_n: tuple, image_features: torch.Tensor | None) -> tuple[float, float]:
+_MISSING = object()
+_SWEEP_CHUNK = 16  # texts per chunk: 8-16 measured fastest on 2 cores (less padding, cache-resident)
+
+
+def _self_attention(layer: nn.Module) -> nn.Module | None:
+    """The submodule of a BERT-style layer that computes queries, keys, values and attention (``attention.self``);
+    ``None`` where the output projection sits inside that computation (CLIP, SigLIP)."""
+    attention = getattr(layer, "attention", None)
+    inner = getattr(attention, "self", None)
+    return inner if isinstance(inner, nn.Module) else None
+
+
+@dataclass
+class _Recording:
+    """What each layer returned (and, for BERT-style layers, what its self-attention returned) in one pass."""
+
+    layer_out: dict[int, Any] = field(default_factory=dict)
+    attention_out: dict[int, Any] = field(default_factory=dict)
+
+
+@contextlib.contextmanager
+def _record(layers: list[nn.Module]) -> Iterator[_Recording]:
+    """Record every layer's output (and ``attention.self`` output) during the ``with`` block; hooks removed after."""
+    rec = _Recording()
+    handles = []
+    try:
+        for i, layer in enumerate(layers):
+            handles.append(layer.register_forward_hook(lambda m, a, out, i=i: rec.layer_out.__setitem__(i, out)))
+            inner = _self_attention(layer)
+            if inner is not None:
+                hook = lambda m, a, out, i=i: rec.attention_out.__setitem__(i, out)  # noqa: E731
+                handles.append(inner.register_forward_hook(hook))
+        yield rec
+    finally:
+        for h in handles:
+            h.remove()
+
+
+@contextlib.contextmanager
+def _replay(layers: list[nn.Module], upto: int, rec: _Recording) -> Iterator[None]:
+    """Inside the block, layers ``0..upto-1`` do no work and return what layer ``upto - 1`` returned in ``rec``, and
+    layer ``upto``'s self-attention (BERT-style) returns its recorded output; valid only for the inputs recorded,
+    with nothing below the output projection of layer ``upto`` changed. Restored in ``finally``."""
+    patched: list[tuple[nn.Module, Any]] = []
+
+    def patch(module: nn.Module, value: Any) -> None:
+        patched.append((module, module.__dict__.get("forward", _MISSING)))
+        module.forward = lambda *args, **kwargs: value  # the instance attribute shadows the class's forward
+
+    try:
+        for layer in layers[:upto]:
+            patch(layer, rec.layer_out[upto - 1])
+        inner = _self_attention(layers[upto])
+        if inner is not None and upto in rec.attention_out:
+            patch(inner, rec.attention_out[upto])
+        yield
+    finally:
+        for module, saved in reversed(patched):
+            if saved is _MISSING:
+                del module.forward
+            else:
+                module.forward = saved
+
+
+def _sweep_features(
+    model: CXRClip, texts: list[str], on_progress: Callable[[int, int], None] | None
+) -> tuple[torch.Tensor, int, int]:
+    """``[1 + layers * heads, N, D]`` text embeddings: unmasked first, then head ``(l, h)`` masked at
+    ``1 + l * heads + h``; chunk by chunk, each masked pass replaying what lies below the masked head."""
+    backbone = model.text.backbone
+    layers = [layer for layer, _ in _transformer_layers(backbone)]
+    n_layers, n_heads = len(layers), num_heads(backbone)
+    chunks, restore = _length_chunks(model, texts, chunk=_SWEEP_CHUNK)
     device = next(model.parameters()).device
+    total, done, blocks = n_layers * n_heads * len(chunks), 0, []
     with torch.inference_mode():
-        r, n = _encode_chunks(model, *tok_r), _encode_chunks(model, *tok_n)
-    if image_features is None:
-        return float((1 - (r * n).sum(-1)).mean()), float("nan")
-    img = image_features.to(device).float()
-    margin = (img * r).sum(-1) - (img * n).sum(-1)  # (N,)
-    return float(margin.mean()), float((margin > 0).float().mean())
+        for c in chunks:
+            ids, mask = c["input_ids"].to(device), c["attention_mask"].to(device)
+            with _record(layers) as rec:
+                out = [model.encode_text(ids, mask).float()]
+            for layer in range(n_layers):
+                with _replay(layers, layer, rec):
+                    for head in range(n_heads):
+                        with mask_heads(backbone, [(layer, head)]):
+                            out.append(model.encode_text(ids, mask).float())
+                        done += 1
+                        if on_progress:
+                            on_progress(done, total)
+            blocks.append(torch.stack(out))  # (1 + L * H, n_chunk, D)
+    return torch.cat(blocks, dim=1)[:, restore.to(device)], n_layers, n_heads
 
 
 def head_sweep(
@@ -164,32 +258,30 @@ def head_sweep(
         negated: their negated versions ``r^n`` (N), same order.
         image_features: optional ``[N, D]`` L2-normalised image embeddings of the reports' images.
         top_k: how many heads to list in ``top_heads``.
-        on_progress: called as ``(done, total)`` after each head.
+        on_progress: called as ``(done, total)`` after each masked pass (``total`` = heads x chunks of 16 texts).
     """
     if len(reports) != len(negated) or not reports:
         raise ValueError("give the same non-zero number of reports and negated reports")
     if image_features is not None and image_features.shape[0] != len(reports):
         raise ValueError(f"{image_features.shape[0]} image embeddings for {len(reports)} reports")
-    backbone = model.text.backbone
-    layers, heads = len(attention_out_projections(backbone)), num_heads(backbone)
-    tok_r, tok_n = _length_chunks(model, list(reports)), _length_chunks(model, list(negated))
+    n = len(reports)
     was_training = model.training
     model.eval()
     try:
-        base, base_acc = _metrics(model, tok_r, tok_n, image_features)
-        delta = torch.zeros(layers, heads)
-        acc_delta = torch.full((layers, heads), float("nan"))
-        total = layers * heads
-        for layer in range(layers):
-            for head in range(heads):
-                with mask_heads(backbone, [(layer, head)]):
-                    value, acc = _metrics(model, tok_r, tok_n, image_features)
-                delta[layer, head] = value - base
-                acc_delta[layer, head] = acc - base_acc
-                if on_progress:
-                    on_progress(layer * heads + head + 1, total)
+        feats, layers, heads = _sweep_features(model, list(reports) + list(negated), on_progress)
     finally:
         model.train(was_training)
+    r, neg = feats[:, :n], feats[:, n:]  # (1 + L * H, N, D) each
+    if image_features is None:
+        values, accuracy = (1 - (r * neg).sum(-1)).mean(-1), torch.full((feats.shape[0],), float("nan"))
+    else:
+        img = image_features.to(feats.device).float()
+        margin = (img * r).sum(-1) - (img * neg).sum(-1)  # (1 + L * H, N)
+        values, accuracy = margin.mean(-1), (margin > 0).float().mean(-1)
+    values, accuracy = values.double().cpu(), accuracy.double().cpu()
+    base, base_acc = float(values[0]), float(accuracy[0])
+    delta = (values[1:] - values[0]).float().view(layers, heads)
+    acc_delta = (accuracy[1:] - accuracy[0]).float().view(layers, heads)
     order = torch.argsort(delta.flatten())[:top_k].tolist()
     top = tuple((i // heads, i % heads, float(delta.flatten()[i])) for i in order)
     return HeadSweep(
