@@ -2,8 +2,9 @@
 
 Usage: ``python benchmarks/bench_losses.py [--batch 256 1024] [--dim 512] [--repeats 5] [--device cpu|cuda]``.
 Prints, per batch size B and loss configuration, the fastest forward+backward time (calls interleaved with
-InfoNCE's), InfoNCE's and the ratio;
-then peak CUDA memory at 2B = 8192 (dense and chunked) when a GPU exists, else "no GPU".
+InfoNCE's), InfoNCE's, the ratio, and the ratio of matrix-product FLOPs (forward + backward, counted with
+``FlopCounterMode``: the floor of the time ratio when products dominate); then peak CUDA memory at 2B = 8192
+(dense and chunked) when a GPU exists, else "no GPU".
 """
 
 from __future__ import annotations
@@ -66,6 +67,16 @@ def timed_pair(fn_a, fn_b, repeats: int, device: str) -> tuple[float, float]:
     return min(times[0]), min(times[1])
 
 
+def matmul_flops(step) -> int:
+    """FLOPs of the matrix products in one forward+backward ``step()``, counted by torch's ``FlopCounterMode``: on a
+    machine where products dominate, time ratios cannot go below the ratio of these counts."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter:
+        step()
+    return counter.get_total_flops()
+
+
 def bench(batches: list[int], dim: int, repeats: int, device: str) -> None:
     for b in batches:
         x = inputs(b, dim, device)
@@ -80,9 +91,10 @@ def bench(batches: list[int], dim: int, repeats: int, device: str) -> None:
                 sum(loss(**x).values()).backward()
 
             t_dsl, t_clip = timed_pair(dsl_step, clip_step, repeats, device)
+            floor = matmul_flops(dsl_step) / matmul_flops(clip_step)
             print(
                 f"{device} B={b:5d} D={dim} {name:22s} {t_dsl * 1e3:9.1f} ms | InfoNCE {t_clip * 1e3:8.1f} ms"
-                f" | ratio {t_dsl / t_clip:5.2f}x"
+                f" | ratio {t_dsl / t_clip:5.2f}x | matrix-product FLOPs {floor:4.2f}x InfoNCE's"
             )
 
 
