@@ -254,32 +254,23 @@ def main() -> None:
         evaluate_run(out_dir, test_items, val_items, results, name)
         print(f"{name}: {steps} steps in {train_s:.0f} s, best val loss {info['best_val_loss']:.4f}")
 
+    from cxrvlp.config import LossConfig
+
     for seed in args.seeds:
         for method, (row, graph) in METHODS.items():
             run(f"{method}-s{seed}", row, graph, seed, init=None, steps=args.steps, lr=args.lr)
-        from cxrvlp.config import LossConfig
-
         clip_dir = args.out / f"clip-s{seed}"
-        run(
-            f"con1-s{seed}",
-            "CLIP",
-            False,
-            seed,
-            init=clip_dir,
-            steps=args.finetune_steps,
-            lr=args.lr / 10,
-            loss_cfg=LossConfig(name="infonce"),
-        )
-        run(
-            f"con2-s{seed}",
-            "CLIP",
-            False,
-            seed,
-            init=clip_dir,
-            steps=args.finetune_steps,
-            lr=args.lr / 10,
-            loss_cfg=LossConfig(name="conclip"),
-        )
+        for name, loss in (("con1", "infonce"), ("con2", "conclip")):  # CON1 / CON2 fine-tuning of CLIP
+            run(
+                f"{name}-s{seed}",
+                "CLIP",
+                False,
+                seed,
+                init=clip_dir,
+                steps=args.finetune_steps,
+                lr=args.lr / 10,
+                loss_cfg=LossConfig(name=loss),
+            )
 
 
 if __name__ == "__main__":
