@@ -355,6 +355,15 @@ def label_report(text: str) -> LabeledReport:
     return LabeledReport(text, {k: labels[k] for k in keys}, {k: sorted(set(evidence[k])) for k in keys})
 
 
+def positive_pathologies(labels: Mapping[str, str]) -> list[str]:
+    """The positive classes that count as pathologies, in ``CHEXPERT_CLASSES`` order.
+
+    "No Finding" and Support Devices do not count: a normal study with a pacemaker is still normal. This is what
+    "abnormal report" (at least one) and "single-finding report" (exactly one) mean for hard negatives.
+    """
+    return [c for c in CHEXPERT_CLASSES if c not in ("No Finding", "Support Devices") and labels.get(c) == POSITIVE]
+
+
 CLINICAL_VALUES: dict[str, float] = {POSITIVE: 1.0, UNCERTAIN: 0.5, NEGATIVE: 0.0}
 """Encoding of the clinical vector C (see :func:`clinical_vector`)."""
 

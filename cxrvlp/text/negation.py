@@ -32,6 +32,7 @@ from cxrvlp.text.labeler import (
     find_mentions,
     label_report,
     lower_same_length,
+    positive_pathologies,
 )
 from cxrvlp.text.sections import label_regions, sentence_spans
 from cxrvlp.text.statements import SEP_RE, sentence_labels, split_statement, tidy
@@ -225,7 +226,7 @@ def hardneg_for_normal(pool: Sequence[str], *, seed: int = 0, labels: Sequence[L
     if labels is not None and len(labels) != len(pool):
         raise ValueError(f"labels has {len(labels)} entries for a pool of {len(pool)} reports")
     lab = labels if labels is not None else [label_report(r) for r in pool]
-    eligible = [i for i, lr in enumerate(lab) if len([c for c in lr.positives() if c != "Support Devices"]) == 1]
+    eligible = [i for i, lr in enumerate(lab) if len(positive_pathologies(lr.labels)) == 1]
     if not eligible:
         raise ValueError(f"no report among the {len(pool)} in the pool has exactly one positive finding")
     return pool[random.Random(seed).choice(eligible)]
