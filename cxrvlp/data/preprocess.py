@@ -60,11 +60,22 @@ def code_version() -> str:
     return h.hexdigest()
 
 
-def cache_key(reports: Iterable[str], *, seed: int, graphs: bool) -> str:
-    """The cache file's key: hash of the distinct reports (order-free), ``seed``, ``graphs`` and the code version."""
+def corpus_digest(reports: Iterable[str]) -> bytes:
+    """The corpus part of :func:`cache_key`: the SHA-256 digests of the sorted distinct reports, concatenated.
+
+    Sorting and hashing a large corpus dominates a cache look-up, so :func:`load_or_build` computes it once and
+    passes it as ``corpus=`` to :func:`find_cached` / :func:`cache_path` / :func:`cache_key`.
+    """
+    return b"".join(hashlib.sha256(text.encode()).digest() for text in sorted(set(reports)))
+
+
+def cache_key(reports: Iterable[str], *, seed: int, graphs: bool, corpus: bytes | None = None) -> str:
+    """The cache file's key: hash of the distinct reports (order-free), ``seed``, ``graphs`` and the code version.
+
+    ``corpus``: :func:`corpus_digest` of ``reports`` when the caller already has it (``reports`` is then not read).
+    """
     h = hashlib.sha256(f"{code_version()}\x00seed={seed}\x00graphs={graphs}".encode())
-    for text in sorted(set(reports)):
-        h.update(hashlib.sha256(text.encode()).digest())
+    h.update(corpus_digest(reports) if corpus is None else corpus)
     return h.hexdigest()
 
 
@@ -188,16 +199,25 @@ def default_cache_dir(root: str | Path) -> Path:
     return Path.home() / ".cache" / "cxrvlp" / "preprocess"
 
 
-def cache_path(reports: Iterable[str], *, cache_dir: str | Path, seed: int, graphs: bool) -> Path:
-    """Where :func:`load_or_build` stores the table of these reports."""
-    return Path(cache_dir) / f"reports-{cache_key(reports, seed=seed, graphs=graphs)[:24]}.parquet"
+def cache_path(
+    reports: Iterable[str], *, cache_dir: str | Path, seed: int, graphs: bool, corpus: bytes | None = None
+) -> Path:
+    """Where :func:`load_or_build` stores the table of these reports (``corpus``: as in :func:`cache_key`)."""
+    key = cache_key(reports, seed=seed, graphs=graphs, corpus=corpus)
+    return Path(cache_dir) / f"reports-{key[:24]}.parquet"
 
 
-def find_cached(reports: Iterable[str], *, cache_dir: str | Path, seed: int, graphs: bool) -> Path | None:
-    """The cached table serving these reports, or None (a table with graphs also serves a run without them)."""
-    reports = list(reports)
-    for with_graphs in (graphs, True):
-        path = cache_path(reports, cache_dir=cache_dir, seed=seed, graphs=with_graphs)
+def find_cached(
+    reports: Iterable[str], *, cache_dir: str | Path, seed: int, graphs: bool, corpus: bytes | None = None
+) -> Path | None:
+    """The cached table serving these reports, or None (a table with graphs also serves a run without them).
+
+    ``corpus``: as in :func:`cache_key`; computed once here otherwise.
+    """
+    if corpus is None:
+        corpus = corpus_digest(reports)
+    for with_graphs in (graphs,) if graphs is True else (graphs, True):
+        path = cache_path((), cache_dir=cache_dir, seed=seed, graphs=with_graphs, corpus=corpus)
         if path.is_file():
             return path
     return None
@@ -215,19 +235,24 @@ def load_or_build(
     """Read the cached table of ``reports`` or build and store it (atomically: temp file + rename).
 
     Returns:
-        The ``pandas.DataFrame`` of :func:`preprocess_reports`.
+        The ``pandas.DataFrame`` of :func:`preprocess_reports`; ``df.attrs["cache_path"]`` is the file it was read
+        from or written to (what :func:`find_cached` now returns).
     """
     import pandas as pd
 
-    hit = find_cached(reports, cache_dir=cache_dir, seed=seed, graphs=graphs)
+    corpus = corpus_digest(reports)
+    hit = find_cached(reports, cache_dir=cache_dir, seed=seed, graphs=graphs, corpus=corpus)
     if hit is not None:
         log.info("preprocessing cache hit: %s", hit)
-        return pd.read_parquet(hit)
-    path = cache_path(reports, cache_dir=cache_dir, seed=seed, graphs=graphs)
-    log.info("preprocessing %d distinct reports -> %s", len(set(reports)), path)
+        df = pd.read_parquet(hit)
+        df.attrs["cache_path"] = hit
+        return df
+    path = cache_path(reports, cache_dir=cache_dir, seed=seed, graphs=graphs, corpus=corpus)
+    log.info("preprocessing %d distinct reports -> %s", len(corpus) // hashlib.sha256().digest_size, path)
     df = preprocess_reports(reports, seed=seed, graphs=graphs, workers=workers, on_progress=on_progress)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     df.to_parquet(tmp, index=False)
     tmp.replace(path)
+    df.attrs["cache_path"] = path
     return df
