@@ -28,6 +28,7 @@ from cxrvlp.text.labeler import (
     CUE_RE,
     LabeledReport,
     Mention,
+    aggregate,
     check_finding,
     find_mentions,
     label_report,
@@ -35,7 +36,7 @@ from cxrvlp.text.labeler import (
     positive_pathologies,
 )
 from cxrvlp.text.sections import label_regions, sentence_spans
-from cxrvlp.text.statements import SEP_RE, sentence_labels, split_statement, tidy
+from cxrvlp.text.statements import SEP_RE, sentence_labels, sentence_mentions, split_statement, tidy
 
 _VERBISH = re.compile(r"\b(?:is|are|was|were|seen|noted|identified|present|appears?|there)\b")
 
@@ -84,14 +85,14 @@ def _item_end(sentence: str, end: int, seps: list[re.Match[str]]) -> int:
 
 
 def _omit_sentence(sentence: str, finding: str) -> str:
-    mentions = find_mentions(sentence, [(0, len(sentence))])
+    mentions = sentence_mentions(sentence)
     if all(m.cls != finding for m in mentions):
         return sentence
     if all(m.cls == finding for m in mentions):
         return ""
-    target = {c: p for c, p in sentence_labels(sentence).items() if c != finding}
+    target = {c: p for c, p in aggregate(mentions)[0].items() if c != finding}
     candidates = _item_deletions(sentence, mentions, finding)
-    parts = split_statement(sentence)
+    parts = split_statement(sentence, mentions=mentions)
     if len(parts) > 1:
         candidates.append(" ".join(p for p in parts if finding not in sentence_labels(p)))
     candidates.append(_reconstruct(sentence, mentions, finding, target))
