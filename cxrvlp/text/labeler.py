@@ -305,7 +305,7 @@ def _size_mention(
     bounds: list[int],
 ) -> Mention:
     cs, ce, kind = cue
-    pol = {"positive": POSITIVE, "negative": NEGATIVE, "uncertain": UNCERTAIN}[kind]
+    pol = kind  # vocab.SIZE_CUES is keyed by polarity: "positive" / "negative" / "uncertain"
     ev: tuple[tuple[int, int], ...] = ((s, e), (cs, ce))
     if pol == POSITIVE:  # "may be enlarged", "no definite enlargement": the size cue itself can be in a scope
         scoped, trig = _polarity(cs, ce, cues, cue_starts, bounds)
