@@ -13,7 +13,7 @@ from PIL import Image
 
 from cxrvlp.config import DataConfig
 from cxrvlp.data.openi import load_openi_reports
-from cxrvlp.data.records import hashed_split
+from cxrvlp.data.records import hashed_split, report_text
 from cxrvlp.data.sources import dataset_names, load_records
 
 REPORT = "FINDINGS: Small right pleural effusion. IMPRESSION: Effusion."
@@ -177,3 +177,10 @@ def test_openi_layout_pairs_wheel_reports_with_pngs(tmp_path: Path) -> None:
     )
     recs = load_records(DataConfig(dataset="openi", root=str(tmp_path)))
     assert lateral not in {Path(r.image).stem for r in recs} and frontal in {Path(r.image).stem for r in recs}
+
+
+def test_report_text_keeps_only_the_sections_present() -> None:
+    assert report_text("A.", "B.") == "FINDINGS: A. IMPRESSION: B."
+    assert report_text("", "B.") == "IMPRESSION: B."
+    assert report_text("A.", "") == "FINDINGS: A."
+    assert report_text("", "") == ""

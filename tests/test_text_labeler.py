@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from cxrvlp.text import CHEXPERT_CLASSES, LabeledReport, clinical_vector, label_report
-from cxrvlp.text.labeler import no_finding
+from cxrvlp.text.labeler import no_finding, positive_pathologies
 from cxrvlp.text.metrics import label_scores, macro_f1, read_gold
 
 GOLD = Path(__file__).parent / "data" / "gold_openi.csv"
@@ -136,3 +136,13 @@ def test_label_scores_hand_computed() -> None:
     s = label_scores(gold, pred)["Edema"]
     assert (s.precision, s.recall, s.support) == (1 / 3, 1 / 2, 2)
     assert s.f1 == pytest.approx(0.4)
+
+
+def test_positive_pathologies_skip_no_finding_and_support_devices() -> None:
+    labels = {"No Finding": "positive", "Support Devices": "positive", "Edema": "uncertain", "Pneumothorax": "positive"}
+    assert positive_pathologies(labels) == ["Pneumothorax"]
+    assert positive_pathologies({"Pneumothorax": "positive", "Atelectasis": "positive"}) == [
+        "Atelectasis",
+        "Pneumothorax",
+    ]
+    assert positive_pathologies({}) == []

@@ -38,8 +38,10 @@ def run(args: argparse.Namespace) -> int:
     finally:
         for bar in bars.values():
             bar.close()
-    reports = [r.report for r in records]
-    path = find_cached(reports, cache_dir=cache_dir_for(cfg.data), seed=cfg.data.seed, graphs=not args.no_graphs)
+    path = table.attrs.get("cache_path")  # set by load_or_build; look it up again only if missing
+    if path is None:
+        reports = [r.report for r in records]
+        path = find_cached(reports, cache_dir=cache_dir_for(cfg.data), seed=cfg.data.seed, graphs=not args.no_graphs)
     splits = {s: sum(r.split == s for r in records) for s in sorted({r.split for r in records})}
     normal = sum(1 for v in table["labels"] if v[0] == 1.0)
     print(f"{len(records)} images, {len(table)} distinct reports ({normal} normal); splits {splits}")

@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from cxrvlp.data.records import DATASETS, Record, filter_frontal, normalise_split
+from cxrvlp.data.records import DATASETS, Record, filter_frontal, normalise_split, report_text
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +46,7 @@ def _text(row: dict) -> str:
     findings = str(row.get("section_findings") or "").strip()
     impression = str(row.get("section_impression") or "").strip()
     if findings or impression:
-        parts = ([f"FINDINGS: {findings}"] if findings else []) + ([f"IMPRESSION: {impression}"] if impression else [])
-        return " ".join(parts)
+        return report_text(findings, impression)
     return str(row.get("report") or "").strip()
 
 

@@ -78,12 +78,14 @@ class CXRDataset(Dataset):
         missing = [r.report for r in records if r.report not in rows]
         if missing:
             raise ValueError(f"{len(missing)} reports are not in the preprocessing table (stale cache?)")
+        reports = table["report"].tolist()
+        hardnegs = table["hardneg_report"].tolist() if "hardneg" in streams else None
         keep, empty, no_hardneg = [], 0, 0
         for r in records:
             row = rows[r.report]
-            if not table["report"].iat[row]:
+            if not reports[row]:
                 empty += 1
-            elif "hardneg" in streams and not table["hardneg_report"].iat[row]:
+            elif hardnegs is not None and not hardnegs[row]:
                 no_hardneg += 1
             else:
                 keep.append((r.image, row))

@@ -18,6 +18,8 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 
+from cxrvlp.data.records import report_text
+
 logger = logging.getLogger(__name__)
 
 ENV_VAR = "CXRVLP_OPENI_REPORTS"
@@ -51,12 +53,7 @@ class OpenIReport:
     @property
     def text(self) -> str:
         """``"FINDINGS: ... IMPRESSION: ..."`` with only the parts present ("" when both are empty)."""
-        parts = []
-        if self.findings:
-            parts.append(f"FINDINGS: {self.findings}")
-        if self.impression:
-            parts.append(f"IMPRESSION: {self.impression}")
-        return " ".join(parts)
+        return report_text(self.findings, self.impression)
 
 
 def default_archive() -> Path:

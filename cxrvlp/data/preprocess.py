@@ -12,7 +12,7 @@ For every distinct raw report of a dataset one row is stored:
 | ``graph`` / ``hardneg_graph`` | :class:`~cxrvlp.types.ReportGraph` as JSON ("" when graphs are off) |
 
 Hard negatives (Sec. 4.1): an *abnormal* report (a positive pathology; Support Devices do not count, as in
-:func:`~cxrvlp.text.negation.hardneg_for_normal`) gets r^n: one of its positive findings, drawn with a seeded RNG, is
+:func:`~cxrvlp.text.labeler.positive_pathologies`) gets r^n: one of its positive findings, drawn with a seeded RNG, is
 negated by :func:`~cxrvlp.text.negation.make_negated`. A *normal* report gets another report of the dataset that has
 exactly one positive finding (:func:`~cxrvlp.text.negation.hardneg_for_normal`), so the two differ by one entity.
 To keep this O(N), each normal report draws from a uniform sample of at most ``POOL_SAMPLE`` eligible reports (a
@@ -60,11 +60,22 @@ def code_version() -> str:
     return h.hexdigest()
 
 
-def cache_key(reports: Iterable[str], *, seed: int, graphs: bool) -> str:
-    """The cache file's key: hash of the distinct reports (order-free), ``seed``, ``graphs`` and the code version."""
+def corpus_digest(reports: Iterable[str]) -> bytes:
+    """The corpus part of :func:`cache_key`: the SHA-256 digests of the sorted distinct reports, concatenated.
+
+    Sorting and hashing a large corpus dominates a cache look-up, so :func:`load_or_build` computes it once and
+    passes it as ``corpus=`` to :func:`find_cached` / :func:`cache_path` / :func:`cache_key`.
+    """
+    return b"".join(hashlib.sha256(text.encode()).digest() for text in sorted(set(reports)))
+
+
+def cache_key(reports: Iterable[str], *, seed: int, graphs: bool, corpus: bytes | None = None) -> str:
+    """The cache file's key: hash of the distinct reports (order-free), ``seed``, ``graphs`` and the code version.
+
+    ``corpus``: :func:`corpus_digest` of ``reports`` when the caller already has it (``reports`` is then not read).
+    """
     h = hashlib.sha256(f"{code_version()}\x00seed={seed}\x00graphs={graphs}".encode())
-    for text in sorted(set(reports)):
-        h.update(hashlib.sha256(text.encode()).digest())
+    h.update(corpus_digest(reports) if corpus is None else corpus)
     return h.hexdigest()
 
 
@@ -82,28 +93,29 @@ def _clean_and_label(raw: str) -> tuple[str, dict[str, str]]:
     return cleaned, (label_report(cleaned).labels if cleaned else {})
 
 
-def _pathologies(labels: dict[str, str]) -> list[str]:
-    from cxrvlp.types import CHEXPERT_CLASSES
-
-    skip = ("No Finding", "Support Devices")
-    return [c for c in CHEXPERT_CLASSES if c not in skip and labels.get(c) == "positive"]
-
-
 def _hard_negative(job: tuple[str, dict[str, str], list[str], list[dict[str, str]], int, bool]) -> dict[str, Any]:
-    """One row's hard negative, its labels and both graphs (runs in a worker process)."""
-    from cxrvlp.text.labeler import LabeledReport, clinical_vector, label_report
+    """One row's hard negative, its labels and both graphs (runs in a worker process).
+
+    A normal report's hard negative is another row's cleaned report, so its graph is left ``None`` here and
+    :func:`preprocess_reports` copies that row's ``graph`` (:func:`_graph_json` is deterministic).
+    """
+    from cxrvlp.text.labeler import LabeledReport, clinical_vector, label_report, positive_pathologies
     from cxrvlp.text.negation import hardneg_for_normal, make_negated
 
     cleaned, labels, candidates, candidate_labels, seed, graphs = job
-    positives = _pathologies(labels)
+    positives = positive_pathologies(labels)
+    hardneg_graph: str | None = ""
     if positives:
         finding = random.Random(f"{seed}\x00finding\x00{cleaned}").choice(positives)
         hardneg = make_negated(cleaned, finding, seed=seed)
         hardneg_labels = label_report(hardneg).labels
+        hardneg_graph = _graph_json(hardneg) if graphs and hardneg else ""
     elif candidates:
         lab = [LabeledReport(t, lbl) for t, lbl in zip(candidates, candidate_labels, strict=True)]
         hardneg = hardneg_for_normal(candidates, seed=seed, labels=lab)
         hardneg_labels = candidate_labels[candidates.index(hardneg)]
+        # The candidate is another row's cleaned report: preprocess_reports copies that row's graph.
+        hardneg_graph = None if graphs and hardneg else ""
     else:
         hardneg, hardneg_labels = "", {}
     return {
@@ -112,7 +124,7 @@ def _hard_negative(job: tuple[str, dict[str, str], list[str], list[dict[str, str
         "hardneg_report": hardneg,
         "hardneg_labels": clinical_vector(hardneg_labels),
         "graph": _graph_json(cleaned) if graphs else "",
-        "hardneg_graph": _graph_json(hardneg) if graphs and hardneg else "",
+        "hardneg_graph": hardneg_graph,
     }
 
 
@@ -155,17 +167,24 @@ def preprocess_reports(
     """
     import pandas as pd
 
+    from cxrvlp.text.labeler import positive_pathologies
+
     raws = sorted(set(reports))
     cleaned_labels = _map(_clean_and_label, raws, workers=workers, stage="label", on_progress=on_progress)
-    eligible = sorted({c: lbl for c, lbl in cleaned_labels if len(_pathologies(lbl)) == 1}.items())
+    eligible = sorted({c: lbl for c, lbl in cleaned_labels if len(positive_pathologies(lbl)) == 1}.items())
     if not eligible:
         log.warning("no report has exactly one positive finding: normal reports get no hard negative")
     jobs = []
     for cleaned, labels in cleaned_labels:
         rng = random.Random(f"{seed}\x00pool\x00{cleaned}")
-        sample = rng.sample(eligible, min(POOL_SAMPLE, len(eligible))) if not _pathologies(labels) else []
+        sample = rng.sample(eligible, min(POOL_SAMPLE, len(eligible))) if not positive_pathologies(labels) else []
         jobs.append((cleaned, labels, [t for t, _ in sample], [lbl for _, lbl in sample], seed, graphs))
     rows = _map(_hard_negative, jobs, workers=workers, stage="hard negatives", on_progress=on_progress)
+    graph_of = {row["report"]: row["graph"] for row in rows}
+    for row in rows:
+        if row["hardneg_graph"] is None:  # a normal report's hard negative: another row's cleaned report
+            hardneg = row["hardneg_report"]
+            row["hardneg_graph"] = graph_of[hardneg] if hardneg in graph_of else _graph_json(hardneg)
     df = pd.DataFrame(rows, columns=list(COLUMNS[1:]))
     df.insert(0, "raw", raws)
     return df
@@ -180,16 +199,25 @@ def default_cache_dir(root: str | Path) -> Path:
     return Path.home() / ".cache" / "cxrvlp" / "preprocess"
 
 
-def cache_path(reports: Iterable[str], *, cache_dir: str | Path, seed: int, graphs: bool) -> Path:
-    """Where :func:`load_or_build` stores the table of these reports."""
-    return Path(cache_dir) / f"reports-{cache_key(reports, seed=seed, graphs=graphs)[:24]}.parquet"
+def cache_path(
+    reports: Iterable[str], *, cache_dir: str | Path, seed: int, graphs: bool, corpus: bytes | None = None
+) -> Path:
+    """Where :func:`load_or_build` stores the table of these reports (``corpus``: as in :func:`cache_key`)."""
+    key = cache_key(reports, seed=seed, graphs=graphs, corpus=corpus)
+    return Path(cache_dir) / f"reports-{key[:24]}.parquet"
 
 
-def find_cached(reports: Iterable[str], *, cache_dir: str | Path, seed: int, graphs: bool) -> Path | None:
-    """The cached table serving these reports, or None (a table with graphs also serves a run without them)."""
-    reports = list(reports)
-    for with_graphs in (graphs, True):
-        path = cache_path(reports, cache_dir=cache_dir, seed=seed, graphs=with_graphs)
+def find_cached(
+    reports: Iterable[str], *, cache_dir: str | Path, seed: int, graphs: bool, corpus: bytes | None = None
+) -> Path | None:
+    """The cached table serving these reports, or None (a table with graphs also serves a run without them).
+
+    ``corpus``: as in :func:`cache_key`; computed once here otherwise.
+    """
+    if corpus is None:
+        corpus = corpus_digest(reports)
+    for with_graphs in (graphs,) if graphs is True else (graphs, True):
+        path = cache_path((), cache_dir=cache_dir, seed=seed, graphs=with_graphs, corpus=corpus)
         if path.is_file():
             return path
     return None
@@ -207,19 +235,24 @@ def load_or_build(
     """Read the cached table of ``reports`` or build and store it (atomically: temp file + rename).
 
     Returns:
-        The ``pandas.DataFrame`` of :func:`preprocess_reports`.
+        The ``pandas.DataFrame`` of :func:`preprocess_reports`; ``df.attrs["cache_path"]`` is the file it was read
+        from or written to (what :func:`find_cached` now returns).
     """
     import pandas as pd
 
-    hit = find_cached(reports, cache_dir=cache_dir, seed=seed, graphs=graphs)
+    corpus = corpus_digest(reports)
+    hit = find_cached(reports, cache_dir=cache_dir, seed=seed, graphs=graphs, corpus=corpus)
     if hit is not None:
         log.info("preprocessing cache hit: %s", hit)
-        return pd.read_parquet(hit)
-    path = cache_path(reports, cache_dir=cache_dir, seed=seed, graphs=graphs)
-    log.info("preprocessing %d distinct reports -> %s", len(set(reports)), path)
+        df = pd.read_parquet(hit)
+        df.attrs["cache_path"] = hit
+        return df
+    path = cache_path(reports, cache_dir=cache_dir, seed=seed, graphs=graphs, corpus=corpus)
+    log.info("preprocessing %d distinct reports -> %s", len(corpus) // hashlib.sha256().digest_size, path)
     df = preprocess_reports(reports, seed=seed, graphs=graphs, workers=workers, on_progress=on_progress)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     df.to_parquet(tmp, index=False)
     tmp.replace(path)
+    df.attrs["cache_path"] = path
     return df

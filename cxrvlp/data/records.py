@@ -67,6 +67,12 @@ def hashed_split(key: str, *, seed: int, val: float = 0.1, test: float = 0.1) ->
     return "test" if u < test else "val" if u < test + val else "train"
 
 
+def report_text(findings: str, impression: str) -> str:
+    """``"FINDINGS: <findings> IMPRESSION: <impression>"`` with only the non-empty parts ("" when both are empty)."""
+    parts = ([f"FINDINGS: {findings}"] if findings else []) + ([f"IMPRESSION: {impression}"] if impression else [])
+    return " ".join(parts)
+
+
 def is_frontal(view: str) -> bool:
     """True for PA / AP / FRONTAL (``"AP AXIAL"``, laterals and unknown views are not frontal)."""
     return view.strip().upper() in FRONTAL_VIEWS

@@ -305,7 +305,7 @@ def _size_mention(
     bounds: list[int],
 ) -> Mention:
     cs, ce, kind = cue
-    pol = {"positive": POSITIVE, "negative": NEGATIVE, "uncertain": UNCERTAIN}[kind]
+    pol = kind  # vocab.SIZE_CUES is keyed by polarity: "positive" / "negative" / "uncertain"
     ev: tuple[tuple[int, int], ...] = ((s, e), (cs, ce))
     if pol == POSITIVE:  # "may be enlarged", "no definite enlargement": the size cue itself can be in a scope
         scoped, trig = _polarity(cs, ce, cues, cue_starts, bounds)
@@ -353,6 +353,15 @@ def label_report(text: str) -> LabeledReport:
     order = {c: i for i, c in enumerate(CHEXPERT_CLASSES)}
     keys = sorted(labels, key=order.__getitem__)
     return LabeledReport(text, {k: labels[k] for k in keys}, {k: sorted(set(evidence[k])) for k in keys})
+
+
+def positive_pathologies(labels: Mapping[str, str]) -> list[str]:
+    """The positive classes that count as pathologies, in ``CHEXPERT_CLASSES`` order.
+
+    "No Finding" and Support Devices do not count: a normal study with a pacemaker is still normal. This is what
+    "abnormal report" (at least one) and "single-finding report" (exactly one) mean for hard negatives.
+    """
+    return [c for c in CHEXPERT_CLASSES if c not in ("No Finding", "Support Devices") and labels.get(c) == POSITIVE]
 
 
 CLINICAL_VALUES: dict[str, float] = {POSITIVE: 1.0, UNCERTAIN: 0.5, NEGATIVE: 0.0}

@@ -28,13 +28,15 @@ from cxrvlp.text.labeler import (
     CUE_RE,
     LabeledReport,
     Mention,
+    aggregate,
     check_finding,
     find_mentions,
     label_report,
     lower_same_length,
+    positive_pathologies,
 )
 from cxrvlp.text.sections import label_regions, sentence_spans
-from cxrvlp.text.statements import SEP_RE, sentence_labels, split_statement, tidy
+from cxrvlp.text.statements import SEP_RE, sentence_labels, sentence_mentions, split_statement, tidy
 
 _VERBISH = re.compile(r"\b(?:is|are|was|were|seen|noted|identified|present|appears?|there)\b")
 
@@ -83,14 +85,14 @@ def _item_end(sentence: str, end: int, seps: list[re.Match[str]]) -> int:
 
 
 def _omit_sentence(sentence: str, finding: str) -> str:
-    mentions = find_mentions(sentence, [(0, len(sentence))])
+    mentions = sentence_mentions(sentence)
     if all(m.cls != finding for m in mentions):
         return sentence
     if all(m.cls == finding for m in mentions):
         return ""
-    target = {c: p for c, p in sentence_labels(sentence).items() if c != finding}
+    target = {c: p for c, p in aggregate(mentions)[0].items() if c != finding}
     candidates = _item_deletions(sentence, mentions, finding)
-    parts = split_statement(sentence)
+    parts = split_statement(sentence, mentions=mentions)
     if len(parts) > 1:
         candidates.append(" ".join(p for p in parts if finding not in sentence_labels(p)))
     candidates.append(_reconstruct(sentence, mentions, finding, target))
@@ -225,7 +227,7 @@ def hardneg_for_normal(pool: Sequence[str], *, seed: int = 0, labels: Sequence[L
     if labels is not None and len(labels) != len(pool):
         raise ValueError(f"labels has {len(labels)} entries for a pool of {len(pool)} reports")
     lab = labels if labels is not None else [label_report(r) for r in pool]
-    eligible = [i for i, lr in enumerate(lab) if len([c for c in lr.positives() if c != "Support Devices"]) == 1]
+    eligible = [i for i, lr in enumerate(lab) if len(positive_pathologies(lr.labels)) == 1]
     if not eligible:
         raise ValueError(f"no report among the {len(pool)} in the pool has exactly one positive finding")
     return pool[random.Random(seed).choice(eligible)]

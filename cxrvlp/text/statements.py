@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 
 from cxrvlp.text import vocab
-from cxrvlp.text.labeler import CUE_RE, Mention, find_mentions, lower_same_length
+from cxrvlp.text.labeler import CUE_RE, Mention, aggregate, find_mentions, lower_same_length
 from cxrvlp.text.lexicon import alternation
 from cxrvlp.text.sections import extract_sections, split_sentences
 
@@ -26,14 +26,14 @@ SEP_RE = re.compile(r"(?:,? (?:and/or|and|or|nor) |, |/)")
 _NEG_LIST_CUES = ("pre_neg",)
 
 
+def sentence_mentions(sentence: str) -> list[Mention]:
+    """The mentions of one sentence read as a whole (no section restriction)."""
+    return find_mentions(sentence, [(0, len(sentence))])
+
+
 def sentence_labels(sentence: str) -> dict[str, str]:
     """Labels of one sentence from its mentions (no "No Finding"), CheXpert aggregation."""
-    out: dict[str, str] = {}
-    rank = {"positive": 2, "uncertain": 1, "negative": 0}
-    for m in find_mentions(sentence, [(0, len(sentence))]):
-        if m.cls not in out or rank[m.polarity] > rank[out[m.cls]]:
-            out[m.cls] = m.polarity
-    return out
+    return aggregate(sentence_mentions(sentence))[0]
 
 
 def tidy(text: str) -> str:
@@ -90,20 +90,25 @@ def _items(sentence: str, mentions: list[Mention]) -> list[tuple[int, int]] | No
     return items
 
 
-def split_statement(sentence: str) -> list[str]:
+def split_statement(sentence: str, *, mentions: list[Mention] | None = None) -> list[str]:
     """Split a sentence carrying several findings into single-finding statements where the grammar allows.
 
     "No effusion or pneumothorax is seen." -> ["No effusion is seen.", "No pneumothorax is seen."];
     "Cardiomegaly with small bilateral effusions." -> ["Cardiomegaly.", "Small bilateral effusions."].
     A split is kept only if every part is one sentence whose labels, aggregated, equal the sentence's labels.
 
+    Args:
+        sentence: one sentence.
+        mentions: :func:`sentence_mentions` of ``sentence``, when the caller already has them.
+
     Returns:
         The statements (the sentence itself, tidied, when it cannot be split).
     """
-    mentions = find_mentions(sentence, [(0, len(sentence))])
+    if mentions is None:
+        mentions = sentence_mentions(sentence)
     if len({m.cls for m in mentions}) < 2:
         return [sentence]
-    labels = sentence_labels(sentence)
+    labels = aggregate(mentions)[0]
     items = _items(sentence, mentions)
     if items is not None:
         prefix, suffix = sentence[: items[0][0]], sentence[items[-1][1] :]
@@ -143,17 +148,9 @@ def _clause_cuts(sentence: str, mentions: list[Mention]) -> list[tuple[int, int]
 
 
 def _same(parts: list[str], labels: dict[str, str]) -> bool:
-    if any(not p for p in parts):
+    if any(not p for p in parts) or any(len(split_sentences(p)) != 1 for p in parts):
         return False
-    merged: dict[str, str] = {}
-    rank = {"positive": 2, "uncertain": 1, "negative": 0}
-    for p in parts:
-        if len(split_sentences(p)) != 1:
-            return False
-        for cls, pol in sentence_labels(p).items():
-            if cls not in merged or rank[pol] > rank[merged[cls]]:
-                merged[cls] = pol
-    return merged == labels
+    return aggregate([m for p in parts for m in sentence_mentions(p)])[0] == labels
 
 
 def clean_report(text: str) -> str:
