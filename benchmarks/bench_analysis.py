@@ -22,13 +22,12 @@ def main() -> None:
     torch.set_num_threads(args.threads)
 
     from cxrvlp.analysis import attribute, head_sweep, project
-    from cxrvlp.commands.analysis import negation_pairs
-    from cxrvlp.data.openi import load_openi_reports
+    from cxrvlp.analysis.corpus import negation_pairs, openi_texts
     from cxrvlp.inference import Predictor
 
     predictor = Predictor.from_preset("lite", device="cpu")
     model = predictor.model
-    reports = [r.text for r in load_openi_reports() if r.text.strip()]
+    reports = openi_texts()
 
     if "attribution" not in args.skip:
         # the Open-I report whose length is closest to 60 tokens

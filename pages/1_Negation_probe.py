@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import plotly.express as px
 import streamlit as st
-import torch
 
 from cxrvlp.analysis.figures import hover_text
 from cxrvlp.ui import loaders, session
@@ -46,15 +45,14 @@ if text_only:
     reference = loaders.text_embedding(spec, reference_text)
     st.metric("text similarity(report, reference)", f"{float(loaders.text_embedding(spec, report) @ reference):+.4f}")
 else:
-    if image is None:
+    reference = loaders.current_image_embedding(spec)
+    if reference is None:
         st.info("Upload an image or pick one from an example folder to score the reports against it.")
         st.stop()
-    _, _, digest = session.current_image()
-    reference = torch.from_numpy(loaders.image_embedding(spec, digest, image))
 
 rows = versions(original, edits, seed=int(st.session_state.get("probe_seed", 0)))
 table = score_versions(predictor, rows, reference, cache=loaders.text_cache())
-truncation_warning(predictor, list(table["text"]))
+truncation_warning(predictor, list(table["truncated"]))
 current = table.index[table["text"] == report]
 m1, m2, m3 = st.columns(3)
 m1.metric("similarity(current report)", f"{table.loc[current[0], 'cosine']:+.4f}")

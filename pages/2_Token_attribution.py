@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import streamlit as st
-import torch
 
 from cxrvlp.analysis.figures import attribution_bar, attribution_html, attribution_pair_html
 from cxrvlp.text import make_negated
@@ -46,14 +45,14 @@ if image is None and not reference_text.strip():
     st.info("Type a reference text.")
     st.stop()
 if image is not None:
-    reference, ref_key = torch.from_numpy(loaders.image_embedding(spec, digest, image)), digest
+    reference, ref_key = loaders.current_image_embedding(spec), digest
 else:
     reference, ref_key = reference_text, f"text:{reference_text}"
 
 positives = labels_of(report).positives()
 finding = st.selectbox("Finding to negate", positives, key="attr_finding") if positives else None
 texts = [report] + ([make_negated(report, finding, seed=0)] if finding else [])
-truncation_warning(predictor, texts)
+truncation_warning(predictor, predictor.truncated(texts))
 with st.spinner("Attributing…"):
     results = [loaders.attribution(spec, t, ref_key, reference, steps, method) for t in texts]
 

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import io
-import random
 
 import pandas as pd
 import streamlit as st
 
 from cxrvlp.analysis import projection_frame, variant_records
+from cxrvlp.analysis.corpus import csv_reports, sample_reports
 from cxrvlp.analysis.figures import projection_scatter
 from cxrvlp.ui import loaders, session
 from cxrvlp.ui.widgets import page_frame
@@ -41,12 +41,11 @@ if source == "Upload a CSV":
     except Exception as e:  # a malformed file: say so, keep the page alive
         st.error(f"Could not read the CSV: {e}")
         st.stop()
-    column = next((c for c in ("report", "text") if c in df.columns), None)
-    if column is None:
+    reports = csv_reports(df)
+    if reports is None:
         st.error("The CSV needs a 'report' or 'text' column.")
         st.stop()
-    reports = [str(t) for t in df[column].dropna() if str(t).strip()]
-    reports = reports if len(reports) <= n else random.Random(seed).sample(reports, n)
+    reports = sample_reports(reports, n, int(seed))
 else:
     reports = loaders.sample_reports(n, int(seed))
 if len(reports) < 3:

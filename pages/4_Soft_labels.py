@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import hashlib
-
 import streamlit as st
+import torch
 
+from cxrvlp.analysis.corpus import negation_pairs
 from cxrvlp.analysis.figures import matrix_heatmap
-from cxrvlp.commands.analysis import negation_pairs
 from cxrvlp.data.images import ImageReadError
 from cxrvlp.ui import loaders
-from cxrvlp.ui.widgets import page_frame
+from cxrvlp.ui.widgets import IMAGE_SUFFIXES, page_frame
 
 predictor = page_frame(
     "Soft labels",
@@ -52,18 +51,19 @@ if len(reports) < len(pool[:batch]) and source == "Pasted":
 uploads = st.file_uploader(
     f"Optional: {len(reports)} images, in report order, to compute the loss values",
     accept_multiple_files=True,
-    type=["png", "jpg", "jpeg", "dcm"],
+    type=[s[1:] for s in IMAGE_SUFFIXES],
     key="sl_images",
 )
 features, image_key = None, ""
 if uploads and len(uploads) != len(reports):
     st.warning(f"{len(uploads)} images for {len(reports)} reports: the loss needs exactly one image per report.")
 elif uploads:
+    blobs = [u.getvalue() for u in uploads]
+    image_key = loaders.blobs_digest(blobs)
     try:
-        features = predictor.embed_images([u.getvalue() for u in uploads])
+        features = torch.from_numpy(loaders.image_embeddings(predictor.spec, image_key, blobs))
     except ImageReadError as e:
         st.error(f"An image could not be read: {e}")
-    image_key = hashlib.sha1(b"".join(u.getvalue() for u in uploads)).hexdigest()
 
 m = loaders.soft_labels(
     predictor.spec, tuple(reports), tuple(negated) if hardneg else None, (tau_t, tau_c, tau_g), image_key, features

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import html
 from pathlib import Path
 
-import plotly.express as px
 import streamlit as st
 
+from cxrvlp.analysis.figures import breakdown_bar, metric_bar
 from cxrvlp.eval import TASKS, EvalResult, evaluate, read_manifest
 from cxrvlp.ui.benchmarks import breakdown_frame, comparison_frame, wide_table
 from cxrvlp.ui.session import md_escape
@@ -82,18 +81,8 @@ long = comparison_frame(results, names)
 st.subheader("Comparison (proportions in %)")
 st.dataframe(wide_table(long), width="stretch", key="bench_table")
 metric = st.selectbox("Metric to chart", list(dict.fromkeys(long["task"] + "/" + long["metric"])), key="bench_metric")
-one = long[(long["task"] + "/" + long["metric"]) == metric].assign(run=lambda d: d["run"].map(html.escape))
-st.plotly_chart(
-    px.bar(
-        one,
-        x="run",
-        y="value",
-        error_y=one["high"] - one["value"],
-        error_y_minus=one["value"] - one["low"],
-        title=metric,
-    ),
-    key="bench_chart",
-)
+one = long[(long["task"] + "/" + long["metric"]) == metric]
+st.plotly_chart(metric_bar(one, title=metric), key="bench_chart")
 st.subheader("Per-finding breakdown")
 pick = st.selectbox("Run", range(len(results)), format_func=names.__getitem__, key="bench_pick")
 with_breakdown = [t for t, r in results[pick].tasks.items() if r.breakdown]
@@ -102,9 +91,7 @@ if not with_breakdown:
     st.stop()
 task = st.selectbox("Task", with_breakdown, key="bench_task")
 frame = breakdown_frame(results[pick], task)
-st.plotly_chart(
-    px.bar(frame, x="finding", y="value", color="metric", barmode="group", hover_data=["n"]), key="bench_breakdown"
-)
+st.plotly_chart(breakdown_bar(frame), key="bench_breakdown")
 if st.button("Clear results", key="bench_clear"):
     results.clear()
     st.rerun()

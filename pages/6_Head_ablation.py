@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import pandas as pd
 import streamlit as st
-import torch
 
 from cxrvlp.analysis import head_sweep, mask_heads
+from cxrvlp.analysis.corpus import negation_pairs
 from cxrvlp.analysis.figures import head_heatmap
-from cxrvlp.commands.analysis import negation_pairs
 from cxrvlp.text import make_negated
 from cxrvlp.ui import loaders, session
 from cxrvlp.ui.probe import labels_of
@@ -58,8 +57,7 @@ if not positives:
 finding = st.selectbox("Finding to negate", positives, key="heads_finding")
 k = st.slider("Heads to mask (top k)", 1, len(sweep.top_heads), min(3, len(sweep.top_heads)), key="heads_k")
 texts = [report, make_negated(report, finding, seed=0)]
-image, _, digest = session.current_image()
-reference = torch.from_numpy(loaders.image_embedding(predictor.spec, digest, image)) if image is not None else None
+reference = loaders.current_image_embedding(predictor.spec)
 rows = []
 for label, heads in (("no head masked", []), (f"top {k} masked", [(h[0], h[1]) for h in sweep.top_heads[:k]])):
     with mask_heads(predictor.model.text.backbone, heads):

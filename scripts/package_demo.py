@@ -83,10 +83,8 @@ def table(results: Path) -> str:
             continue
         cells = []
         for task, metric, _ in COLUMNS:
-            file = (
-                (lambda s: results / f"{s}.textdiag.json") if task == "textdiag" else (lambda s: results / f"{s}.json")
-            )
-            vals = [v for s in runs[row] if (v := load_metric(file(s), task, metric)) is not None]
+            suffix = ".textdiag.json" if task == "textdiag" else ".json"
+            vals = [v for s in runs[row] if (v := load_metric(results / f"{s}{suffix}", task, metric)) is not None]
             scale = 1 if task == "textdiag" else 100
             if not vals:
                 cells.append("–")

@@ -165,3 +165,35 @@ def matrix_heatmap(
         margin={"l": 10, "r": 10, "t": 40, "b": 10},
     )
     return fig
+
+
+def metric_bar(frame: pd.DataFrame, *, title: str = "") -> go.Figure:
+    """One metric per run with its 95% CI as error bars.
+
+    ``frame``: rows of :func:`cxrvlp.ui.benchmarks.comparison_frame` for one metric (columns ``run, value, low,
+    high``); run names and the title are escaped.
+    """
+    import plotly.express as px
+
+    df = frame.assign(run=frame["run"].map(html.escape))
+    return px.bar(
+        df,
+        x="run",
+        y="value",
+        error_y=df["high"] - df["value"],
+        error_y_minus=df["value"] - df["low"],
+        title=html.escape(title) or None,
+    )
+
+
+def breakdown_bar(frame: pd.DataFrame, *, title: str = "") -> go.Figure:
+    """Grouped bars of a task's per-finding metrics (:func:`cxrvlp.ui.benchmarks.breakdown_frame`), ``n`` on hover.
+
+    Finding and metric names and the title are escaped.
+    """
+    import plotly.express as px
+
+    df = frame.assign(finding=frame["finding"].map(html.escape), metric=frame["metric"].map(html.escape))
+    return px.bar(
+        df, x="finding", y="value", color="metric", barmode="group", hover_data=["n"], title=html.escape(title) or None
+    )

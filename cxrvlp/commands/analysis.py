@@ -7,6 +7,17 @@ import json
 from pathlib import Path
 from typing import Any
 
+from cxrvlp.commands.progress import StageBars
+
+
+def __getattr__(name: str) -> Any:
+    """``negation_pairs`` lives in :mod:`cxrvlp.analysis.corpus`; re-exported lazily (``cxrvlp --help`` stays light)."""
+    if name == "negation_pairs":
+        from cxrvlp.analysis.corpus import negation_pairs
+
+        return negation_pairs
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 def _model_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default="preset:lite", help="model spec: preset:NAME or cxrvlp:DIR (default preset:lite)")
@@ -59,27 +70,22 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def read_reports(path: str | None, *, limit: int, seed: int) -> list[str]:
     """Reports from a TXT / CSV file, or a seeded sample of the Open-I corpus."""
-    import random
+    from cxrvlp.analysis.corpus import csv_reports, openi_texts, sample_reports
 
     if path is None:
-        from cxrvlp.data.openi import load_openi_reports
-
-        reports = [r.text for r in load_openi_reports() if r.text.strip()]
+        reports = openi_texts()
     elif Path(path).suffix.lower() == ".csv":
         import pandas as pd
 
         df = pd.read_csv(path)
-        column = next((c for c in ("report", "text") if c in df.columns), None)
-        if column is None:
+        reports = csv_reports(df)
+        if reports is None:
             raise ValueError(f"{path} has no 'report' or 'text' column (columns: {', '.join(df.columns)})")
-        reports = [str(t) for t in df[column].dropna() if str(t).strip()]
     else:
         reports = [line.strip() for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
     if not reports:
         raise ValueError("no reports to analyse")
-    if len(reports) > limit:
-        reports = random.Random(seed).sample(reports, limit)
-    return reports
+    return sample_reports(reports, limit, seed)
 
 
 def _write_html(path: Path, body: str, title: str) -> None:
@@ -90,19 +96,6 @@ def _write_html(path: Path, body: str, title: str) -> None:
         f"<body style='font-family:sans-serif;max-width:1100px;margin:2em auto'>{body}</body></html>",
         encoding="utf-8",
     )
-
-
-def _progress(desc: str) -> Any:
-    from tqdm import tqdm
-
-    bar = tqdm(desc=desc, unit="item")
-
-    def update(done: int, total: int) -> None:
-        bar.total = total
-        bar.n = done
-        bar.refresh()
-
-    return update
 
 
 def run_explain(args: argparse.Namespace) -> int:
@@ -161,7 +154,10 @@ def run_project(args: argparse.Namespace) -> int:
 
     predictor = Predictor.from_spec(args.model)
     records = variant_records(read_reports(args.reports, limit=args.limit, seed=args.seed), seed=args.seed)
-    frame = projection_frame(predictor, records, method=args.method, seed=args.seed, on_progress=_progress("embed"))
+    with StageBars(unit="item") as bars:
+        frame = projection_frame(
+            predictor, records, method=args.method, seed=args.seed, on_progress=bars.stage("embed")
+        )
     prefix = Path(args.out)
     frame.to_csv(prefix.with_suffix(".csv"), index=False)
     fig = projection_scatter(frame, color=args.color, title=f"{args.method.upper()} of {len(frame)} texts")
@@ -170,35 +166,17 @@ def run_project(args: argparse.Namespace) -> int:
     return 0
 
 
-def negation_pairs(reports: list[str], *, pairs: int, seed: int) -> tuple[list[str], list[str]]:
-    """Up to ``pairs`` (report, r^n) pairs, one seeded positive finding negated per report."""
-    import random
-
-    from cxrvlp.text import label_report, make_negated
-
-    rng = random.Random(seed)
-    originals, negated = [], []
-    for report in reports:
-        positives = label_report(report).positives()
-        if positives:
-            originals.append(report)
-            negated.append(make_negated(report, rng.choice(positives), seed=seed))
-        if len(originals) == pairs:
-            break
-    if not originals:
-        raise ValueError("none of the reports has a positive finding to negate")
-    return originals, negated
-
-
 def run_heads(args: argparse.Namespace) -> int:
     from cxrvlp.analysis import head_sweep
+    from cxrvlp.analysis.corpus import negation_pairs
     from cxrvlp.analysis.figures import head_heatmap
     from cxrvlp.inference import Predictor
 
     predictor = Predictor.from_spec(args.model)
     reports = read_reports(args.reports, limit=10_000, seed=args.seed)
     originals, negated = negation_pairs(reports, pairs=args.pairs, seed=args.seed)
-    sweep = head_sweep(predictor.model, originals, negated, on_progress=_progress("heads"))
+    with StageBars(unit="item") as bars:
+        sweep = head_sweep(predictor.model, originals, negated, on_progress=bars.stage("heads"))
     prefix = Path(args.out)
     payload = {
         "metric": sweep.metric,
@@ -217,6 +195,7 @@ def run_heads(args: argparse.Namespace) -> int:
 
 
 def run_softlabels(args: argparse.Namespace) -> int:
+    from cxrvlp.analysis.corpus import negation_pairs
     from cxrvlp.analysis.figures import matrix_heatmap
     from cxrvlp.analysis.softlabels import soft_label_matrices
     from cxrvlp.inference import Predictor

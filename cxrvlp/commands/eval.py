@@ -17,9 +17,10 @@ import argparse
 import json
 import logging
 import random
-import sys
 from pathlib import Path
 from typing import Any
+
+from cxrvlp.commands.progress import StageBars
 
 log = logging.getLogger(__name__)
 
@@ -126,7 +127,7 @@ def run(args: argparse.Namespace) -> int:
 
         pool = [r.text for r in load_openi_reports()]
     model = load_model(args.model)
-    with _Bars() as bars:
+    with StageBars("embed ") as bars:
         result = evaluate(
             model,
             items,
@@ -165,13 +166,13 @@ def run_textdiag(args: argparse.Namespace) -> int:
     from cxrvlp.eval import EvalResult, text_diagnostics
 
     model = load_model(args.model)
-    with _Bars() as bars:
+    with StageBars("embed ") as bars:
         result = text_diagnostics(
             model,
             max_reports=args.limit or None,
             seed=args.seed,
             n_bootstrap=args.bootstrap,
-            on_progress=lambda done, total: bars("texts", done, total),
+            on_progress=bars.stage("texts"),
         )
     out = EvalResult(model=args.model, dataset="openi-reports", tasks={"textdiag": result})
     print(out.to_markdown())
@@ -210,7 +211,7 @@ def run_finetune(args: argparse.Namespace) -> int:
         raise CLIError(str(e)) from e
     data = read_labelled_manifest(args.data)
     predictor = Predictor.from_spec(spec, device=args.device)
-    with _Bars(prefix="") as bars:
+    with StageBars() as bars:
         result = run_finetune(predictor, data, config=config, on_progress=bars, model_name=spec)
     _emit(result, args)
     return 0
@@ -232,26 +233,3 @@ def _describe_data(args: argparse.Namespace) -> str:
     if args.align_file:
         parts.append(f"align={args.align_file}")
     return " ".join(p for p in parts if p)
-
-
-class _Bars:
-    """One tqdm bar per stage, fed by ``evaluate``'s ``on_progress(stage, done, total)``."""
-
-    def __init__(self, prefix: str = "embed ") -> None:
-        self.prefix = prefix
-        self.bars: dict[str, Any] = {}
-
-    def __call__(self, stage: str, done: int, total: int) -> None:
-        from tqdm import tqdm
-
-        bar = self.bars.get(stage)
-        if bar is None:
-            bar = self.bars[stage] = tqdm(total=total, desc=f"{self.prefix}{stage}", unit="it", file=sys.stderr)
-        bar.update(done - bar.n)
-
-    def __enter__(self) -> _Bars:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        for bar in self.bars.values():
-            bar.close()

@@ -19,25 +19,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
+    from cxrvlp.commands.progress import StageBars
     from cxrvlp.data.preprocess import find_cached
     from cxrvlp.data.sources import cache_dir_for, prepare
     from cxrvlp.train import build_config
 
     cfg = build_config(args.config, overrides=args.overrides)
-    bars: dict[str, tqdm] = {}
-
-    def on_progress(stage: str, done: int, total: int) -> None:
-        if stage not in bars:
-            bars[stage] = tqdm(total=total, desc=stage, unit="report", dynamic_ncols=True)
-        bars[stage].update(done - bars[stage].n)
-
-    try:
-        records, table = prepare(cfg.data, graphs=not args.no_graphs, workers=args.workers, on_progress=on_progress)
-    finally:
-        for bar in bars.values():
-            bar.close()
+    with StageBars(unit="report", dynamic_ncols=True) as bars:
+        records, table = prepare(cfg.data, graphs=not args.no_graphs, workers=args.workers, on_progress=bars)
     path = table.attrs.get("cache_path")  # set by load_or_build; look it up again only if missing
     if path is None:
         reports = [r.report for r in records]

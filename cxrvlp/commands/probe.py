@@ -29,14 +29,13 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from cxrvlp.cli import CLIError
-    from cxrvlp.data.images import ImageReadError
     from cxrvlp.inference import Predictor
-    from cxrvlp.models import CheckpointError, WeightsError
 
+    # WeightsError, CheckpointError and ImageReadError (a ValueError) are user errors to cxrvlp.cli already
     try:
         predictor = Predictor.from_spec(args.model, trust_checkpoint=args.trust_checkpoint)
         result = predictor.similarity(args.image, args.report)
-    except (WeightsError, CheckpointError, ImportError, ImageReadError, NotImplementedError) as e:
+    except (ImportError, NotImplementedError) as e:
         raise CLIError(str(e)) from e
     bias = predictor.describe().get("logit_bias", 0.0)
     with torch.no_grad():  # SigLIP-style models: the independent per-pair probability sigmoid(logit + bias)

@@ -6,7 +6,8 @@ so the cache key is the spec (plus the other arguments), never a model object.
 
 from __future__ import annotations
 
-import random
+import hashlib
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -14,7 +15,9 @@ import streamlit as st
 import torch
 from PIL import Image
 
+from cxrvlp.analysis import corpus
 from cxrvlp.analysis.projection import EmbeddingCache
+from cxrvlp.ui import session
 from cxrvlp.ui.state import load_predictor
 
 if TYPE_CHECKING:
@@ -31,22 +34,43 @@ def text_cache() -> EmbeddingCache:
 @st.cache_data(show_spinner="Reading the Open-I reports…")
 def openi_reports() -> list[str]:
     """The non-empty Open-I report texts (``FINDINGS: ... IMPRESSION: ...``) from the torchxrayvision wheel."""
-    from cxrvlp.data.openi import load_openi_reports
-
-    return [r.text for r in load_openi_reports() if r.text.strip()]
+    return corpus.openi_texts()
 
 
 @st.cache_data(show_spinner=False)
 def sample_reports(n: int, seed: int) -> list[str]:
     """``n`` Open-I reports drawn with ``random.Random(seed)`` (all of them when ``n`` exceeds the corpus)."""
-    reports = openi_reports()
-    return reports if n >= len(reports) else random.Random(seed).sample(reports, n)
+    return corpus.sample_reports(openi_reports(), n, seed)
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def image_embedding(spec: str, digest: str, _image: Image.Image) -> np.ndarray:
     """The L2-normalised ``[D]`` embedding of the current image (keyed by model spec and pixel digest)."""
     return load_predictor(spec).embed_images([_image])[0].numpy()
+
+
+def current_image_embedding(spec: str) -> torch.Tensor | None:
+    """The ``[D]`` embedding of the current image (:func:`cxrvlp.ui.session.current_image`); None without one."""
+    image, _, digest = session.current_image()
+    return None if image is None else torch.from_numpy(image_embedding(spec, digest, image))
+
+
+def blobs_digest(blobs: Sequence[bytes]) -> str:
+    """sha1 of a sequence of files' bytes (each one's length included, so no two splits of the bytes collide)."""
+    h = hashlib.sha1()
+    for blob in blobs:
+        h.update(len(blob).to_bytes(8, "little"))
+        h.update(blob)
+    return h.hexdigest()
+
+
+@st.cache_data(show_spinner="Embedding the images…", max_entries=32)
+def image_embeddings(spec: str, key: str, _blobs: Sequence[bytes]) -> np.ndarray:
+    """The L2-normalised ``[N, D]`` embeddings of uploaded image files (``key``: :func:`blobs_digest` of ``_blobs``).
+
+    Raises ``ImageReadError`` for a file that is not a readable image (not cached).
+    """
+    return load_predictor(spec).embed_images(list(_blobs)).numpy()
 
 
 def text_embedding(spec: str, text: str) -> torch.Tensor:

@@ -6,7 +6,7 @@ follow the user from page to page. Uploaded bytes are decoded in memory and neve
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import streamlit as st
@@ -159,9 +159,12 @@ def finding_chips(text: str, *, key: str = "report_editor", seed: int = 0) -> No
             )
 
 
-def truncation_warning(predictor: Predictor, texts: list[str]) -> None:
-    """A visible warning when a text is longer than the text encoder's limit."""
-    n = sum(predictor.truncated(texts)) if texts else 0
+def truncation_warning(predictor: Predictor, truncated: Sequence[bool]) -> None:
+    """A visible warning when a text is longer than the text encoder's limit.
+
+    ``truncated``: one flag per text, from :meth:`cxrvlp.inference.Predictor.truncated` (or a table that holds it).
+    """
+    n = sum(map(bool, truncated))
     if n:
         st.warning(
             f"{n} text(s) are longer than the text encoder's {predictor.max_length} tokens: only the start is used."
