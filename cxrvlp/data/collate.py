@@ -31,8 +31,9 @@ class Collator:
 
     def tokenize(self, texts: list[str]) -> dict[str, torch.Tensor]:
         """Texts -> ``{"input_ids": [B, L], "attention_mask": [B, L]}`` padded to the longest."""
-        enc = self.tokenizer(texts, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt")
-        return {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"]}
+        from cxrvlp.models.text import tokenize_texts
+
+        return tokenize_texts(self.tokenizer, texts, self.max_length)
 
     def graphs(self, items: list[str]) -> Any:
         from cxrvlp.models.graph import collate_graphs, graph_to_data
