@@ -1,4 +1,5 @@
-"""GraphEncoder / graph_to_data / collate_graphs with hand-built ReportGraphs and the offline MiniLM tokenizer."""
+"""GraphEncoder / graph_to_data / graphs_to_data / collate_graphs with hand-built ReportGraphs and the offline MiniLM
+tokenizer."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from cxrvlp.models.graph import GraphEncoder, collate_graphs, graph_to_data
+from cxrvlp.models.graph import GraphEncoder, collate_graphs, graph_to_data, graphs_to_data
 from cxrvlp.types import GraphEdge, GraphNode, ReportGraph
 
 
@@ -73,6 +74,29 @@ def test_batched_equals_one_by_one(tokenizer) -> None:
     batched = enc(collate_graphs(datas))
     single = torch.cat([enc(d) for d in datas])
     torch.testing.assert_close(batched, single, atol=1e-6, rtol=1e-5)
+
+
+def test_graphs_to_data_equals_per_graph_with_one_tokenizer_call(tokenizer) -> None:
+    long = ReportGraph(
+        nodes=(GraphNode("small bilateral pleural effusions with adjacent atelectasis", "observation", "absent"),)
+    )  # fmt: skip  (longer than max_node_tokens: truncated)
+    graphs = [effusion_graph(), ReportGraph(), long, ReportGraph(), effusion_graph("absent")]
+    calls = []
+
+    def counting(*args, **kwargs):
+        calls.append(args)
+        return tokenizer(*args, **kwargs)
+
+    batched = graphs_to_data(graphs, counting, max_node_tokens=4)
+    assert len(calls) == 1
+    singles = [graph_to_data(g, tokenizer, max_node_tokens=4) for g in graphs]
+    assert len(batched) == len(singles)
+    for b, s in zip(batched, singles, strict=True):
+        assert b.num_nodes == s.num_nodes
+        for key in ("token_ids", "token_mask", "kind", "status", "edge_index"):
+            assert torch.equal(b[key], s[key]), key
+    assert batched[2].token_mask[1].all()  # the long node fills all 4 slots
+    assert graphs_to_data([ReportGraph(), ReportGraph()], counting)[1].num_nodes == 1 and len(calls) == 1
 
 
 def test_embedding_is_shared_and_trained(tokenizer) -> None:

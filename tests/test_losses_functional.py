@@ -104,6 +104,21 @@ def test_info_nce_hand_computed_3x3() -> None:
     assert LF.info_nce(e, e, 1.0).item() == pytest.approx(math.log(math.e + 2) - 1, abs=1e-12)
 
 
+def test_info_nce_terms_are_the_two_directions() -> None:
+    from cxrvlp.losses.clip import InfoNCE
+
+    g = torch.Generator().manual_seed(0)
+    img, txt = F.normalize(torch.randn(4, 8, generator=g), dim=-1), F.normalize(torch.randn(4, 8, generator=g), dim=-1)
+    ce_i2t, ce_t2i = LF.info_nce_terms(img, txt, 10.0)
+    lg = 10.0 * img @ txt.T
+    torch.testing.assert_close(ce_i2t, F.cross_entropy(lg, torch.arange(4)))
+    torch.testing.assert_close(ce_t2i, F.cross_entropy(lg.T, torch.arange(4)))
+    torch.testing.assert_close(LF.info_nce(img, txt, 10.0), (ce_i2t + ce_t2i) / 2)
+    out = InfoNCE(gather=False)(image_features=img, text_features=txt, logit_scale=torch.tensor(10.0))
+    torch.testing.assert_close(out["i2t_loss"], ce_i2t / 2)
+    torch.testing.assert_close(out["t2i_loss"], ce_t2i / 2)
+
+
 def test_normalize_clinical_zero_row_stays_zero() -> None:
     c = LF.normalize_clinical(torch.tensor([[0.0, 0.0], [3.0, 4.0]]))
     torch.testing.assert_close(c, torch.tensor([[0.0, 0.0], [0.6, 0.8]]))

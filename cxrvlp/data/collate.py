@@ -31,17 +31,15 @@ class Collator:
 
     def tokenize(self, texts: list[str]) -> dict[str, torch.Tensor]:
         """Texts -> ``{"input_ids": [B, L], "attention_mask": [B, L]}`` padded to the longest."""
-        enc = self.tokenizer(texts, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt")
-        return {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"]}
+        from cxrvlp.models.text import tokenize_texts
+
+        return tokenize_texts(self.tokenizer, texts, self.max_length)
 
     def graphs(self, items: list[str]) -> Any:
-        from cxrvlp.models.graph import collate_graphs, graph_to_data
+        from cxrvlp.models.graph import collate_graphs, graphs_to_data
 
-        data = [
-            graph_to_data(ReportGraph.from_dict(json.loads(g)), self.tokenizer, max_node_tokens=self.max_node_tokens)
-            for g in items
-        ]
-        return collate_graphs(data)
+        graphs = [ReportGraph.from_dict(json.loads(g)) for g in items]
+        return collate_graphs(graphs_to_data(graphs, self.tokenizer, max_node_tokens=self.max_node_tokens))
 
     def __call__(self, samples: list[dict[str, Any]]) -> dict[str, Any]:
         first = samples[0]

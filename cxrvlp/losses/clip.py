@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from cxrvlp.config import LossConfig
@@ -50,6 +48,5 @@ class InfoNCE(nn.Module):
             raise ValueError("InfoNCE needs 'image_features', 'text_features' and 'logit_scale'")
         if self.gather:
             image_features, text_features = gather_with_grad(image_features), gather_with_grad(text_features)
-        lg = LF.upcast(LF.logits(image_features, text_features, logit_scale))  # (B, B)
-        labels = torch.arange(lg.shape[0], device=lg.device)
-        return {"i2t_loss": 0.5 * F.cross_entropy(lg, labels), "t2i_loss": 0.5 * F.cross_entropy(lg.T, labels)}
+        ce_i2t, ce_t2i = LF.info_nce_terms(image_features, text_features, logit_scale)
+        return {"i2t_loss": 0.5 * ce_i2t, "t2i_loss": 0.5 * ce_t2i}

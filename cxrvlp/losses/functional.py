@@ -123,6 +123,22 @@ def soft_kl(logits: Tensor, targets: Tensor) -> Tensor:
     return kl_from_log_probs(torch.log_softmax(upcast(logits), dim=-1), targets)
 
 
+def info_nce_terms(image_features: Tensor, text_features: Tensor, logit_scale: Tensor | float) -> tuple[Tensor, Tensor]:
+    """The two cross-entropies of CLIP's InfoNCE, ``(CE(I T^T), CE(T I^T))``.
+
+    Args:
+        image_features: ``[B, D]``.
+        text_features: ``[B, D]`` (row ``i`` pairs with image ``i``).
+        logit_scale: scalar.
+
+    Returns:
+        ``(ce_i2t, ce_t2i)``, scalar float32 each.
+    """
+    lg = upcast(logits(image_features, text_features, logit_scale))  # (B, B)
+    labels = torch.arange(lg.shape[0], device=lg.device)
+    return F.cross_entropy(lg, labels), F.cross_entropy(lg.T, labels)
+
+
 def info_nce(image_features: Tensor, text_features: Tensor, logit_scale: Tensor | float) -> Tensor:
     """Symmetric CLIP InfoNCE, as open_clip's ``ClipLoss``: ``(CE(I T^T) + CE(T I^T)) / 2``.
 
@@ -134,6 +150,5 @@ def info_nce(image_features: Tensor, text_features: Tensor, logit_scale: Tensor 
     Returns:
         scalar float32.
     """
-    lg = upcast(logits(image_features, text_features, logit_scale))  # (B, B)
-    labels = torch.arange(lg.shape[0], device=lg.device)
-    return (F.cross_entropy(lg, labels) + F.cross_entropy(lg.T, labels)) / 2
+    ce_i2t, ce_t2i = info_nce_terms(image_features, text_features, logit_scale)
+    return (ce_i2t + ce_t2i) / 2

@@ -4,7 +4,7 @@ people's CLIP-style models selected by a model spec (:func:`load_model`)."""
 from cxrvlp.models.clip import CheckpointError, CXRClip
 from cxrvlp.models.external import ANALYSES, SPEC_KINDS, ExternalClip, load_checkpoint, load_model, parse_spec
 from cxrvlp.models.factory import create_model, list_presets, preset_config
-from cxrvlp.models.graph import GraphEncoder, collate_graphs, graph_to_data
+from cxrvlp.models.graph import GraphEncoder, collate_graphs, graph_to_data, graphs_to_data
 from cxrvlp.models.image import ImageEncoder
 from cxrvlp.models.text import TextEncoder
 from cxrvlp.models.weights import WeightsError
@@ -22,6 +22,7 @@ __all__ = [
     "collate_graphs",
     "create_model",
     "graph_to_data",
+    "graphs_to_data",
     "list_presets",
     "load_checkpoint",
     "load_model",

@@ -77,10 +77,10 @@ class CXRClip(nn.Module):
         return F.normalize(self.text(input_ids, attention_mask), dim=-1)
 
     def encode_graph(self, graphs: Any) -> torch.Tensor:
-        """torch_geometric Batch of report graphs -> L2-normalised [G, D]."""
+        """torch_geometric Batch of report graphs -> L2-normalised [G, D] (the graph tower normalises)."""
         if self.graph is None:
             raise RuntimeError("this model has no graph encoder (model.graph.enabled is false)")
-        return F.normalize(self.graph(graphs), dim=-1)
+        return self.graph(graphs)
 
     def scale(self) -> torch.Tensor:
         """exp(logit_scale) clamped to ``max_logit_scale`` (a scalar tensor; no host sync)."""

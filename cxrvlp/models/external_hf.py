@@ -30,7 +30,7 @@ from PIL import Image
 from torch import nn
 
 from cxrvlp.models.external import BASE_DIR, ExternalClip, describe_config
-from cxrvlp.models.text import quiet_transformers
+from cxrvlp.models.text import quiet_transformers, tokenize_texts
 from cxrvlp.models.weights import WeightsError, resolve_hf
 
 FAMILIES = ("clip", "siglip", "generic")
@@ -113,10 +113,7 @@ class HFTextTower:
 
     def tokenize(self, texts: list[str], *, max_length: int | None = None) -> dict[str, torch.Tensor]:
         """Texts -> ``{"input_ids": [B, L], "attention_mask": [B, L]}`` padded to the longest, truncated."""
-        enc = self.tokenizer(
-            list(texts), padding=True, truncation=True, max_length=max_length or self.max_length, return_tensors="pt"
-        )
-        return {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"]}
+        return tokenize_texts(self.tokenizer, texts, max_length or self.max_length)
 
     def __call__(
         self, input_ids: torch.Tensor, attention_mask: torch.Tensor, *, inputs_embeds: torch.Tensor | None = None

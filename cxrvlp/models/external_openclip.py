@@ -26,6 +26,7 @@ from torch import nn
 
 from cxrvlp.models.external import ExternalClip, describe_config
 from cxrvlp.models.external_hf import replaced_output
+from cxrvlp.models.text import tokenize_texts
 from cxrvlp.models.weights import WeightsError, hub_offline, hub_reachable
 
 INSTALL_HINT = "open_clip models need the optional extra: pip install 'cxrvlp[open_clip]' (or open_clip_torch>=2.24)"
@@ -84,9 +85,7 @@ class OpenClipText:
 
     def tokenize(self, texts: list[str], *, max_length: int | None = None) -> dict[str, torch.Tensor]:
         """Texts -> ``{"input_ids": [B, L], "attention_mask": [B, L]}``."""
-        enc = self.tokenizer(list(texts), padding=True, truncation=True, max_length=max_length or self.max_length,
-                             return_tensors="pt")  # fmt: skip
-        return {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"]}
+        return tokenize_texts(self.tokenizer, texts, max_length or self.max_length)
 
     def __call__(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, *,
                  inputs_embeds: torch.Tensor | None = None) -> torch.Tensor:  # fmt: skip

@@ -29,7 +29,7 @@ STATUSES: dict[str, int] = {"": 0, "present": 1, "absent": 2, "uncertain": 3}
 
 
 def graph_to_data(graph: ReportGraph, tokenizer: Any, *, max_node_tokens: int = 8) -> Data:
-    """Tensorise one report graph (the tokenizer is called once, on the list of node texts).
+    """Tensorise one report graph (see :func:`graphs_to_data`, which does many with one tokenizer call).
 
     Args:
         graph: the report's entity graph (may have no nodes).
@@ -41,31 +41,63 @@ def graph_to_data(graph: ReportGraph, tokenizer: Any, *, max_node_tokens: int = 
         ``kind [n+1]`` and ``status [n+1]`` long, ``edge_index [2, E]`` (both directions of every relation and of
         every root link).
     """
-    n = len(graph.nodes)
-    token_ids = torch.zeros(n + 1, max_node_tokens, dtype=torch.long)
-    token_mask = torch.zeros(n + 1, max_node_tokens, dtype=torch.bool)
-    if n:
+    return graphs_to_data([graph], tokenizer, max_node_tokens=max_node_tokens)[0]
+
+
+def graphs_to_data(graphs: list[ReportGraph], tokenizer: Any, *, max_node_tokens: int = 8) -> list[Data]:
+    """Tensorise many report graphs, calling the tokenizer once on the node texts of all of them.
+
+    Each node text is padded / truncated to exactly ``max_node_tokens`` on its own, so the result equals
+    ``[graph_to_data(g, tokenizer) for g in graphs]``.
+
+    Args:
+        graphs: the reports' entity graphs (any may have no nodes).
+        tokenizer: a Hugging Face tokenizer of the text tower.
+        max_node_tokens: word pieces kept per node (longer entity texts are truncated).
+
+    Returns:
+        One ``Data`` per graph, as :func:`graph_to_data` describes.
+    """
+    texts = [node.text for graph in graphs for node in graph.nodes]
+    if texts:
         enc = tokenizer(
-            [node.text for node in graph.nodes],
+            texts,
             add_special_tokens=False,
             padding="max_length",
             truncation=True,
             max_length=max_node_tokens,
             return_tensors="pt",
         )
-        token_ids[1:] = enc["input_ids"]
-        token_mask[1:] = enc["attention_mask"].bool()
-    kind = torch.tensor([KINDS["root"]] + [KINDS[node.kind] for node in graph.nodes], dtype=torch.long)
-    status = torch.tensor([STATUSES[""]] + [STATUSES[node.status] for node in graph.nodes], dtype=torch.long)
-    src = [e.src + 1 for e in graph.edges] + [0] * n
-    dst = [e.dst + 1 for e in graph.edges] + list(range(1, n + 1))
-    for e in graph.edges:
-        if not (0 <= e.src < n and 0 <= e.dst < n):
-            raise ValueError(f"edge {e} points outside the graph's {n} nodes")
-    edge_index = torch.tensor([src + dst, dst + src], dtype=torch.long).reshape(2, -1)  # (2, E) undirected
-    return Data(
-        token_ids=token_ids, token_mask=token_mask, kind=kind, status=status, edge_index=edge_index, num_nodes=n + 1
-    )
+        all_ids, all_mask = enc["input_ids"], enc["attention_mask"].bool()  # (N, L) over every graph's nodes
+    out: list[Data] = []
+    offset = 0
+    for graph in graphs:
+        n = len(graph.nodes)
+        token_ids = torch.zeros(n + 1, max_node_tokens, dtype=torch.long)
+        token_mask = torch.zeros(n + 1, max_node_tokens, dtype=torch.bool)
+        if n:
+            token_ids[1:] = all_ids[offset : offset + n]
+            token_mask[1:] = all_mask[offset : offset + n]
+            offset += n
+        kind = torch.tensor([KINDS["root"]] + [KINDS[node.kind] for node in graph.nodes], dtype=torch.long)
+        status = torch.tensor([STATUSES[""]] + [STATUSES[node.status] for node in graph.nodes], dtype=torch.long)
+        src = [e.src + 1 for e in graph.edges] + [0] * n
+        dst = [e.dst + 1 for e in graph.edges] + list(range(1, n + 1))
+        for e in graph.edges:
+            if not (0 <= e.src < n and 0 <= e.dst < n):
+                raise ValueError(f"edge {e} points outside the graph's {n} nodes")
+        edge_index = torch.tensor([src + dst, dst + src], dtype=torch.long).reshape(2, -1)  # (2, E) undirected
+        out.append(
+            Data(
+                token_ids=token_ids,
+                token_mask=token_mask,
+                kind=kind,
+                status=status,
+                edge_index=edge_index,
+                num_nodes=n + 1,
+            )
+        )
+    return out
 
 
 def collate_graphs(graphs: list[Data]) -> Batch:

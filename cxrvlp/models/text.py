@@ -55,6 +55,18 @@ def load_tokenizer(source: str, local_only: bool) -> Any:
     return AutoTokenizer.from_pretrained(source, local_files_only=local_only)
 
 
+def tokenize_texts(tokenizer: Any, texts: list[str], max_length: int) -> dict[str, torch.Tensor]:
+    """Texts -> ``{"input_ids": [B, L], "attention_mask": [B, L]}`` padded to the longest, truncated to ``max_length``.
+
+    Args:
+        tokenizer: anything with the Hugging Face call signature (a HF tokenizer, or an adapter's wrapper of one).
+        texts: the texts to encode.
+        max_length: token limit per text.
+    """
+    enc = tokenizer(list(texts), padding=True, truncation=True, max_length=max_length, return_tensors="pt")
+    return {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"]}
+
+
 class TextEncoder(nn.Module):
     """HF encoder -> pooled [B, H] -> projection [B, D] (not normalised; CXRClip normalises).
 
@@ -85,10 +97,7 @@ class TextEncoder(nn.Module):
 
     def tokenize(self, texts: list[str], *, max_length: int | None = None) -> dict[str, torch.Tensor]:
         """Texts -> ``{"input_ids": [B, L], "attention_mask": [B, L]}`` padded to the longest, truncated."""
-        enc = self.tokenizer(
-            list(texts), padding=True, truncation=True, max_length=max_length or self.max_length, return_tensors="pt"
-        )
-        return {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"]}
+        return tokenize_texts(self.tokenizer, texts, max_length or self.max_length)
 
     def word_embeddings(self) -> nn.Embedding:
         """The token embedding table (captum attributions and the graph encoder's node features use it)."""

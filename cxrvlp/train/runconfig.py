@@ -14,7 +14,7 @@ RUN_CONFIG = "config.yaml"
 """The resolved config a run writes into its folder (and ``--resume`` reads back)."""
 
 
-def _merge(cls: type, base: dict[str, Any], new: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+def _merge(cls: type, base: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     """``new`` over ``base``, recursing into dataclass sections only (free-form dicts such as ``text_config`` are
     replaced whole). Unknown keys are kept so that :func:`from_dict` reports them by name."""
     hints = typing.get_type_hints(cls)
@@ -22,7 +22,7 @@ def _merge(cls: type, base: dict[str, Any], new: dict[str, Any], prefix: str = "
     for key, value in new.items():
         tp = hints.get(key)
         if tp is not None and dataclasses.is_dataclass(tp) and isinstance(value, dict):
-            out[key] = _merge(tp, base.get(key, {}), value, f"{prefix}{key}.")
+            out[key] = _merge(tp, base.get(key, {}), value)
         else:
             out[key] = value
     return out
