@@ -29,7 +29,7 @@ from cxrvlp.eval import (
     weighted_auroc,
     weighted_mean,
 )
-from cxrvlp.eval.bootstrap import mean_metric
+from cxrvlp.eval.bootstrap import auroc, mean_metric, nanmean0
 
 
 def unit(*rows: list[float]) -> torch.Tensor:
@@ -62,6 +62,16 @@ def test_weighted_auroc_matches_sklearn_with_ties_and_on_expanded_resamples():
 
 def test_weighted_auroc_nan_without_both_classes():
     assert math.isnan(weighted_auroc(np.array([1.0, 2.0]), np.array([True, True]), np.ones((1, 2)))[0])
+
+
+def test_auroc_and_nanmean0_helpers():
+    rng = np.random.default_rng(0)
+    scores = rng.integers(0, 6, size=80).astype(float)  # many ties
+    labels = rng.random(80) < 0.4
+    assert auroc(scores, labels) == weighted_auroc(scores, labels, np.ones((1, 80)))[0]
+    assert math.isnan(auroc(np.array([1.0, 2.0]), np.array([True, True])))
+    out = nanmean0([np.array([1.0, np.nan, np.nan]), np.array([3.0, 2.0, np.nan])])
+    assert out[:2].tolist() == [2.0, 2.0] and math.isnan(out[2])
 
 
 def test_weighted_mean_with_mask_and_ci():

@@ -139,11 +139,11 @@ def matrix_heatmap(
     import plotly.graph_objects as go
 
     n = len(labels)
-    hov = [hover_text(t, width=50, max_chars=300) for t in labels]
+    hov = np.empty(n, dtype=object)
+    hov[:] = [hover_text(t, width=50, max_chars=300) for t in labels]
     custom = np.empty((n, n, 2), dtype=object)
-    for i in range(n):
-        for j in range(n):
-            custom[i, j] = (hov[i], hov[j])
+    custom[:, :, 0] = hov[:, None]  # row report
+    custom[:, :, 1] = hov[None, :]  # column report
     ticks = [str(i) for i in range(n)]
     fig = go.Figure(
         go.Heatmap(

@@ -53,9 +53,9 @@ class EmbeddingCache:
         """Embeddings ``[N, D]`` of ``texts``; only texts not cached yet go through the model."""
         mk = self.model_key(predictor)
         keys = [self._key(mk, t) for t in texts]
+        self.hits += sum(1 for k in keys if k in self._store)  # before the misses are stored
         todo = list(dict.fromkeys(k for k in keys if k not in self._store))
         first_text = {k: t for k, t in zip(keys, texts, strict=True)}
-        self.hits += len(keys) - sum(1 for k in keys if k in todo)
         self.misses += len(todo)
         if todo:
             new = predictor.embed_texts([first_text[k] for k in todo], batch_size=batch_size, on_progress=on_progress)

@@ -111,8 +111,10 @@ def soft_label_matrices(
     taus = {"text": tau_t, "clinical": tau_c, "graph": tau_g}
     if "text" in streams:
         features["text"] = text
+    # Raw clinical vectors, labelled once: normalised for the stream, sliced raw for the losses.
+    clinical = _clinical(everything) if "clinical" in streams or image_features is not None else None
     if "clinical" in streams:
-        features["clinical"] = LF.normalize_clinical(_clinical(everything))
+        features["clinical"] = LF.normalize_clinical(clinical)
     if "graph" in streams:
         if model.graph is None:
             skipped["graph"] = "the model has no graph encoder (model.graph.enabled is false)"
@@ -134,7 +136,6 @@ def soft_label_matrices(
             tau_g=tau_g,
             gather=False,
         )
-        clinical = _clinical(everything)
         with torch.inference_mode():
             terms = loss(
                 image_features=image_features.float().cpu(),

@@ -108,6 +108,21 @@ def weighted_auroc(scores: np.ndarray, labels: np.ndarray, weights: np.ndarray) 
         return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
 
 
+def auroc(scores: np.ndarray, labels: np.ndarray) -> float:
+    """Plain (unweighted) AUROC of ``scores`` ``[N]`` against bool ``labels`` ``[N]``; ties count one half; NaN
+    without both classes. :func:`weighted_auroc` under a single row of ones."""
+    return float(weighted_auroc(scores, labels, np.ones((1, len(scores)), dtype=np.float32))[0])
+
+
+def nanmean0(x: np.ndarray) -> np.ndarray:
+    """Mean over axis 0 ignoring NaN (e.g. bootstrap replicates of findings where a resample lacks a class); NaN
+    where every entry is NaN. ``x`` may be a list of equally shaped arrays."""
+    x = np.asarray(x)
+    finite = np.isfinite(x)
+    count = finite.sum(axis=0)
+    return np.where(count > 0, np.where(finite, x, 0.0).sum(axis=0) / np.maximum(count, 1), np.nan)
+
+
 def metric(point: float, boot: np.ndarray, n: int, *, percent: bool = True) -> Metric:
     """Build a :class:`Metric` from a point estimate and its ``[R]`` bootstrap replicates (percentile 95% CI)."""
     boot = np.asarray(boot, dtype=np.float64)

@@ -16,10 +16,10 @@ from pathlib import Path
 import numpy as np
 
 from cxrvlp.eval.dataset import EvalItem, read_manifest
+from cxrvlp.eval.engine import NO_FINDING
 
 log = logging.getLogger(__name__)
 
-NO_FINDING = "No Finding"
 PATIENT_COLUMNS: tuple[str, ...] = ("patient", "patient_id", "subject_id")
 """Manifest columns read as the patient id, first match wins (NIH: ``patient_id``; MIMIC: ``subject_id``)."""
 SPLITS: tuple[str, str, str] = ("train", "val", "test")
@@ -42,10 +42,6 @@ class LabelledSet:
     def __post_init__(self) -> None:
         if len(self.items) != len(self.patients):
             raise ValueError(f"{len(self.items)} items but {len(self.patients)} patient ids")
-
-    def split_indices(self, split: str) -> np.ndarray:
-        """Indices ``[n]`` of the items in ``split``."""
-        return np.array([i for i, it in enumerate(self.items) if it.split == split], dtype=np.int64)
 
 
 def read_labelled_manifest(path: str | Path) -> LabelledSet:

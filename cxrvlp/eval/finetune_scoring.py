@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from cxrvlp.eval.bootstrap import DEFAULT_RESAMPLES, metric, resample_weights, weighted_auroc
+from cxrvlp.eval.bootstrap import DEFAULT_RESAMPLES, auroc, metric, nanmean0, resample_weights, weighted_auroc
 from cxrvlp.eval.results import Metric, TaskResult
 
 
@@ -33,7 +33,6 @@ def score_seeds(
     """
     n_seeds, n, _ = scores.shape
     weights = resample_weights(n, n_bootstrap, seed=seed)  # (R, N)
-    ones = np.ones((1, n), dtype=np.float32)
     breakdown: dict[str, dict[str, Metric]] = {}
     points, boots, skipped, positives = [], [], [], {}
     for j, c in enumerate(classes):
@@ -42,7 +41,7 @@ def score_seeds(
         if not pos.any() or pos.all():
             skipped.append(c)
             continue
-        point = np.array([weighted_auroc(scores[s, :, j], pos, ones)[0] for s in range(n_seeds)])  # (S,)
+        point = np.array([auroc(scores[s, :, j], pos) for s in range(n_seeds)])  # (S,)
         boot = np.stack([weighted_auroc(scores[s, :, j], pos, weights) for s in range(n_seeds)])  # (S, R)
         breakdown[c] = {"auroc": metric(point.mean(), boot.mean(0), n), "auroc_std": _std_metric(point)}
         points.append(point)
@@ -51,19 +50,12 @@ def score_seeds(
     per_seed: list[float] = [float("nan")] * n_seeds
     if points:
         per_seed_macro = np.mean(points, axis=0)  # (S,)
-        boot_macro = _nanmean0(np.stack(boots)).mean(0)  # (C, S, R) -> (R,)
+        boot_macro = nanmean0(np.stack(boots)).mean(0)  # (C, S, R) -> (R,)
         metrics["macro_auroc"] = metric(per_seed_macro.mean(), boot_macro, n)
         metrics["macro_auroc_std"] = _std_metric(per_seed_macro)
         per_seed = [float(v) for v in per_seed_macro]
     info = {"skipped": skipped, "positives": positives, "n_test": int(n), "per_seed_macro": per_seed}
     return TaskResult("finetune", metrics, breakdown, info)
-
-
-def _nanmean0(x: np.ndarray) -> np.ndarray:
-    """Mean over axis 0 ignoring NaN (a bootstrap resample without both classes); NaN where all are NaN."""
-    finite = np.isfinite(x)
-    count = finite.sum(axis=0)
-    return np.where(count > 0, np.where(finite, x, 0.0).sum(axis=0) / np.maximum(count, 1), np.nan)
 
 
 def _std_metric(values: np.ndarray) -> Metric:

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from cxrvlp.eval.bootstrap import weighted_auroc
+from cxrvlp.eval.bootstrap import auroc
 from cxrvlp.models.image import ImageEncoder
 
 StepProgress = Callable[[int, int], None]
@@ -124,7 +124,7 @@ def macro_auroc(scores: np.ndarray, y: np.ndarray) -> float:
     for j in range(y.shape[1]):
         pos = y[:, j] > 0.5
         if pos.any() and not pos.all():
-            aucs.append(weighted_auroc(scores[:, j], pos, np.ones((1, len(pos)), dtype=np.float32))[0])
+            aucs.append(auroc(scores[:, j], pos))
     return float(np.mean(aucs)) if aucs else float("nan")
 
 

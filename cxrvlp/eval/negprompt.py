@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from cxrvlp.eval.bootstrap import DEFAULT_RESAMPLES, mean_metric, mean_metrics, resample_weights
+from cxrvlp.eval.bootstrap import DEFAULT_RESAMPLES, mean_metrics, metric, resample_weights
 from cxrvlp.eval.results import TaskResult
 
 
@@ -100,8 +100,8 @@ def score_negated_prompt_retrieval(
         p, n = np.array(pos_p[k]), np.array(neg_p[k])
         values.update({f"pos_p@{k}": p, f"neg_p@{k}": n, f"gap@{k}": p - n})
         for i, u in enumerate(units):  # one finding: no resampling unit below it, so no CI
-            breakdown[u][f"pos_p@{k}"] = mean_metric(p[i : i + 1], np.zeros((0, 1)))
-            breakdown[u][f"neg_p@{k}"] = mean_metric(n[i : i + 1], np.zeros((0, 1)))
+            breakdown[u][f"pos_p@{k}"] = metric(p[i], np.empty(0), 1)
+            breakdown[u][f"neg_p@{k}"] = metric(n[i], np.empty(0), 1)
     metrics = mean_metrics(values, weights)
     mean_prev = float(np.mean(chance)) if chance else float("nan")
     info = {

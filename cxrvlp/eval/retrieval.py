@@ -110,9 +110,8 @@ def score_normal_case_detection(
     """
     s_norm = (image_emb.float() * normal_emb.float()).sum(dim=1).double().numpy()[:, None]  # (M, 1)
     s_abn = (image_emb.float() @ abnormal_emb.float().T).double().numpy()  # (M, A)
-    greater = (s_abn > s_norm).sum(axis=1)
-    ties = (s_abn == s_norm).sum(axis=1)
-    credit = np.where(greater == 0, 1.0 / (ties + 1), 0.0)
+    # Top-1 credit of the normal report (column 0) in a gallery of it and the abnormal ones.
+    credit = topk_credit(np.concatenate([s_norm, s_abn], axis=1), np.zeros(len(s_norm), dtype=np.int64), (1,))[1]
     weights = resample_weights(len(credit), n_bootstrap, seed=seed)
     return TaskResult(
         "ncd",

@@ -7,6 +7,7 @@ collect every text any task needs), ``embed_images``, ``embed_texts`` (one call 
 
 from __future__ import annotations
 
+import functools
 import logging
 import random
 import time
@@ -140,22 +141,23 @@ def evaluate(
     extra_images: list[str] = []  # align case images that are not items
     plans: dict[str, dict] = {}
 
+    # Each distinct report is cleaned and labelled once, here and in build_cxr_align (template reports repeat).
+    label = functools.cache(label_fn_or_default(label_fn))
+    clean = functools.cache(clean_fn_or_default(clean_fn))
     labeled: dict[str, Labeled] = {}  # item id -> labels of its cleaned report
     cleaned: dict[str, str] = {}  # item id -> cleaned report
-    cache: dict[str, Labeled] = {}  # cleaned report -> labels (template reports repeat)
     if {"retrieval", "ncd"} & set(tasks) or (label_source == "report" and _LABEL_TASKS & set(tasks)):
-        label, clean = label_fn_or_default(label_fn), clean_fn_or_default(clean_fn)
         for it in image_items:
             text = clean(it.report).strip() if it.report else ""
             if text:
                 cleaned[it.id] = text
-                labeled[it.id] = cache[text] if text in cache else cache.setdefault(text, label(text))
+                labeled[it.id] = label(text)
 
     if "align" in tasks or "textdiag" in tasks:
         cases = align_cases
         if cases is None:
             cases = build_cxr_align(
-                items, seed=seed, label_fn=label_fn, negate_fn=negate_fn, omit_fn=omit_fn, clean_fn=clean_fn
+                items, seed=seed, label_fn=label, negate_fn=negate_fn, omit_fn=omit_fn, clean_fn=clean
             )
         rows, kept = [], []
         for c in cases.values():
@@ -205,7 +207,7 @@ def evaluate(
     if "retrieval" in tasks:
         query = [row_of[i] for i in cleaned]
         gallery = list(dict.fromkeys(cleaned.values()))
-        gallery_labels = [positive_set(cache[g]) for g in gallery]
+        gallery_labels = [positive_set(label(g)) for g in gallery]
         where = {g: j for j, g in enumerate(gallery)}
         plans["retrieval"] = {
             "query": query,
@@ -218,7 +220,6 @@ def evaluate(
         normal = [i for i in cleaned if is_normal(labeled[i])]
         abnormal = [cleaned[i] for i in cleaned if not is_normal(labeled[i])]
         if report_pool:
-            label, clean = label_fn_or_default(label_fn), clean_fn_or_default(clean_fn)
             for r in report_pool:
                 text = clean(r).strip()
                 if text and not is_normal(label(text)):

@@ -21,7 +21,15 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from cxrvlp.eval.bootstrap import DEFAULT_RESAMPLES, metric, resample_weights, weighted_auroc, weighted_means
+from cxrvlp.eval.bootstrap import (
+    DEFAULT_RESAMPLES,
+    auroc,
+    metric,
+    nanmean0,
+    resample_weights,
+    weighted_auroc,
+    weighted_means,
+)
 from cxrvlp.eval.engine import Labeled, PromptsFn, call_prompts, positive_set, prompts_or_default
 from cxrvlp.eval.results import Metric, TaskResult
 
@@ -163,7 +171,7 @@ def score_zeroshot(
             skipped.append(c)
             continue
         s, lab = scores[v, j], pos[v, j]
-        auc = weighted_auroc(s, lab, np.ones((1, len(s))))[0]
+        auc = auroc(s, lab)
         auc_boot = weighted_auroc(s, lab, weights if v.all() else weights[:, v])
         acc = float(correct[v, j].mean())
         nv = int(v.sum())
@@ -174,15 +182,6 @@ def score_zeroshot(
         accs_boot.append(acc_boot_all[:, j])
     metrics: dict[str, Metric] = {}
     if aucs:
-        metrics["auroc"] = metric(float(np.mean(aucs)), _nanmean_rows(aucs_boot), n)
-        metrics["accuracy"] = metric(float(np.mean(accs)), _nanmean_rows(accs_boot), n)
+        metrics["auroc"] = metric(float(np.mean(aucs)), nanmean0(aucs_boot), n)
+        metrics["accuracy"] = metric(float(np.mean(accs)), nanmean0(accs_boot), n)
     return TaskResult("zeroshot", metrics, breakdown, info={"findings": list(breakdown), "skipped": skipped})
-
-
-def _nanmean_rows(rows: list[np.ndarray]) -> np.ndarray:
-    """Mean over findings of ``[R]`` replicate arrays, ignoring NaN (a resample without both classes)."""
-    x = np.stack(rows)  # (C, R)
-    finite = np.isfinite(x)
-    count = finite.sum(axis=0)
-    total = np.where(finite, x, 0.0).sum(axis=0)
-    return np.where(count > 0, total / np.maximum(count, 1), np.nan)
