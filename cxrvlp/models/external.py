@@ -41,7 +41,16 @@ from torch import nn
 
 from cxrvlp import __version__
 from cxrvlp.config import ConfigError, ModelConfig, from_dict, to_dict
-from cxrvlp.models.clip import CONFIG_NAME, WEIGHTS_NAME, CheckpointError, CXRClip, _alias_keys, encode_batch
+from cxrvlp.models.clip import (
+    CONFIG_NAME,
+    WEIGHTS_NAME,
+    CheckpointError,
+    CXRClip,
+    encode_batch,
+    load_weights_strict,
+    save_config,
+    save_weights,
+)
 
 SPEC_KINDS: tuple[str, ...] = ("preset", "cxrvlp", "hf", "open_clip", "openai_clip")
 ANALYSES: tuple[str, ...] = ("similarity", "attribution", "occlusion", "head_ablation", "graph", "training")
@@ -152,21 +161,12 @@ class ExternalClip(nn.Module):
         """Write a cxrvlp checkpoint directory: ``config.json`` (with ``adapter``: kind and base spec),
         ``model.safetensors`` (every weight) and ``base/`` (config, tokenizer, image processor). It loads back with
         :func:`load_model` ``("cxrvlp:DIR")``; nothing is pickled."""
-        from safetensors.torch import save_file
-
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        own = self.state_dict()
-        aliases = _alias_keys(own)
-        state = {k: v.detach().contiguous().cpu() for k, v in own.items() if k not in aliases}
-        tmp = directory / (WEIGHTS_NAME + ".tmp")
-        save_file(state, str(tmp), metadata={"format": "pt", "cxrvlp_version": __version__})
-        tmp.replace(directory / WEIGHTS_NAME)
+        save_weights(self, directory)
         adapter = {"kind": self.kind, "base_spec": self.spec, **self._save_base(directory / BASE_DIR)}
         meta = {"cxrvlp_version": __version__, "adapter": adapter, "model": to_dict(self.config), **(extra or {})}
-        tmp = directory / (CONFIG_NAME + ".tmp")
-        tmp.write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
-        tmp.replace(directory / CONFIG_NAME)
+        save_config(directory, meta)
         return directory
 
     def load_weights_file(self, path: Path) -> None:
@@ -175,25 +175,7 @@ class ExternalClip(nn.Module):
         Raises:
             CheckpointError: corrupt file, or keys / shapes that do not fit.
         """
-        from safetensors import SafetensorError
-        from safetensors.torch import load_file
-
-        try:
-            state = load_file(str(path))
-        except (SafetensorError, OSError, RuntimeError) as e:
-            raise CheckpointError(f"{path} is corrupt or not a safetensors file: {e}") from e
-        own = self.state_dict()
-        aliases = _alias_keys(own)
-        own = {k: v for k, v in own.items() if k not in aliases}
-        missing, unexpected = sorted(set(own) - set(state)), sorted(set(state) - set(own))
-        bad = sorted(k for k in set(own) & set(state) if own[k].shape != state[k].shape)
-        if missing or unexpected or bad:
-            raise CheckpointError(
-                f"{path} does not fit {self.spec}: missing={missing[:5]} unexpected={unexpected[:5]} "
-                f"shape mismatch={bad[:5]}"
-            )
-        result = self.load_state_dict(state, strict=False)
-        assert not result.unexpected_keys and set(result.missing_keys) <= aliases, result
+        load_weights_strict(self, path, mismatch=f"does not fit {self.spec}")
 
 
 def describe_config(
