@@ -258,15 +258,16 @@ def load_checkpoint(directory: str | Path) -> CXRClip | ExternalClip:
     """
     directory = Path(directory).expanduser()
     cfg_path = directory / CONFIG_NAME
+    meta: Any = {}
     adapter = None
     if cfg_path.is_file():
         try:
-            adapter = json.loads(cfg_path.read_text(encoding="utf-8")).get("adapter")
+            meta = json.loads(cfg_path.read_text(encoding="utf-8"))
+            adapter = meta.get("adapter")
         except (json.JSONDecodeError, AttributeError) as e:
             raise CheckpointError(f"{cfg_path} is corrupt or not a cxrvlp config: {e}") from e
     if adapter is None:
         return CXRClip.from_pretrained(directory)
-    meta = json.loads(cfg_path.read_text(encoding="utf-8"))
     try:
         cfg = from_dict(ModelConfig, meta["model"], prefix="model.")
         kind = adapter["kind"]
