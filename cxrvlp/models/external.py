@@ -66,7 +66,8 @@ class ExternalClip(nn.Module):
     Subclass ``__init__`` must set: ``self.text`` (a text tower: ``tokenizer``, ``backbone``, ``max_length``,
     ``word_embeddings()``, ``tokenize()``, ``__call__(input_ids, attention_mask, *, inputs_embeds=None)`` returning
     projected, un-normalised ``[B, D]``), ``self.image`` (``trunk``), ``self.config`` (a ModelConfig description),
-    ``self.spec`` (the base model spec) and ``self.unsupported`` (analysis name -> reason).
+    ``self.spec`` (the base model spec) and ``self.unsupported`` (analysis name -> reason); ``self.model`` is the
+    wrapped model (its ``logit_bias`` tensor, if any, is :meth:`logit_bias`).
     """
 
     kind: str = ""
@@ -122,8 +123,9 @@ class ExternalClip(nn.Module):
         return self._log_scale().reshape(()).clamp(max=math.log(self.config.max_logit_scale)).exp()
 
     def logit_bias(self) -> torch.Tensor:
-        """The logit bias (SigLIP); zero for models without one. A scalar tensor."""
-        return torch.zeros((), device=self._log_scale().device)
+        """The wrapped model's logit bias (SigLIP); zero for models without one. A scalar tensor."""
+        bias = getattr(getattr(self, "model", None), "logit_bias", None)
+        return bias.reshape(()) if isinstance(bias, torch.Tensor) else torch.zeros((), device=self._log_scale().device)
 
     def pair_probability(self, cosine: torch.Tensor) -> torch.Tensor:
         """SigLIP-style independent match probability ``sigmoid(scale * cos + bias)`` of image-text pairs, any
@@ -138,6 +140,19 @@ class ExternalClip(nn.Module):
             ``distractor_image_features [B, D]``, ``clinical`` / ``hardneg_clinical [B, 14]``, and ``logit_scale``.
         """
         return encode_batch(self, batch)
+
+    def _describe(
+        self, *, image_encoder: str, text_encoder: str, image_size: int, mean: Any, std: Any, max_length: int
+    ) -> ModelConfig:
+        """:func:`describe_config` for this adapter: the embedding width from one text forward, the scale from
+        :meth:`_log_scale` (call once the towers are set)."""
+        with torch.no_grad():
+            tok = self.text.tokenize(["x"])
+            dim = self.text(tok["input_ids"], tok["attention_mask"]).shape[-1]
+        return describe_config(
+            image_encoder=image_encoder, text_encoder=text_encoder, image_size=image_size, mean=mean, std=std,
+            max_length=max_length, embed_dim=dim, scale=float(self._log_scale().detach().float().reshape(()).exp()),
+        )  # fmt: skip
 
     # ------------------------------------------------------------------------------------------ preprocessing
     def _eval_transform(self) -> Callable[[Image.Image], torch.Tensor]:

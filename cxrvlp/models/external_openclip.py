@@ -24,7 +24,7 @@ import torch
 from PIL import Image
 from torch import nn
 
-from cxrvlp.models.external import ExternalClip, describe_config
+from cxrvlp.models.external import ExternalClip
 from cxrvlp.models.external_hf import replaced_output
 from cxrvlp.models.weights import WeightsError, hub_offline, hub_reachable
 
@@ -128,21 +128,13 @@ class OpenClip(ExternalClip):
                 "output projection, so heads cannot be masked"
             )
         side, mean, std = _geometry(preprocess)
-        with torch.no_grad():
-            tok_x = self.text.tokenize(["x"])
-            dim = self.text(tok_x["input_ids"], tok_x["attention_mask"]).shape[-1]
-        self.config = describe_config(
+        self.config = self._describe(
             image_encoder=type(model.visual).__name__, text_encoder=type(self.text.backbone).__name__,
-            image_size=side, mean=mean, std=std, max_length=context, embed_dim=dim,
-            scale=float(model.logit_scale.detach().float().reshape(()).exp()),
+            image_size=side, mean=mean, std=std, max_length=context,
         )  # fmt: skip
 
     def _log_scale(self) -> torch.Tensor:
         return self.model.logit_scale
-
-    def logit_bias(self) -> torch.Tensor:
-        bias = getattr(self.model, "logit_bias", None)
-        return bias.reshape(()) if isinstance(bias, torch.Tensor) else super().logit_bias()
 
     def _image_features(self, pixel_values: torch.Tensor) -> torch.Tensor:
         return self.model.encode_image(pixel_values, normalize=False)
