@@ -19,7 +19,6 @@ import torch
 from PIL import Image
 
 from cxrvlp.data.images import read_image
-from cxrvlp.data.transforms import image_transform
 from cxrvlp.models import CXRClip, ExternalClip, create_model, load_model, parse_spec
 
 log = logging.getLogger(__name__)
@@ -63,7 +62,7 @@ def default_device() -> torch.device:
 
 class Predictor:
     """Wraps a :class:`CXRClip` or an adapter (:class:`~cxrvlp.models.ExternalClip`) in eval mode with its image
-    transform (the model's own preprocessing when it has one); all methods run without gradients.
+    transform (``model.image_transform()``: an adapter's own preprocessing); all methods run without gradients.
 
     Args:
         model: the model (moved to ``device`` and put in eval mode).
@@ -77,8 +76,7 @@ class Predictor:
         self.device = torch.device(device) if device is not None else default_device()
         self.model = model.to(self.device).eval()
         self.spec = spec
-        own = getattr(model, "image_transform", None)
-        self.transform = own() if callable(own) else image_transform(model.config)
+        self.transform = model.image_transform()
 
     # ---------------------------------------------------------------------------------------------- loading
     @classmethod

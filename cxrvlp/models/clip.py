@@ -8,15 +8,18 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn.functional as F
+from PIL import Image
 from torch import nn
 
 from cxrvlp import __version__
 from cxrvlp.config import ConfigError, ModelConfig, from_dict, to_dict
+from cxrvlp.data.transforms import image_transform
 from cxrvlp.models.image import ImageEncoder
 from cxrvlp.models.text import TextEncoder
 
@@ -85,6 +88,10 @@ class CXRClip(nn.Module):
     def scale(self) -> torch.Tensor:
         """exp(logit_scale) clamped to ``max_logit_scale`` (a scalar tensor; no host sync)."""
         return self.logit_scale.clamp(max=self._max_log_scale).exp()
+
+    def image_transform(self, *, train: bool = False) -> Callable[[Image.Image], torch.Tensor]:
+        """PIL image -> ``[3, S, S]``: cxrvlp's CXR transform for this config (augmenting with ``train``)."""
+        return image_transform(self.config, train=train)
 
     def forward(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
         """Encode every stream present in ``batch`` (see ARCHITECTURE.md "Batch").

@@ -41,6 +41,7 @@ from torch import nn
 
 from cxrvlp import __version__
 from cxrvlp.config import ConfigError, ModelConfig, from_dict, to_dict
+from cxrvlp.data.transforms import image_transform
 from cxrvlp.models.clip import (
     CONFIG_NAME,
     WEIGHTS_NAME,
@@ -162,8 +163,6 @@ class ExternalClip(nn.Module):
         """PIL image -> ``[3, H, W]``: the model's own preprocessing; with ``train`` cxrvlp's CXR augmentation at
         the model's input size, mean and std (the processors of other libraries do not augment)."""
         if train:
-            from cxrvlp.data.transforms import image_transform
-
             return image_transform(self.config, train=True)
         return self._eval_transform()
 
