@@ -56,6 +56,11 @@ class SimilarityResult:
     truncated: tuple[bool, ...]
 
 
+def autocast(device: torch.device) -> contextlib.AbstractContextManager:
+    """bf16 autocast on CUDA, nothing on CPU."""
+    return torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else contextlib.nullcontext()
+
+
 def default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
@@ -116,12 +121,8 @@ class Predictor:
     # ------------------------------------------------------------------------------------------------ helpers
     @contextlib.contextmanager
     def _autocast(self) -> Iterator[None]:
-        with torch.inference_mode():
-            if self.device.type == "cuda":
-                with torch.autocast("cuda", dtype=torch.bfloat16):
-                    yield
-            else:
-                yield
+        with torch.inference_mode(), autocast(self.device):
+            yield
 
     @property
     def max_length(self) -> int:
