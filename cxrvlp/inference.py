@@ -19,7 +19,6 @@ import torch
 from PIL import Image
 
 from cxrvlp.data.images import read_image
-from cxrvlp.data.transforms import image_transform
 from cxrvlp.models import CXRClip, ExternalClip, create_model, load_model, parse_spec
 
 log = logging.getLogger(__name__)
@@ -57,13 +56,18 @@ class SimilarityResult:
     truncated: tuple[bool, ...]
 
 
+def autocast(device: torch.device) -> contextlib.AbstractContextManager:
+    """bf16 autocast on CUDA, nothing on CPU."""
+    return torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else contextlib.nullcontext()
+
+
 def default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 class Predictor:
     """Wraps a :class:`CXRClip` or an adapter (:class:`~cxrvlp.models.ExternalClip`) in eval mode with its image
-    transform (the model's own preprocessing when it has one); all methods run without gradients.
+    transform (``model.image_transform()``: an adapter's own preprocessing); all methods run without gradients.
 
     Args:
         model: the model (moved to ``device`` and put in eval mode).
@@ -77,8 +81,7 @@ class Predictor:
         self.device = torch.device(device) if device is not None else default_device()
         self.model = model.to(self.device).eval()
         self.spec = spec
-        own = getattr(model, "image_transform", None)
-        self.transform = own() if callable(own) else image_transform(model.config)
+        self.transform = model.image_transform()
 
     # ---------------------------------------------------------------------------------------------- loading
     @classmethod
@@ -118,12 +121,8 @@ class Predictor:
     # ------------------------------------------------------------------------------------------------ helpers
     @contextlib.contextmanager
     def _autocast(self) -> Iterator[None]:
-        with torch.inference_mode():
-            if self.device.type == "cuda":
-                with torch.autocast("cuda", dtype=torch.bfloat16):
-                    yield
-            else:
-                yield
+        with torch.inference_mode(), autocast(self.device):
+            yield
 
     @property
     def max_length(self) -> int:

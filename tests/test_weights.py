@@ -103,3 +103,12 @@ def test_local_text_dir_without_config_is_rejected(tmp_path):
 
     with pytest.raises(WeightsError, match="no config.json"):
         resolve_hf(str(tmp_path))
+
+
+def test_is_cached_false_for_uncached_or_invalid_ids(tmp_path, monkeypatch):
+    from cxrvlp.models.weights import is_cached
+
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path))
+    assert not is_cached("cxrvlp-test/not-a-real-repo", "config.json")
+    assert not is_cached("not a valid // repo id", "config.json")

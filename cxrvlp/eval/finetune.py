@@ -45,9 +45,7 @@ import numpy as np
 import torch
 
 from cxrvlp import __version__
-from cxrvlp.config import ModelConfig
 from cxrvlp.data.images import read_image
-from cxrvlp.data.transforms import image_transform
 from cxrvlp.eval.bootstrap import DEFAULT_RESAMPLES
 from cxrvlp.eval.finetune_data import SPLITS, LabelledSet, check_splits, class_list, label_matrix, sample_fraction
 from cxrvlp.eval.finetune_full import predict, train_full
@@ -122,18 +120,14 @@ def task_name(mode: str, fraction: float) -> str:
 class TrainAugment:
     """Training transform: read the image, augment, normalise -> ``[3, S, S]``.
 
-    In order: the model's own ``image_transform(train=True)`` (adapters), else
-    ``cxrvlp.data.transforms.image_transform(model.config, train=True)`` (our models), else a small PIL-space affine +
-    brightness / contrast jitter followed by the predictor's ``image_tensor``.
+    The model's own ``image_transform(train=True)`` (CXRClip and the adapters), else (a model without one) a small
+    PIL-space affine + brightness / contrast jitter followed by the predictor's ``image_tensor``.
     """
 
     def __init__(self, predictor: Any) -> None:
         own = getattr(predictor.model, "image_transform", None)
-        cfg = getattr(predictor.model, "config", None)
         if callable(own):
             self.pil_aug, self.to_tensor = None, own(train=True)
-        elif isinstance(cfg, ModelConfig):
-            self.pil_aug, self.to_tensor = None, image_transform(cfg, train=True)
         else:
             from torchvision import transforms as T
 

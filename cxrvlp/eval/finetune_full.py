@@ -15,11 +15,11 @@ from cxrvlp.eval.finetune_train import (
     Stopper,
     TrainOptions,
     TrainOutcome,
-    autocast,
     bce_pos_weight,
     macro_auroc,
     make_loader,
 )
+from cxrvlp.inference import autocast
 
 log = logging.getLogger(__name__)
 

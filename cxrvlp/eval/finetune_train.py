@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from cxrvlp.eval.bootstrap import auroc
+from cxrvlp.inference import autocast
 from cxrvlp.models.image import ImageEncoder
 
 StepProgress = Callable[[int, int], None]
@@ -111,11 +112,6 @@ def cpu_threads(n: int | None, device: torch.device) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(old)
-
-
-def autocast(device: torch.device) -> contextlib.AbstractContextManager:
-    """bf16 autocast on CUDA, nothing on CPU."""
-    return torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else contextlib.nullcontext()
 
 
 def macro_auroc(scores: np.ndarray, y: np.ndarray) -> float:

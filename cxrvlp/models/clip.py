@@ -8,15 +8,18 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn.functional as F
+from PIL import Image
 from torch import nn
 
 from cxrvlp import __version__
 from cxrvlp.config import ConfigError, ModelConfig, from_dict, to_dict
+from cxrvlp.data.transforms import image_transform
 from cxrvlp.models.image import ImageEncoder
 from cxrvlp.models.text import TextEncoder
 
@@ -86,6 +89,10 @@ class CXRClip(nn.Module):
         """exp(logit_scale) clamped to ``max_logit_scale`` (a scalar tensor; no host sync)."""
         return self.logit_scale.clamp(max=self._max_log_scale).exp()
 
+    def image_transform(self, *, train: bool = False) -> Callable[[Image.Image], torch.Tensor]:
+        """PIL image -> ``[3, S, S]``: cxrvlp's CXR transform for this config (augmenting with ``train``)."""
+        return image_transform(self.config, train=train)
+
     def forward(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
         """Encode every stream present in ``batch`` (see ARCHITECTURE.md "Batch").
 
@@ -103,21 +110,11 @@ class CXRClip(nn.Module):
         Files are written to temporary names and renamed, so an interrupted save never leaves a half checkpoint
         under the final names.
         """
-        from safetensors.torch import save_file
-
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        own = self.state_dict()
-        aliases = _alias_keys(own)  # tied tensors (the graph tower shares the token embedding): saved once
-        state = {k: v.detach().contiguous().cpu() for k, v in own.items() if k not in aliases}
-        tmp = directory / (WEIGHTS_NAME + ".tmp")
-        save_file(state, str(tmp), metadata={"format": "pt", "cxrvlp_version": __version__})
-        tmp.replace(directory / WEIGHTS_NAME)
+        save_weights(self, directory)
         self.text.save_tokenizer_and_config(directory / TEXT_DIR)
-        meta = {"cxrvlp_version": __version__, "model": to_dict(self.config), **(extra or {})}
-        tmp = directory / (CONFIG_NAME + ".tmp")
-        tmp.write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
-        tmp.replace(directory / CONFIG_NAME)
+        save_config(directory, {"cxrvlp_version": __version__, "model": to_dict(self.config), **(extra or {})})
         return directory
 
     @classmethod
@@ -148,27 +145,63 @@ class CXRClip(nn.Module):
             model = cls(cfg, load_weights=False, text_source=(str(directory / TEXT_DIR), True))
         except Exception as e:  # a broken text_encoder/ folder, an unknown timm name, ...
             raise CheckpointError(f"cannot rebuild the model described by {cfg_path}: {e}") from e
-        from safetensors import SafetensorError
-        from safetensors.torch import load_file
-
-        try:
-            state = load_file(str(weights_path), device=str(map_location))
-        except (SafetensorError, OSError, RuntimeError) as e:
-            raise CheckpointError(f"{weights_path} is corrupt or not a safetensors file: {e}") from e
-        own = model.state_dict()
-        aliases = _alias_keys(own)  # filled through the tensor they are tied to
-        own = {k: v for k, v in own.items() if k not in aliases}
-        missing = sorted(set(own) - set(state))
-        unexpected = sorted(set(state) - set(own))
-        bad = sorted(k for k in set(own) & set(state) if own[k].shape != state[k].shape)
-        if missing or unexpected or bad:
-            raise CheckpointError(
-                f"{weights_path} does not match its config: missing={missing[:5]} unexpected={unexpected[:5]} "
-                f"shape mismatch={bad[:5]}"
-            )
-        result = model.load_state_dict(state, strict=False)
-        assert not result.unexpected_keys and set(result.missing_keys) <= aliases, result
+        load_weights_strict(model, weights_path, mismatch="does not match its config", device=str(map_location))
         return model.eval()
+
+
+def save_weights(model: nn.Module, directory: Path) -> None:
+    """Write ``model``'s state dict to ``directory / model.safetensors`` (via a temporary name, then renamed).
+
+    Tied tensors (e.g. the graph tower sharing the token embedding) are saved once, under their first key.
+    """
+    from safetensors.torch import save_file
+
+    own = model.state_dict()
+    aliases = _alias_keys(own)
+    state = {k: v.detach().contiguous().cpu() for k, v in own.items() if k not in aliases}
+    tmp = directory / (WEIGHTS_NAME + ".tmp")
+    save_file(state, str(tmp), metadata={"format": "pt", "cxrvlp_version": __version__})
+    tmp.replace(directory / WEIGHTS_NAME)
+
+
+def save_config(directory: Path, meta: dict[str, Any]) -> None:
+    """Write ``meta`` as ``directory / config.json`` (via a temporary name, then renamed)."""
+    tmp = directory / (CONFIG_NAME + ".tmp")
+    tmp.write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+    tmp.replace(directory / CONFIG_NAME)
+
+
+def load_weights_strict(model: nn.Module, path: Path, *, mismatch: str, device: str = "cpu") -> None:
+    """Fill ``model`` from a safetensors file written by :func:`save_weights`: every key and shape must fit
+    (tied tensors are filled through the tensor they are tied to).
+
+    Args:
+        mismatch: the words after the path in the error for keys / shapes that do not fit
+            (``"does not match its config"``).
+        device: where the tensors are loaded.
+
+    Raises:
+        CheckpointError: a corrupt file, or missing / unexpected keys or shape mismatches.
+    """
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        state = load_file(str(path), device=device)
+    except (SafetensorError, OSError, RuntimeError) as e:
+        raise CheckpointError(f"{path} is corrupt or not a safetensors file: {e}") from e
+    own = model.state_dict()
+    aliases = _alias_keys(own)
+    own = {k: v for k, v in own.items() if k not in aliases}
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    bad = sorted(k for k in set(own) & set(state) if own[k].shape != state[k].shape)
+    if missing or unexpected or bad:
+        raise CheckpointError(
+            f"{path} {mismatch}: missing={missing[:5]} unexpected={unexpected[:5]} shape mismatch={bad[:5]}"
+        )
+    result = model.load_state_dict(state, strict=False)
+    assert not result.unexpected_keys and set(result.missing_keys) <= aliases, result
 
 
 def _alias_keys(state: dict[str, torch.Tensor]) -> set[str]:

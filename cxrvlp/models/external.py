@@ -41,7 +41,17 @@ from torch import nn
 
 from cxrvlp import __version__
 from cxrvlp.config import ConfigError, ModelConfig, from_dict, to_dict
-from cxrvlp.models.clip import CONFIG_NAME, WEIGHTS_NAME, CheckpointError, CXRClip, _alias_keys, encode_batch
+from cxrvlp.data.transforms import image_transform
+from cxrvlp.models.clip import (
+    CONFIG_NAME,
+    WEIGHTS_NAME,
+    CheckpointError,
+    CXRClip,
+    encode_batch,
+    load_weights_strict,
+    save_config,
+    save_weights,
+)
 
 SPEC_KINDS: tuple[str, ...] = ("preset", "cxrvlp", "hf", "open_clip", "openai_clip")
 ANALYSES: tuple[str, ...] = ("similarity", "attribution", "occlusion", "head_ablation", "graph", "training")
@@ -57,7 +67,8 @@ class ExternalClip(nn.Module):
     Subclass ``__init__`` must set: ``self.text`` (a text tower: ``tokenizer``, ``backbone``, ``max_length``,
     ``word_embeddings()``, ``tokenize()``, ``__call__(input_ids, attention_mask, *, inputs_embeds=None)`` returning
     projected, un-normalised ``[B, D]``), ``self.image`` (``trunk``), ``self.config`` (a ModelConfig description),
-    ``self.spec`` (the base model spec) and ``self.unsupported`` (analysis name -> reason).
+    ``self.spec`` (the base model spec) and ``self.unsupported`` (analysis name -> reason); ``self.model`` is the
+    wrapped model (its ``logit_bias`` tensor, if any, is :meth:`logit_bias`).
     """
 
     kind: str = ""
@@ -113,8 +124,9 @@ class ExternalClip(nn.Module):
         return self._log_scale().reshape(()).clamp(max=math.log(self.config.max_logit_scale)).exp()
 
     def logit_bias(self) -> torch.Tensor:
-        """The logit bias (SigLIP); zero for models without one. A scalar tensor."""
-        return torch.zeros((), device=self._log_scale().device)
+        """The wrapped model's logit bias (SigLIP); zero for models without one. A scalar tensor."""
+        bias = getattr(getattr(self, "model", None), "logit_bias", None)
+        return bias.reshape(()) if isinstance(bias, torch.Tensor) else torch.zeros((), device=self._log_scale().device)
 
     def pair_probability(self, cosine: torch.Tensor) -> torch.Tensor:
         """SigLIP-style independent match probability ``sigmoid(scale * cos + bias)`` of image-text pairs, any
@@ -130,6 +142,19 @@ class ExternalClip(nn.Module):
         """
         return encode_batch(self, batch)
 
+    def _describe(
+        self, *, image_encoder: str, text_encoder: str, image_size: int, mean: Any, std: Any, max_length: int
+    ) -> ModelConfig:
+        """:func:`describe_config` for this adapter: the embedding width from one text forward, the scale from
+        :meth:`_log_scale` (call once the towers are set)."""
+        with torch.no_grad():
+            tok = self.text.tokenize(["x"])
+            dim = self.text(tok["input_ids"], tok["attention_mask"]).shape[-1]
+        return describe_config(
+            image_encoder=image_encoder, text_encoder=text_encoder, image_size=image_size, mean=mean, std=std,
+            max_length=max_length, embed_dim=dim, scale=float(self._log_scale().detach().float().reshape(()).exp()),
+        )  # fmt: skip
+
     # ------------------------------------------------------------------------------------------ preprocessing
     def _eval_transform(self) -> Callable[[Image.Image], torch.Tensor]:
         raise NotImplementedError
@@ -138,8 +163,6 @@ class ExternalClip(nn.Module):
         """PIL image -> ``[3, H, W]``: the model's own preprocessing; with ``train`` cxrvlp's CXR augmentation at
         the model's input size, mean and std (the processors of other libraries do not augment)."""
         if train:
-            from cxrvlp.data.transforms import image_transform
-
             return image_transform(self.config, train=True)
         return self._eval_transform()
 
@@ -152,21 +175,12 @@ class ExternalClip(nn.Module):
         """Write a cxrvlp checkpoint directory: ``config.json`` (with ``adapter``: kind and base spec),
         ``model.safetensors`` (every weight) and ``base/`` (config, tokenizer, image processor). It loads back with
         :func:`load_model` ``("cxrvlp:DIR")``; nothing is pickled."""
-        from safetensors.torch import save_file
-
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        own = self.state_dict()
-        aliases = _alias_keys(own)
-        state = {k: v.detach().contiguous().cpu() for k, v in own.items() if k not in aliases}
-        tmp = directory / (WEIGHTS_NAME + ".tmp")
-        save_file(state, str(tmp), metadata={"format": "pt", "cxrvlp_version": __version__})
-        tmp.replace(directory / WEIGHTS_NAME)
+        save_weights(self, directory)
         adapter = {"kind": self.kind, "base_spec": self.spec, **self._save_base(directory / BASE_DIR)}
         meta = {"cxrvlp_version": __version__, "adapter": adapter, "model": to_dict(self.config), **(extra or {})}
-        tmp = directory / (CONFIG_NAME + ".tmp")
-        tmp.write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
-        tmp.replace(directory / CONFIG_NAME)
+        save_config(directory, meta)
         return directory
 
     def load_weights_file(self, path: Path) -> None:
@@ -175,25 +189,7 @@ class ExternalClip(nn.Module):
         Raises:
             CheckpointError: corrupt file, or keys / shapes that do not fit.
         """
-        from safetensors import SafetensorError
-        from safetensors.torch import load_file
-
-        try:
-            state = load_file(str(path))
-        except (SafetensorError, OSError, RuntimeError) as e:
-            raise CheckpointError(f"{path} is corrupt or not a safetensors file: {e}") from e
-        own = self.state_dict()
-        aliases = _alias_keys(own)
-        own = {k: v for k, v in own.items() if k not in aliases}
-        missing, unexpected = sorted(set(own) - set(state)), sorted(set(state) - set(own))
-        bad = sorted(k for k in set(own) & set(state) if own[k].shape != state[k].shape)
-        if missing or unexpected or bad:
-            raise CheckpointError(
-                f"{path} does not fit {self.spec}: missing={missing[:5]} unexpected={unexpected[:5]} "
-                f"shape mismatch={bad[:5]}"
-            )
-        result = self.load_state_dict(state, strict=False)
-        assert not result.unexpected_keys and set(result.missing_keys) <= aliases, result
+        load_weights_strict(self, path, mismatch=f"does not fit {self.spec}")
 
 
 def describe_config(
@@ -276,15 +272,16 @@ def load_checkpoint(directory: str | Path) -> CXRClip | ExternalClip:
     """
     directory = Path(directory).expanduser()
     cfg_path = directory / CONFIG_NAME
+    meta: Any = {}
     adapter = None
     if cfg_path.is_file():
         try:
-            adapter = json.loads(cfg_path.read_text(encoding="utf-8")).get("adapter")
+            meta = json.loads(cfg_path.read_text(encoding="utf-8"))
+            adapter = meta.get("adapter")
         except (json.JSONDecodeError, AttributeError) as e:
             raise CheckpointError(f"{cfg_path} is corrupt or not a cxrvlp config: {e}") from e
     if adapter is None:
         return CXRClip.from_pretrained(directory)
-    meta = json.loads(cfg_path.read_text(encoding="utf-8"))
     try:
         cfg = from_dict(ModelConfig, meta["model"], prefix="model.")
         kind = adapter["kind"]

@@ -29,7 +29,7 @@ import torch
 from PIL import Image
 from torch import nn
 
-from cxrvlp.models.external import BASE_DIR, ExternalClip, describe_config
+from cxrvlp.models.external import BASE_DIR, ExternalClip
 from cxrvlp.models.text import quiet_transformers, tokenize_texts
 from cxrvlp.models.weights import WeightsError, resolve_hf
 
@@ -197,26 +197,17 @@ class HFClip(ExternalClip):
                 "CLIPModel and SiglipModel (and CXRClip's BERT towers)"
             )
         side, mean, std = _processor_geometry(processor)
-        with torch.no_grad():
-            tok = self.text.tokenize(["x"])
-            dim = self.text(tok["input_ids"], tok["attention_mask"]).shape[-1]
-        self.config = describe_config(
+        self.config = self._describe(
             image_encoder=type(self.image.trunk).__name__,
             text_encoder=type(self.text.backbone).__name__,
             image_size=side,
             mean=mean,
             std=std,
             max_length=self.text.max_length,
-            embed_dim=dim,
-            scale=float(self._log_scale().detach().float().reshape(()).exp()),
         )
 
     def _log_scale(self) -> torch.Tensor:
         return self.model.logit_scale if hasattr(self.model, "logit_scale") else self.own_logit_scale
-
-    def logit_bias(self) -> torch.Tensor:
-        bias = getattr(self.model, "logit_bias", None)
-        return bias.reshape(()) if isinstance(bias, torch.Tensor) else super().logit_bias()
 
     def _image_features(self, pixel_values: torch.Tensor) -> torch.Tensor:
         return self.image(pixel_values)

@@ -24,10 +24,10 @@ import torch
 from PIL import Image
 from torch import nn
 
-from cxrvlp.models.external import ExternalClip, describe_config
+from cxrvlp.models.external import ExternalClip
 from cxrvlp.models.external_hf import replaced_output
 from cxrvlp.models.text import tokenize_texts
-from cxrvlp.models.weights import WeightsError, hub_offline, hub_reachable
+from cxrvlp.models.weights import WeightsError, hub_offline, hub_reachable, is_cached
 
 INSTALL_HINT = "open_clip models need the optional extra: pip install 'cxrvlp[open_clip]' (or open_clip_torch>=2.24)"
 
@@ -127,21 +127,13 @@ class OpenClip(ExternalClip):
                 "output projection, so heads cannot be masked"
             )
         side, mean, std = _geometry(preprocess)
-        with torch.no_grad():
-            tok_x = self.text.tokenize(["x"])
-            dim = self.text(tok_x["input_ids"], tok_x["attention_mask"]).shape[-1]
-        self.config = describe_config(
+        self.config = self._describe(
             image_encoder=type(model.visual).__name__, text_encoder=type(self.text.backbone).__name__,
-            image_size=side, mean=mean, std=std, max_length=context, embed_dim=dim,
-            scale=float(model.logit_scale.detach().float().reshape(()).exp()),
+            image_size=side, mean=mean, std=std, max_length=context,
         )  # fmt: skip
 
     def _log_scale(self) -> torch.Tensor:
         return self.model.logit_scale
-
-    def logit_bias(self) -> torch.Tensor:
-        bias = getattr(self.model, "logit_bias", None)
-        return bias.reshape(()) if isinstance(bias, torch.Tensor) else super().logit_bias()
 
     def _image_features(self, pixel_values: torch.Tensor) -> torch.Tensor:
         return self.model.encode_image(pixel_values, normalize=False)
@@ -156,13 +148,7 @@ class OpenClip(ExternalClip):
 
 def _check_hub(name: str) -> None:
     repo = name.removeprefix("hf-hub:")
-    try:
-        from huggingface_hub import try_to_load_from_cache
-
-        cached = isinstance(try_to_load_from_cache(repo, "open_clip_config.json"), str)
-    except Exception:  # an invalid repo id
-        cached = False
-    if not cached and (hub_offline() or not hub_reachable()):
+    if not is_cached(repo, "open_clip_config.json") and (hub_offline() or not hub_reachable()):
         raise WeightsError(
             f"open_clip model {repo!r} is not in the local Hugging Face cache and the hub is offline. Download it on a "
             f"machine with network (`huggingface-cli download {repo}`) into the cache, or pass a local checkpoint as "
@@ -179,9 +165,8 @@ def load_open_clip(name: str, *, trust_checkpoint: bool = False) -> OpenClip:
     """
     open_clip = _import_open_clip()
     arch, _, file = name.partition("@")
-    if arch.startswith("hf-hub:"):
-        _check_hub(arch)
     if arch.startswith("hf-hub:"):  # config and weights from the hub cache, read by open_clip itself
+        _check_hub(arch)
         model, preprocess = open_clip.create_model_from_pretrained(arch)
     else:
         model, _, preprocess = open_clip.create_model_and_transforms(arch, pretrained=None)

@@ -162,6 +162,17 @@ def hub_reachable(timeout: float = 3.0) -> bool:
         return False
 
 
+def is_cached(repo_id: str, filename: str) -> bool:
+    """Whether ``filename`` of hub repository ``repo_id`` is in the local Hugging Face cache (False for an invalid
+    repo id)."""
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        return isinstance(try_to_load_from_cache(repo_id, filename), str)
+    except Exception:  # invalid repo id and similar
+        return False
+
+
 def resolve_hf(name_or_dir: str) -> tuple[str, bool]:
     """Where a Hugging Face model comes from: ``(path_or_id, local_files_only)``.
 
@@ -173,13 +184,7 @@ def resolve_hf(name_or_dir: str) -> tuple[str, bool]:
         if not (path / "config.json").is_file():
             raise WeightsError(f"{path} is a directory but has no config.json; it is not a Hugging Face model folder")
         return str(path), True
-    try:
-        from huggingface_hub import try_to_load_from_cache
-
-        cached = try_to_load_from_cache(name_or_dir, "config.json")
-    except Exception:  # invalid repo id and similar
-        cached = None
-    if isinstance(cached, str):
+    if is_cached(name_or_dir, "config.json"):
         return name_or_dir, True
     if hub_offline() or not hub_reachable():
         raise WeightsError(

@@ -30,7 +30,6 @@ from cxrvlp.data.collate import Collator, move_to
 from cxrvlp.data.dataset import CXRDataset, streams_for
 from cxrvlp.data.sampler import ResumableSampler
 from cxrvlp.data.sources import prepare
-from cxrvlp.data.transforms import image_transform
 from cxrvlp.losses import create_loss
 from cxrvlp.train.checkpoint import find_checkpoint, load_trainer_state, rng_state, save_checkpoint, set_rng_state
 from cxrvlp.train.distributed import DistInfo, barrier, cleanup, setup_distributed
@@ -70,12 +69,6 @@ class TrainResult:
     val_metrics: dict[str, float] = field(default_factory=dict)
 
 
-def model_transform(model: Any, *, train: bool = False) -> Any:
-    """The model's own preprocessing when it has one (external adapters), else cxrvlp's CXR transform."""
-    own = getattr(model, "image_transform", None)
-    return own(train=train) if callable(own) else image_transform(model.config, train=train)
-
-
 def _loaders(cfg: ExperimentConfig, model: Any, info: DistInfo, on_prepare: Callable | None):
     streams = streams_for(model.config, cfg.loss)
     if info.is_main:  # rank 0 builds the preprocessing cache; the others then read it
@@ -89,7 +82,7 @@ def _loaders(cfg: ExperimentConfig, model: Any, info: DistInfo, on_prepare: Call
     train_ds = CXRDataset(
         split[cfg.data.split],
         table,
-        transform=model_transform(model, train=cfg.data.augment),
+        transform=model.image_transform(train=cfg.data.augment),
         streams=streams,
         max_side=max_side,
     )
@@ -113,7 +106,7 @@ def _loaders(cfg: ExperimentConfig, model: Any, info: DistInfo, on_prepare: Call
     val = None
     val_records = split[cfg.data.val_split]
     if val_records and cfg.data.val_split != cfg.data.split:
-        val_ds = CXRDataset(val_records, table, transform=model_transform(model), streams=streams, max_side=max_side)
+        val_ds = CXRDataset(val_records, table, transform=model.image_transform(), streams=streams, max_side=max_side)
         if len(val_ds) >= 2 * info.world_size:
             vs = DistributedSampler(val_ds, num_replicas=info.world_size, rank=info.rank, shuffle=False)
             val = DataLoader(val_ds, sampler=vs, generator=torch.Generator().manual_seed(0), **common)
