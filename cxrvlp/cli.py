@@ -77,4 +77,8 @@ def _is_user_error(error: Exception) -> bool:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # ``python -m cxrvlp.cli`` runs this file as ``__main__``, while the commands raise ``cxrvlp.cli.CLIError``
+    # from the package module: run that module's ``main`` so both name the same class.
+    from cxrvlp.cli import main as package_main
+
+    sys.exit(package_main())

@@ -32,3 +32,11 @@ def test_checkpoint_errors_are_one_line(tmp_path, capsys):
     code = main(["probe", "--model", f"cxrvlp:{tmp_path}", "--image", str(tmp_path / "x.png"), "--report", "x"])
     err = capsys.readouterr().err
     assert code == 2 and "Traceback" not in err and "error:" in err
+
+
+def test_module_entry_point_prints_command_errors_as_one_line(tmp_path):
+    """Under ``python -m cxrvlp.cli`` the commands' ``CLIError`` is still a user error (one line, exit 2)."""
+    bad = tmp_path / "reports.xyz"
+    bad.write_text("x\n")
+    out = subprocess.run([sys.executable, "-m", "cxrvlp.cli", "label", str(bad)], capture_output=True, text=True)
+    assert out.returncode == 2 and "Traceback" not in out.stderr and "unsupported input" in out.stderr
