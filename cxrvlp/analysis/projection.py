@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import warnings
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
@@ -157,7 +158,9 @@ def project(
             metric = params["metric"]
             x = _DENSE_METRICS[metric](x)
             params |= {"metric": "precomputed", "disconnection_distance": _DISCONNECTION[metric]}
-        return umap.UMAP(n_components=2, random_state=seed, n_jobs=1, **params).fit_transform(x)
+        with warnings.catch_warnings():  # we never call inverse_transform; umap warns about it for "precomputed"
+            warnings.filterwarnings("ignore", message="using precomputed metric", category=UserWarning)
+            return umap.UMAP(n_components=2, random_state=seed, n_jobs=1, **params).fit_transform(x)
     raise ValueError(f"unknown projection method {method!r}; valid: tsne, umap")
 
 
