@@ -166,15 +166,21 @@ def run_project(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_heads(args: argparse.Namespace) -> int:
-    from cxrvlp.analysis import head_sweep
+def _model_and_pairs(args: argparse.Namespace, pairs: int) -> tuple[Any, list[str], list[str]]:
+    """The ``--model`` predictor and up to ``pairs`` (report, negated report) pairs from ``--reports`` (seeded)."""
     from cxrvlp.analysis.corpus import negation_pairs
-    from cxrvlp.analysis.figures import head_heatmap
     from cxrvlp.inference import Predictor
 
     predictor = Predictor.from_spec(args.model)
     reports = read_reports(args.reports, limit=10_000, seed=args.seed)
-    originals, negated = negation_pairs(reports, pairs=args.pairs, seed=args.seed)
+    return (predictor, *negation_pairs(reports, pairs=pairs, seed=args.seed))
+
+
+def run_heads(args: argparse.Namespace) -> int:
+    from cxrvlp.analysis import head_sweep
+    from cxrvlp.analysis.figures import head_heatmap
+
+    predictor, originals, negated = _model_and_pairs(args, args.pairs)
     with StageBars(unit="item") as bars:
         sweep = head_sweep(predictor.model, originals, negated, on_progress=bars.stage("heads"))
     prefix = Path(args.out)
@@ -195,14 +201,10 @@ def run_heads(args: argparse.Namespace) -> int:
 
 
 def run_softlabels(args: argparse.Namespace) -> int:
-    from cxrvlp.analysis.corpus import negation_pairs
     from cxrvlp.analysis.figures import matrix_heatmap
     from cxrvlp.analysis.softlabels import soft_label_matrices
-    from cxrvlp.inference import Predictor
 
-    predictor = Predictor.from_spec(args.model)
-    reports = read_reports(args.reports, limit=10_000, seed=args.seed)
-    originals, negated = negation_pairs(reports, pairs=args.batch, seed=args.seed)
+    predictor, originals, negated = _model_and_pairs(args, args.batch)
     m = soft_label_matrices(predictor.model, originals, negated, tau_t=args.tau_t, tau_c=args.tau_c, tau_g=args.tau_g)
     prefix = Path(args.out)
     payload = {
