@@ -59,7 +59,7 @@ def _build_mention_lexicon() -> tuple[Lexicon, dict[str, tuple[tuple[str, ...], 
 
 MENTION_RE, _MENTION_GROUPS = _build_mention_lexicon()
 ANATOMY_RE = Lexicon([(_group(c), f) for c, f in vocab.ANATOMY.items()])
-_ANATOMY_CLASS = {_group(c): c for c in vocab.ANATOMY}
+_ANATOMY_CLASSES = {_group(c): vocab.ANATOMY_CLASSES[c] for c in vocab.ANATOMY}
 SIZE_RE = Lexicon(list(vocab.SIZE_CUES.items()))
 CUE_RE = Lexicon(
     [
@@ -268,7 +268,11 @@ def _anatomy_mentions(
     direct: set[tuple[str, int]],
 ) -> list[Mention]:
     """Cardiomegaly / Enlarged Cardiomediastinum from anatomy + size cue pairs within a clause."""
-    anatomy = [(m.start(), m.end(), _ANATOMY_CLASS[m.lastgroup or ""]) for m in ANATOMY_RE.finditer(low, lo, hi)]
+    anatomy = [
+        (m.start(), m.end(), cls)
+        for m in ANATOMY_RE.finditer(low, lo, hi)
+        for cls in _ANATOMY_CLASSES[m.lastgroup or ""]
+    ]
     if not anatomy:
         return []
     sizes = [(m.start(), m.end(), m.lastgroup or "") for m in SIZE_RE.finditer(low, lo, hi)]
@@ -281,7 +285,9 @@ def _anatomy_mentions(
     for s, e, kind, val in items:
         c = bisect.bisect_right(clause_bounds, s)
         if c != clause:
-            clause, pending, leading = c, [], None
+            if not (pending and _list_goes_on(low, pending[-1][1], s)):  # "the heart, XXXX and mediastinum are"
+                pending, leading = [], None
+            clause = c
         if kind == "a":
             if leading is not None:
                 out.append(_size_mention(val, s, e, leading, cues, cue_starts, bounds))
@@ -293,6 +299,19 @@ def _anatomy_mentions(
         else:
             leading = (s, e, val)
     return [m for m in out if (m.cls, bisect.bisect_right(bounds, m.start)) not in direct]
+
+
+_LIST_VERB_RE = re.compile(r"[;:.]|\b(?:is|are|was|were|appears?|seems?|shows?|remains?|lungs?|with|without|no)\b")
+_TRAILING_VERB_RE = re.compile(r"\b(?:is|are|appears?|appear to be|remains?)(?: \w+)?\s*$")
+
+
+def _list_goes_on(low: str, end: int, start: int) -> bool:
+    """Whether the anatomy ending at ``end`` and the item at ``start`` are one comma list ("the heart,
+    mediastinum, XXXX are normal"): short, only commas and list words between, the verb only right before the item."""
+    between = low[end:start]
+    if len(between) > 60 or "," not in between:
+        return False
+    return _LIST_VERB_RE.search(_TRAILING_VERB_RE.sub("", between)) is None
 
 
 def _size_mention(

@@ -51,7 +51,8 @@ MENTIONS: dict[str, list[str]] = {
         r"hazy",
         r"ground[- ]glass",
         r"reticul(?:ar|onodular)(?: markings| opacit(?:y|ies)| changes)?",
-        r"interstitial (?:markings|prominence|disease|changes|thickening|pattern)",
+        r"interstitial (?:markings?|prominence|disease|changes|thickening|pattern|opacit(?:y|ies)|process)",
+        r"air ?space (?:abnormalit(?:y|ies)|changes?|infiltrates?)",
         r"pleural[- ]?parenchymal opacit(?:y|ies)",
         r"infectious infiltrates?",
     ],
@@ -75,6 +76,8 @@ MENTIONS: dict[str, list[str]] = {
         r"chf",
         r"cephalization",
         r"(?:pulmonary )?(?:venous |vascular )engorgement",
+        r"(?:pulmonary )?(?:venous|vascular) hypertension",
+        r"engorged (?:pulmonary )?(?:vessels|vasculature|veins)",
         r"fluid overload",
         r"kerley b",
     ],
@@ -92,7 +95,13 @@ MENTIONS: dict[str, list[str]] = {
         r"(?:lobar |lung |segmental )?collapse",
         r"volume loss",
     ],
-    "Pneumothorax": [r"pneumothora(?:x|ces|xes)", r"hydropneumothorax"],
+    "Pneumothorax": [
+        r"pneumothora(?:x|ces|xes)",
+        r"hydropneumothorax",
+        r"pleural air(?: collections?)?",
+        r"(?:pleural )?air collections?"
+        r"(?= (?:\w+ )?(?:in|within|at|along) (?:the )?(?:\w+ )?(?:pleural|apex|apical|hemithorax))",
+    ],
     "Pleural Effusion": [
         r"(?:pleural )?effusion" + _S,
         r"pleural fluid",
@@ -131,7 +140,27 @@ MENTIONS: dict[str, list[str]] = {
         r"(?:spinal |nerve |cord )?stimulator",
         r"(?:cardiac |pacemaker |pacer |battery )?generator",
         r"(?:support |medical |cardiac )?devices?",
-        r"(?:cerclage |sternal )wires?",
+        r"(?:cerclage |sternal |epicardial |pacing |sternotomy )wires?",
+        r"(?:pacer|pacemaker|pacing|icd|aicd|defibrillator|cardiac|transvenous|monitor(?:ing)?|ecg|ekg) leads?",
+        r"leads",
+        r"lead (?:tip|terminat\w*|project\w*|overl\w*|extend\w*|in (?:the )?(?:right|expected|region))",
+        r"(?:catheter |line |tube |xxxx |lead )?tips?(?= (?:\w+ ){0,4}(?:in|at|over|overlies|overlying|projects?|"
+        r"projecting|terminat\w*|near|within|to|is|are|extends?|lies|located|positioned|appears?|which|of the)\b)",
+        r"(?:chest |infusion |venous |power |subcutaneous )?port(?:-a-cath)?s?",
+        r"(?:surgical |skin )?staples",
+        r"(?:fixation |orthopedic |surgical |metallic |compression )(?:plates?|screws?|rods?)",
+        r"screws",
+        r"prosthes(?:is|es)",
+        r"(?:shoulder |humeral |total )?arthroplast(?:y|ies)",
+        r"(?:gastric|lap(?:aroscopic)?) band",
+        r"(?:intra-?aortic )?balloon pump",
+        r"electrodes?",
+        r"(?:embolization )?coils?",
+        r"(?:ivc|vena cava|greenfield) filter",
+        r"tubes?",
+        r"(?:right|left)(?:-sided| sided)? (?:internal jugular|ij|subclavian|chest wall|chest|arm|upper extremity) "
+        r"(?:xxxx|line|catheter)",
+        r"(?:picc|central|venous|dual lumen|triple lumen|hemodialysis) xxxx",
         r"drains?",
         r"shunt(?: catheter)?",
     ],
@@ -149,25 +178,47 @@ IGNORE: list[str] = [
     r"pulmonary vascularity",
     r"(?:granulomatous )?(?:infection|disease) sequela\w*",
     r"kerley lines?",
+    r"(?:old |prior |previous |remote |healed |chronic )*granulomatous (?:infection|disease|process)",
+    r"sequela\w* of (?:an? )?(?:old |prior |previous |remote |healed |chronic )*(?:granulomatous )?"
+    r"(?:infection|disease|inflammation)",
+    r"(?:fractured|broken) (?:\w+ ){0,2}(?:wires?|catheters?|leads?|xxxx)",
+    r"(?:wires?|catheters?|leads?) (?:fractures?|fragments?)",
+    r"leads? (?:to|me|us)",
+    r"(?:pleural|skin ?fold|kerley|septal|fissure|azygoesophageal|paraspinal|paratracheal) lines?",
+    r"(?:air|fluid)[- ]fluid levels?",
+    r"(?:free|intraperitoneal|subdiaphragmatic|mediastinal|subcutaneous) air(?: collections?)?",
+    r"portable",
+    r"(?:tip|apex) of the (?:lingula|lung|hemithorax)",
 ]
 """Phrases consumed before mention matching so that they never count."""
 
 ANATOMY: dict[str, list[str]] = {
     "Cardiomegaly": [
         r"heart(?: size)?",
-        r"cardiac (?:silhouette|size|contours?|shadow|border)",
+        r"cardiac (?:silhouette|size|contours?|shadow|border|borders)",
         r"cardiac",
         r"heart shadow",
     ],
     "Enlarged Cardiomediastinum": [
-        r"cardio ?mediastin\w*(?: silhouettes?| contours?| structures| shadow)?",
-        r"cardiomediastinum",
         r"mediastinum",
         r"mediastinal (?:silhouettes?|contours?|width|structures|shadow)",
         r"mediastinal",
     ],
+    "Cardiomediastinal": [
+        r"cardio ?mediastin\w*(?: silhouettes?| contours?| structures| shadow| size)?",
+        r"cardiomediastinum",
+        r"cardiopulmonary silhouette",
+    ],
 }
-"""Anatomy words that become a mention of the size classes only together with a size cue in the same clause."""
+"""Anatomy words that become a mention of the size classes only together with a size cue in the same clause;
+``"Cardiomediastinal"`` words ("cardiomediastinal silhouette") speak about both classes (``ANATOMY_CLASSES``)."""
+
+ANATOMY_CLASSES: dict[str, tuple[str, ...]] = {
+    "Cardiomegaly": ("Cardiomegaly",),
+    "Enlarged Cardiomediastinum": ("Enlarged Cardiomediastinum",),
+    "Cardiomediastinal": ("Enlarged Cardiomediastinum", "Cardiomegaly"),
+}
+"""The classes an ``ANATOMY`` group speaks about."""
 
 SIZE_CUES: dict[str, list[str]] = {
     "uncertain": [
@@ -176,7 +227,8 @@ SIZE_CUES: dict[str, list[str]] = {
         r"top(?:-| )normal",
         r"high normal",
         r"borderline(?: enlarged| enlargement| in size)?",
-        r"(?:possibly|questionably|possible|questionable) (?:enlarged|widened|prominent)",
+        r"(?:possibly|questionably|possible|questionable|slightly|minimally) (?:enlarged|widened|prominent)",
+        r"(?:at |near )?(?:the )?upper (?:range|limits?) of normal",
     ],
     "negative": [
         r"(?:is |are )?not (?:\w+ )?(?:enlarged|widened|dilated)",
@@ -184,7 +236,9 @@ SIZE_CUES: dict[str, list[str]] = {
         r"normal",
         r"normally",
         r"within normal limits",
-        r"within the normal range",
+        r"within (?:the )?limits of normal",
+        r"within (?:the )?normal (?:range|limits)",
+        r"normal (?:in )?(?:size|caliber)",
         r"unremarkable",
         r"negative",
         r"not remarkable",
@@ -196,7 +250,9 @@ SIZE_CUES: dict[str, list[str]] = {
         r"enlargement",
         r"large",
         r"increased in size",
+        r"increase in (?:the )?size",
         r"prominent",
+        r"prominence",
         r"widened",
         r"widening",
         r"dilated",
@@ -228,6 +284,8 @@ PRE_UNCERTAIN: list[str] = [
     r"apparent(?:ly)?",
     r"differential(?: diagnosis)?(?: includes?)?",
     r"cannot (?:be )?(?:excluded?|ruled? out)",
+    r"difficult to (?:exclude|rule out)",
+    r"(?:can't|can not|could not|cannot) exclude",
     r"can not (?:be )?(?:excluded?|ruled? out)",
     r"not (?:be )?(?:excluded|ruled out)",
     r"cannot rule out",
@@ -259,11 +317,14 @@ negated pneumonia, "opacity suggesting pneumonia" an uncertain one."""
 
 UNCERTAIN_MENTIONS: dict[str, list[str]] = {
     "Pleural Effusion": [
-        r"blunting of the (?:\w+ )?(?:costophrenic|cp) (?:angles?|sulcus|sulci|xxxx)",
+        r"blunting of the (?:\w+ ){0,2}(?:costophrenic|cp|posterior|lateral)? ?(?:angles?|sulcus|sulci|xxxx|recess)",
         r"(?:costophrenic|cp|sulcus|sulci)(?: angles?| sulcus| sulci| xxxx)? blunting",
-        r"blunted (?:\w+ )?(?:costophrenic|cp) (?:angles?|sulcus|sulci|xxxx)",
-        r"(?:costophrenic|cp) (?:angles?|sulcus|sulci|xxxx) (?:is |are |appears? |remains? )?(?:\w+ )?blunted",
+        r"blunted (?:\w+ ){0,2}(?:costophrenic|cp) (?:angles?|sulcus|sulci|xxxx)",
+        r"(?:costophrenic|cp) (?:angles?|sulcus|sulci|xxxx) (?:is |are |appears? |remains? )?"
+        r"(?:\w+ ){0,2}blunt(?:ed|ing)",
+        r"blunting",
     ],
+    "Fracture": [r"(?:healing )?callus(?: formation)?"],
 }
 """Signs that suggest but do not establish a finding: an affirmed one is uncertain (blunted costophrenic angle ->
 small effusion or pleural thickening), a negated one negative."""
@@ -271,7 +332,9 @@ small effusion or pleural thickening), a negated one negative."""
 POST_UNCERTAIN: list[str] = [
     r"(?:is |are )?(?:not (?:entirely |completely )?(?:excluded|ruled out))",
     r"(?:cannot|can not|could not) (?:be )?(?:entirely |completely )?(?:excluded|ruled out)",
-    r"(?:is|are) (?:possible|suspected|questioned|not excluded)",
+    r"(?:is|are) (?:possible|suspected|questioned|not excluded|in the differential|(?:a |also a )?considerations?)",
+    r"(?:is |are )?difficult to (?:exclude|rule out)",
+    r"(?:is |are )?not (?:entirely |completely )?(?:excluded|ruled out)",
     r"could be (?:present|considered)",
     r"may be present",
 ]
@@ -311,6 +374,7 @@ POST_NEGATION: list[str] = [
     r"(?:has |have )?(?:since |interval(?:ly)? )?resolved",
     r"(?:has |have )?(?:been )?removed",
     r"(?:is |are )?negative(?! for)",
+    r"(?:appears?|is|are|remains?) within (?:the )?(?:normal limits|limits of normal)",
 ]
 """Negation cues whose scope runs backward to the start of the clause."""
 
