@@ -1,19 +1,22 @@
 """CXR-Align report variants (Ko & Park Sec. 3 / 4.1): r^r (finding omitted), r^n (finding negated), and the
 hard negative of a normal report.
 
-``make_omitted`` removes every statement about a finding from a report, keeping its layout (headers, other
-sentences) untouched. Per sentence that mentions the finding it tries, in order, and keeps the first rewrite whose
-labels equal the sentence's labels without the finding:
+``make_omitted`` removes every statement about a finding from a report that asserts it (positive or uncertain),
+keeping its layout (headers, other sentences) untouched. Per sentence that mentions the finding it tries, in order,
+and keeps the first rewrite whose labels equal the sentence's labels without the finding:
 
-1. the sentence mentions nothing else -> drop it;
-2. delete the finding's item from a list ("No effusion, pneumothorax or edema." -> "No effusion or edema.");
+1. the sentence mentions nothing else -> drop it (with its list number, "2.");
+2. delete the finding's item from a list ("No effusion, pneumothorax or edema." -> "No effusion or edema.";
+   "Cardiomegaly and small effusions." -> "Cardiomegaly.");
 3. split the sentence into single-finding statements and drop the finding's ones;
-4. otherwise drop the whole sentence (other findings stated only in it are lost: the measured residue).
+4. rebuild the other findings as plain statements ("Possible pneumonia.");
+5. otherwise keep the sentence if it only denies the finding, or a rewrite that keeps such a denial, else drop it.
 
-``make_negated`` applies ``make_omitted`` and inserts one predefined negative statement ("No pneumothorax.",
-"There is no evidence of pneumothorax.", ...) at the beginning, middle or end (drawn with ``random.Random``). A
-report that never mentions the finding gets the statement inserted all the same: r^n then states a negative the
-original left implicit, which is what CXR-Align asks of a negated report.
+``make_negated`` is built only for a finding the report asserts as **positive** (``ValueError`` otherwise): it
+applies ``make_omitted`` and inserts one negative statement chosen for the way the report states the finding
+(``vocab.NEGATION_SUBTYPES``: "interstitial opacities" -> "No interstitial opacities.", "healed rib fractures" ->
+"No rib fracture.", "endotracheal tube" -> "No endotracheal tube."), never one the original already contains, at
+the beginning, middle or end (drawn with ``random.Random``).
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ from collections.abc import Sequence
 from cxrvlp.text import vocab
 from cxrvlp.text.labeler import (
     CUE_RE,
+    NEGATIVE,
+    POSITIVE,
     LabeledReport,
     Mention,
     aggregate,
@@ -36,26 +41,83 @@ from cxrvlp.text.labeler import (
     positive_pathologies,
 )
 from cxrvlp.text.sections import label_regions, sentence_spans
-from cxrvlp.text.statements import SEP_RE, sentence_labels, sentence_mentions, split_statement, tidy
+from cxrvlp.text.statements import SEP_RE, fluent, sentence_labels, sentence_mentions, split_statement, tidy
 
 _VERBISH = re.compile(r"\b(?:is|are|was|were|seen|noted|identified|present|appears?|there)\b")
+_LINKING_RE = re.compile(
+    r"\b(?:is|are|was|were|seen|noted|present|appears?|there|represent\w*|reflect\w*|suggest\w*|indicat\w*|"
+    r"consistent|compatible|likely|probably|due|related|secondary|with|without)\b"
+)
+_LIST_NUMBER_RE = re.compile(r"(?:^|(?<=\s))\d{1,2}[.)]\s*$")
 
 
-def negative_statements(finding: str) -> list[str]:
-    """The predefined negative statements about ``finding`` (one per template in ``vocab.NEGATION_TEMPLATES``)."""
-    return list(_negative_statements(check_finding(finding)))
+def negative_statements(finding: str, phrase: str | None = None) -> list[str]:
+    """Negative statements about ``finding``.
+
+    Args:
+        finding: one of the 13 findings.
+        phrase: how the report names the finding ("interstitial opacities", "left rib fractures", "PICC line");
+            None gives the statements of every subtype (devices as "support devices", bones unnamed).
+
+    Returns:
+        Statements the labeler reads as ``{finding: "negative"}`` and nothing else, most specific subtype first.
+    """
+    check_finding(finding)
+    if phrase is None:
+        out: list[str] = []
+        for _, templates in vocab.NEGATION_SUBTYPES[finding]:
+            out.extend(x for x in _fill(finding, templates, "", "support devices") if x not in out)
+        return out
+    return list(_statements_for_phrase(finding, phrase.lower()))
+
+
+def _fill(finding: str, templates: Sequence[str], bone: str, device: str) -> list[str]:
+    plural = device.endswith("s") and not device.endswith("ss")
+    out = []
+    for t in templates:
+        if plural:
+            t = t.replace("There is no {d}", "There are no {d}").replace("{d} is ", "{d} are ")
+        text = tidy(t.format(a=bone, d=device))
+        if _denies_only(finding, text):
+            out.append(text)
+    return out
 
 
 @functools.cache
-def _negative_statements(finding: str) -> tuple[str, ...]:
-    phrase = vocab.NEGATION_PHRASES[finding]
-    return tuple(tidy(t.format(f=phrase)) for t in vocab.NEGATION_TEMPLATES)
+def _denies_only(finding: str, statement: str) -> bool:
+    return sentence_labels(statement) == {finding: NEGATIVE}
+
+
+@functools.cache
+def _statements_for_phrase(finding: str, phrase: str) -> tuple[str, ...]:
+    bone = next((word for pat, word in vocab.FRACTURE_SITES if re.search(pat, phrase)), "")
+    names: list[str] = []
+    if finding == "Support Devices":
+        for part in phrase.split("\x00"):
+            name = next((n for pat, n in vocab.DEVICE_NAMES if re.search(pat, part)), "support devices")
+            if name not in names:
+                names.append(name)
+    device = " or ".join(names[:2]) if len(names) <= 2 else "lines, tubes or support devices"
+    for pat, templates in vocab.NEGATION_SUBTYPES[finding]:
+        if re.search(pat, phrase):
+            out = _fill(finding, templates, bone, device or "support devices")
+            if out:
+                return tuple(out)
+    return tuple(_fill(finding, vocab.NEGATION_TEMPLATES, "", "")) or (tidy(f"No {vocab.NEGATION_PHRASES[finding]}."),)
+
+
+def _subtype(finding: str, phrase: str) -> int:
+    return next(i for i, (pat, _) in enumerate(vocab.NEGATION_SUBTYPES[finding]) if re.search(pat, phrase))
+
+
+def _asserts(m: Mention, finding: str) -> bool:
+    return m.cls == finding and m.polarity != NEGATIVE
 
 
 def _item_deletions(sentence: str, mentions: list[Mention], finding: str) -> list[str]:
-    """Candidate rewrites deleting the finding's list items (one candidate deleting all of them)."""
+    """Candidate rewrites deleting the list items that assert the finding (one candidate deleting all of them)."""
     low = lower_same_length(sentence)
-    cue_ends = [m.end() for m in CUE_RE.finditer(low) if m.lastgroup != "pseudo"]
+    cue_ends = [m.end() for m in CUE_RE.finditer(low) if m.lastgroup in ("pre_neg", "pre_unc", "pre_ind", "alt")]
     seps = list(SEP_RE.finditer(sentence))
     others = [m for m in mentions if m.cls != finding]
     cuts: list[tuple[int, int]] = []
@@ -64,11 +126,18 @@ def _item_deletions(sentence: str, mentions: list[Mention], finding: str) -> lis
         left = [s for s in seps if s.end() <= span[0] and any(o.end <= s.start() for o in others)]
         right = [s for s in seps if s.start() >= span[1] and any(o.start >= s.end() for o in others)]
         item_start = max([0, *(s.end() for s in left), *(c for c in cue_ends if c <= span[0])])
+        if _LINKING_RE.search(low, item_start, span[0]):  # "opacity may represent atelectasis": not a list item
+            return []
         if left and left[-1].end() == item_start:
-            cut = (left[-1].start(), _item_end(sentence, span[1], seps))
+            end = _item_end(sentence, span[1], seps)
+            if left[-1].group(0) == ", " and re.match(r", (?:and|or) ", sentence[end:]):
+                end += 1  # "A, B, and C" minus B: "A and C"
+            cut = (left[-1].start(), end)
         elif right and not _VERBISH.search(sentence[span[1] : right[0].start()]) and right[0].start() - span[1] < 40:
             cut = (item_start, right[0].end())
         else:
+            return []
+        if any(o.start < cut[1] and cut[0] < o.end for o in others):  # the cut would take another finding along
             return []
         cuts.append(cut)
     out = sentence
@@ -94,10 +163,16 @@ def _omit_sentence(sentence: str, finding: str) -> str:
     candidates = _item_deletions(sentence, mentions, finding)
     parts = split_statement(sentence, mentions=mentions)
     if len(parts) > 1:
-        candidates.append(" ".join(p for p in parts if finding not in sentence_labels(p)))
+        candidates.append(" ".join(p for p in (fluent(x) for x in parts if finding not in sentence_labels(x)) if p))
     candidates.append(_reconstruct(sentence, mentions, finding, target))
     for cand in candidates:
         if cand and sentence_labels(cand) == target:
+            return cand
+    if not any(_asserts(m, finding) for m in mentions):
+        return sentence  # it only denies the finding and cannot lose it cleanly: keep the other findings intact
+    for cand in candidates:  # keep a denial of the finding rather than lose another finding
+        labels = sentence_labels(cand) if cand else {}
+        if labels.get(finding) == NEGATIVE and {c: p for c, p in labels.items() if c != finding} == target:
             return cand
     return ""
 
@@ -105,7 +180,7 @@ def _omit_sentence(sentence: str, finding: str) -> str:
 _MODIFIER_STOP = re.compile(
     r"^(?:xxxx|a|an|the|of|in|on|at|to|for|with|and|or|is|are|was|were|be|been|there|this|these|which|that|"
     r"no|not|without|may|might|could|possible|possibly|probable|probably|likely|suggest\w*|represent\w*|"
-    r"reflect\w*|concerning|compatible|consistent|most|seen|noted|identified|from|by|as|due|than|versus|vs)$"
+    r"reflect\w*|concerning|compatible|consistent|most|seen|noted|identified|from|by|as|due|than|versus|vs|cm|mm)$"
 )
 
 
@@ -144,21 +219,32 @@ def _reconstruct(sentence: str, mentions: list[Mention], finding: str, target: d
 
 
 def make_omitted(report: str, finding: str) -> str:
-    """r^r: the report with every statement about ``finding`` removed (layout and other sentences kept).
+    """r^r: the report with every statement about ``finding`` removed, for a report that asserts it (positive or
+    uncertain).
+
+    Layout and every other sentence are kept as written; a sentence that also states other findings keeps them
+    (list item deleted, or split into statements). A denial of the finding that cannot be cut out of a sentence
+    without losing another finding ("the cardiomediastinal silhouette is normal") stays: it does not assert it.
 
     Args:
         report: a free-text report.
         finding: one of the 13 CheXpert findings ("No Finding" is not a statement one can remove).
 
     Returns:
-        The rewritten report; unchanged when it does not mention the finding.
+        The rewritten report; unchanged when it does not assert the finding (absent or only denied).
 
     Raises:
         ValueError: unknown finding (the message lists the valid names).
     """
     check_finding(finding)
     regions = label_regions(report)
-    starts = [m.start for m in find_mentions(report, regions) if m.cls == finding]
+    return _omit(report, finding, regions, find_mentions(report, regions))
+
+
+def _omit(report: str, finding: str, regions: list[tuple[int, int]], mentions: list[Mention]) -> str:
+    if not any(_asserts(m, finding) for m in mentions):
+        return report
+    starts = [m.start for m in mentions if m.cls == finding]
     if not starts:
         return report
     edits: list[tuple[int, int, str]] = []
@@ -172,31 +258,47 @@ def make_omitted(report: str, finding: str) -> str:
                 edits.append((a, b, kept))
     out = report
     for a, b, kept in reversed(edits):
-        tail = out[b:]
+        head, tail = out[:a], out[b:]
         if not kept:
             tail = tail.lstrip(" ")
-        out = out[:a] + kept + tail
+            number = _LIST_NUMBER_RE.search(head)  # "2. " of a dropped impression item
+            if number is not None:
+                head = head[: number.start()]
+        out = head + kept + tail
     return out.rstrip() if edits else out
 
 
 def make_negated(report: str, finding: str, *, seed: int = 0) -> str:
     """r^n: :func:`make_omitted` plus one negative statement about ``finding`` at the beginning, middle or end.
 
-    The template and the position are drawn from ``random.Random`` seeded with ``seed``, the finding and the
-    report, so a given (report, finding, seed) always gives the same r^n while different reports vary.
+    The statement denies the finding as the report states it (``vocab.NEGATION_SUBTYPES``, from the first
+    positive mention: "No interstitial opacities.", "No rib fracture.", "No PICC line."); statements already in
+    the report are never chosen. The statement and the position are drawn from ``random.Random`` seeded with
+    ``seed``, the finding and the report, so a given (report, finding, seed) always gives the same r^n while
+    different reports vary.
 
     Raises:
-        ValueError: unknown finding (the message lists the valid names).
+        ValueError: unknown finding, or a finding the report does not assert as positive (r^n of an absent,
+            negated or only uncertain finding is not a hard negative: callers negate ``positives()``).
     """
-    omitted = make_omitted(report, finding)
+    check_finding(finding)
+    regions = label_regions(report)
+    mentions = find_mentions(report, regions)
+    label = aggregate([m for m in mentions if m.cls == finding])[0].get(finding)
+    if label != POSITIVE:
+        raise ValueError(
+            f"make_negated needs a finding the report asserts as positive; {finding!r} is "
+            f"{label or 'not mentioned'} in this report (negate one of label_report(report).positives())"
+        )
+    omitted = _omit(report, finding, regions, mentions)
     rng = random.Random(f"{seed}\x00{finding}\x00{report}")
-    statement = rng.choice(_negative_statements(finding))
+    statement = rng.choice(_choices(report, finding, mentions))
     where = rng.choice(("beginning", "middle", "end"))
     spans = [s for rs, re_ in label_regions(omitted) for s in sentence_spans(omitted, rs, re_)]
     if not spans:
-        regions = label_regions(omitted)
-        if regions and regions[0][1] < len(omitted):  # "FINDINGS:" with nothing after it
-            pos = regions[0][0]
+        out_regions = label_regions(omitted)
+        if out_regions and out_regions[0][0] < len(omitted):  # "FINDINGS:" with nothing after it
+            pos = out_regions[0][0]
             return (omitted[:pos].rstrip() + " " + statement + " " + omitted[pos:].lstrip()).strip()
         return (omitted.rstrip() + " " + statement).strip()
     if where == "beginning":
@@ -207,6 +309,31 @@ def make_negated(report: str, finding: str, *, seed: int = 0) -> str:
         pos = spans[-1][1]
         return omitted[:pos] + " " + statement + omitted[pos:]
     return omitted[:pos] + statement + " " + omitted[pos:]
+
+
+def mention_phrase(text: str, m: Mention) -> str:
+    """The words around a mention that say what kind of finding it is (lower case, within its sentence): up to
+    four words before it and three after ("healed left posterior rib fractures", "xxxx tip in the svc")."""
+    start, end = m.evidence[0]
+    left = re.split(r"[.;:!?\n]", text[max(0, start - 50) : start])[-1]
+    right = re.split(r"[.;:!?\n,]", text[end : end + 30])[0]
+    before = " ".join(left.split()[-4:])
+    after = " ".join(right.split()[:3])
+    return f"{before} {text[start:end]} {after}".lower().strip()
+
+
+def _choices(report: str, finding: str, mentions: list[Mention]) -> tuple[str, ...]:
+    positives = [m for m in mentions if m.cls == finding and m.polarity == POSITIVE]
+    if finding == "Support Devices":
+        phrase = "\x00".join(mention_phrase(report, m) for m in positives)
+    else:
+        phrases = [mention_phrase(report, m) for m in positives]
+        kinds = {_subtype(finding, p) for p in phrases}
+        phrase = phrases[0] if len(kinds) == 1 else ""  # "nodule" and "mass": the finding's general statements
+    low = " ".join(lower_same_length(report).split())
+    chosen = _statements_for_phrase(finding, phrase)
+    fresh = tuple(x for x in chosen if x.lower().rstrip(".") not in low)  # never restate the original
+    return fresh or chosen
 
 
 def hardneg_for_normal(pool: Sequence[str], *, seed: int = 0, labels: Sequence[LabeledReport] | None = None) -> str:

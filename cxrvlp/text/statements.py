@@ -51,22 +51,45 @@ def tidy(text: str) -> str:
     return text[0].upper() + text[1:]
 
 
+_LEADING_LINK_RE = re.compile(
+    r"^(?:(?:and|with|as well as|along with|associated(?: with)?|accompanied by|plus|also)\s+)+", re.IGNORECASE
+)
+_CONTENT_RE = re.compile(r"(?<!\w)(?:" + alternation(vocab.OBSERVATION_WORDS) + r")(?!\w)", re.IGNORECASE)
+"""Words that make a sentence more than a comparison even when the labeler finds none of the 13 findings in it
+("Stable calcified granuloma within the lingula.", "Large hiatal hernia, increased in size from prior exam.")."""
+
+
+def fluent(part: str) -> str:
+    """A statement cut out of a longer sentence, readable on its own: leading "with" / "and" / "associated"
+    dropped, tidied ("with associated small effusions" -> "Small effusions.")."""
+    return tidy(_LEADING_LINK_RE.sub("", part.strip()))
+
+
 def strip_temporal(sentence: str) -> str:
-    """Remove temporal / comparison phrases ("stable", "unchanged from prior", "again seen", "interval ...").
+    """Remove temporal / comparison phrases ("stable", "unchanged from prior", "again seen", "interval ...",
+    "increased in size from prior exam"), keeping what the sentence says about findings.
+
+    Each phrase is removed only when the sentence's labels stay the same without it ("Stable calcified granuloma
+    within the lingula." -> "Calcified granuloma within the lingula."; "Interval resolution of the effusion." ->
+    "Resolution of the effusion.").
 
     Returns:
-        The sentence without them; ``""`` when it was only a temporal statement (no finding mention left), and the
-        sentence unchanged when removing the phrases would change its labels.
+        The sentence without them; ``""`` when it was only a comparison (no finding and no other observation
+        left: "Unchanged from prior.", "No change."), the sentence unchanged when it has no temporal phrase.
     """
-    if not TEMPORAL_RE.search(sentence):
+    matches = list(TEMPORAL_RE.finditer(sentence))
+    if not matches:
         return sentence
-    stripped = tidy(TEMPORAL_RE.sub(" ", sentence))
     before = sentence_labels(sentence)
-    if not before:
+    out = sentence
+    for m in reversed(matches):  # right to left: earlier offsets stay valid
+        cand = out[: m.start()] + " " + out[m.end() :]
+        if not before or sentence_labels(cand) == before:
+            out = cand
+    stripped = tidy(out)
+    if not before and (not stripped or _CONTENT_RE.search(stripped) is None):
         return ""
-    if not stripped or sentence_labels(stripped) != before:
-        return sentence
-    return stripped
+    return stripped or sentence
 
 
 def _items(sentence: str, mentions: list[Mention]) -> list[tuple[int, int]] | None:
@@ -124,7 +147,7 @@ def split_statement(sentence: str, *, mentions: list[Mention] | None = None) -> 
     if cuts:
         starts = [0] + [e for _, e in cuts]
         ends = [s for s, _ in cuts] + [len(sentence)]
-        parts = [tidy(sentence[a:b]) for a, b in zip(starts, ends, strict=True)]
+        parts = [fluent(sentence[a:b]) for a, b in zip(starts, ends, strict=True)]
         if _same(parts, labels):
             return parts
     return [sentence]

@@ -407,7 +407,8 @@ NEGATION_TEMPLATES: tuple[str, ...] = (
     "No {f} is seen.",
     "No evidence of {f}.",
 )
-"""Templates of the inserted negative statement (Sec. 3, r^n); ``{f}`` is a phrase from ``NEGATION_PHRASES``."""
+"""Generic templates of a negative statement; ``{f}`` is a phrase from ``NEGATION_PHRASES``
+(:func:`cxrvlp.text.negation.negative_statements`)."""
 
 NEGATION_PHRASES: dict[str, str] = {
     "Enlarged Cardiomediastinum": "mediastinal widening",
@@ -421,14 +422,232 @@ NEGATION_PHRASES: dict[str, str] = {
     "Pneumothorax": "pneumothorax",
     "Pleural Effusion": "pleural effusion",
     "Pleural Other": "pleural thickening",
-    "Fracture": "acute fracture",
+    "Fracture": "fracture",
     "Support Devices": "support device",
 }
-"""The finding as written in an inserted negative statement (each must be a mention of exactly its own class)."""
+"""The finding as written in a generic negative statement (each must be a mention of exactly its own class)."""
+
+NEGATION_SUBTYPES: dict[str, list[tuple[str, tuple[str, ...]]]] = {
+    "Enlarged Cardiomediastinum": [
+        (
+            r"",
+            (
+                "The mediastinum is not widened.",
+                "No mediastinal widening.",
+                "Normal mediastinal contours.",
+                "The mediastinal silhouette is within normal limits.",
+            ),
+        ),
+    ],
+    "Cardiomegaly": [
+        (
+            r"",
+            (
+                "No cardiomegaly.",
+                "The heart is not enlarged.",
+                "Heart size is normal.",
+                "There is no cardiomegaly.",
+                "The cardiac silhouette is normal in size.",
+            ),
+        ),
+    ],
+    "Lung Opacity": [
+        (
+            r"interstiti|reticul|marking",
+            (
+                "No interstitial opacities.",
+                "There are no interstitial opacities.",
+                "No increased interstitial markings.",
+                "No interstitial opacity is seen.",
+            ),
+        ),
+        (
+            r"air ?space|alveolar",
+            (
+                "No focal airspace opacity.",
+                "There is no airspace disease.",
+                "No airspace opacity is seen.",
+                "No evidence of focal airspace disease.",
+            ),
+        ),
+        (
+            r"infiltrat",
+            ("No infiltrates.", "There are no pulmonary infiltrates.", "No focal infiltrate is seen."),
+        ),
+        (
+            r"",
+            (
+                "No focal lung opacity.",
+                "There is no pulmonary opacity.",
+                "No lung opacities are seen.",
+                "The lungs are free of focal opacity.",
+            ),
+        ),
+    ],
+    "Lung Lesion": [
+        (
+            r"mass|tumou?r|neoplasm|carcinoma",
+            ("No lung mass.", "There is no pulmonary mass.", "No mass is seen.", "No evidence of a lung mass."),
+        ),
+        (r"malignan|metasta", ("No evidence of metastatic disease.", "No evidence of malignancy.")),
+        (r"cavit", ("No cavitary lesion.", "There is no cavitary lung lesion.")),
+        (
+            r"nodul",
+            (
+                "No pulmonary nodules.",
+                "There is no pulmonary nodule.",
+                "No lung nodules are seen.",
+                "No pulmonary nodule is seen.",
+            ),
+        ),
+        (
+            r"",
+            ("No focal lung lesion.", "There is no pulmonary lesion.", "No lung lesion is seen."),
+        ),
+    ],
+    "Edema": [
+        (
+            r"congest|engorge|cephaliz|hypertension|engorged",
+            (
+                "No pulmonary vascular congestion.",
+                "There is no vascular congestion.",
+                "No pulmonary venous congestion is seen.",
+            ),
+        ),
+        (
+            r"failure|chf|overload",
+            ("No evidence of congestive heart failure.", "No findings of heart failure.", "No fluid overload."),
+        ),
+        (
+            r"interstiti",
+            ("No interstitial edema.", "There is no interstitial pulmonary edema.", "No pulmonary edema."),
+        ),
+        (
+            r"",
+            ("No pulmonary edema.", "There is no pulmonary edema.", "No edema is seen.", "No evidence of edema."),
+        ),
+    ],
+    "Consolidation": [
+        (
+            r"",
+            (
+                "No focal consolidation.",
+                "There is no consolidation.",
+                "No airspace consolidation is seen.",
+                "No evidence of consolidation.",
+            ),
+        ),
+    ],
+    "Pneumonia": [
+        (
+            r"",
+            (
+                "No pneumonia.",
+                "There is no pneumonia.",
+                "No evidence of pneumonia.",
+                "No findings to suggest pneumonia.",
+            ),
+        ),
+    ],
+    "Atelectasis": [
+        (r"collapse", ("No lobar collapse.", "There is no lung collapse.", "No collapse is seen.")),
+        (r"volume loss", ("No volume loss.", "There is no volume loss.")),
+        (
+            r"",
+            ("No atelectasis.", "There is no atelectasis.", "No atelectasis is seen.", "No evidence of atelectasis."),
+        ),
+    ],
+    "Pneumothorax": [
+        (
+            r"",
+            (
+                "No pneumothorax.",
+                "There is no pneumothorax.",
+                "No pneumothorax is seen.",
+                "No evidence of pneumothorax.",
+            ),
+        ),
+    ],
+    "Pleural Effusion": [
+        (
+            r"",
+            (
+                "No pleural effusion.",
+                "There is no pleural effusion.",
+                "No pleural effusions are seen.",
+                "No pleural fluid.",
+                "No evidence of pleural effusion.",
+            ),
+        ),
+    ],
+    "Pleural Other": [
+        (r"plaque", ("No pleural plaques.", "There are no calcified pleural plaques.", "No pleural plaques are seen.")),
+        (r"calcif", ("No pleural calcifications.", "There is no pleural calcification.")),
+        (r"scar|parenchymal", ("No pleural scarring.", "There is no pleural-parenchymal scarring.")),
+        (r"", ("No pleural thickening.", "There is no pleural thickening.", "No pleural thickening is seen.")),
+    ],
+    "Fracture": [
+        (
+            r"",
+            (
+                "No {a}fracture.",
+                "There is no {a}fracture.",
+                "No {a}fractures are seen.",
+                "No acute or healed {a}fracture.",
+            ),
+        ),
+    ],
+    "Support Devices": [
+        (r"", ("No {d}.", "There is no {d}.", "No {d} is seen.", "No {d} is present.")),
+    ],
+}
+"""Negative statements per finding and subtype: ``(pattern, templates)``, the first pattern found in the asserting
+mention's noun phrase wins ("interstitial opacities" -> "No interstitial opacities.", "healed rib fracture" ->
+"No rib fracture."). ``{a}`` is the fractured bone ("rib "), ``{d}`` the device(s) named in the report
+(``DEVICE_NAMES``); statements with a plural subject (``{d}`` plural) switch "is" to "are"."""
+
+FRACTURE_SITES: list[tuple[str, str]] = [
+    (r"\brib", "rib "),
+    (r"clavic", "clavicle "),
+    (r"compression|vertebr|spine|spinal|thoracic|lumbar", "compression "),
+    (r"humer", "humeral "),
+    (r"stern", "sternal "),
+    (r"scapul", "scapular "),
+]
+"""Bone of a fracture mention (searched in its noun phrase) -> the word the negative statement names."""
+
+DEVICE_NAMES: list[tuple[str, str]] = [
+    (r"sternotomy|sternal wire|cerclage", "sternotomy wires"),
+    (r"\b(?:a?icd|defibrillator)", "cardiac defibrillator"),
+    (r"pace|pacing|generator", "pacemaker"),
+    (r"leads?\b", "cardiac device leads"),
+    (r"picc", "PICC line"),
+    (r"endotracheal|\bet tube", "endotracheal tube"),
+    (r"tracheostomy", "tracheostomy tube"),
+    (r"nasogastric|\bng\b|orogastric|\bog\b|enteric|feeding", "enteric tube"),
+    (r"chest tube|thoracostomy", "chest tube"),
+    (r"port", "chest port"),
+    (r"central|jugular|\bij\b|subclavian|venous|catheter|\btip|swan|dialysis|line", "central venous catheter"),
+    (r"clip", "surgical clips"),
+    (r"stent", "stents"),
+    (r"valve", "prosthetic valve"),
+    (r"hardware|screw|plate|rod|fusion|fixation|prosthes|arthroplast", "orthopedic hardware"),
+    (r"stimulator", "stimulator device"),
+    (r"staple", "surgical staples"),
+    (r"coil", "embolization coils"),
+    (r"filter", "IVC filter"),
+    (r"shunt", "shunt catheter"),
+    (r"drain", "drains"),
+    (r"tube", "tubes"),
+]
+"""Device named by a Support Devices mention (searched in its noun phrase) -> the device a negative statement denies;
+none found -> "support devices"."""
 
 TEMPORAL: list[str] = [
     r"(?:(?:is|are|appears?|remains?|has|have) )?(?:grossly |essentially |otherwise )?unchanged"
     r"(?: (?:from|since|compared (?:to|with)) (?:the )?(?:prior|previous|last|recent)[\w ]*?(?=[,.;]|$))?",
+    r"(?:which |that )?(?:has |have )?(?:slightly |mildly |minimally |significantly )?(?:increased|decreased) in "
+    r"(?:size|extent|conspicuity)(?= (?:from|since|compared|when compared|in comparison|than)\b)",
     r"(?:(?:as )?compared (?:to|with)|in comparison (?:to|with)|when compared (?:to|with)|since|from|than on)"
     r" (?:the |a )?(?:prior|previous|last|recent|most recent|earlier|preceding|old|xxxx)[\w ]*?(?=[,.;]|$)",
     r"(?:is |are )?again (?:seen|noted|demonstrated|visualized|identified|present)",
@@ -447,6 +666,62 @@ TEMPORAL: list[str] = [
     r"(?:appears? )?similar(?: to (?:the )?(?:prior|previous)[\w ]*?(?=[,.;]|$))?",
 ]
 """Temporal / comparison phrases stripped from statements (Sec. 3 of Ko & Park removes such information)."""
+
+OBSERVATION_WORDS: list[str] = [
+    r"granulom\w*",
+    r"scar\w*",
+    r"emphysema\w*",
+    r"copd",
+    r"hyperinfla\w*",
+    r"hyperexpan\w*",
+    r"degenera\w*",
+    r"arthriti\w*",
+    r"spondylo\w*",
+    r"kypho\w*",
+    r"scolio\w*",
+    r"tortu\w*",
+    r"calcifi\w*",
+    r"atheroscl\w*",
+    r"hernia\w*",
+    r"lucen\w*",
+    r"adenopath\w*",
+    r"fibros\w*",
+    r"bronchiecta\w*",
+    r"elevat\w*",
+    r"deformit\w*",
+    r"eventration",
+    r"contrast",
+    r"air",
+    r"prominen\w*",
+    r"enlarg\w*",
+    r"densit\w*",
+    r"opaci\w*",
+    r"markings?",
+    r"thicken\w*",
+    r"lesions?",
+    r"nodul\w*",
+    r"mass\w*",
+    r"effusions?",
+    r"fluid",
+    r"widen\w*",
+    r"wires?",
+    r"lines?",
+    r"tubes?",
+    r"clear",
+    r"normal",
+    r"unremarkable",
+    r"low",
+    r"volumes?",
+    r"ectasia",
+    r"dilat\w*",
+    r"osteopeni\w*",
+    r"fusion",
+    r"surgical",
+    r"postoperative",
+]
+"""Words that make a sentence more than a comparison even when the labeler finds none of the 13 findings in it
+("Stable calcified granuloma within the lingula.", "Large hiatal hernia, increased in size from prior exam."):
+:func:`cxrvlp.text.statements.strip_temporal` keeps such a sentence without its temporal phrases."""
 
 # ---- report graphs (RadGraph-like) ----
 
@@ -551,8 +826,6 @@ GRAPH_MODIFIERS: list[str] = [
     r"calcified",
     r"chronic",
     r"acute",
-    r"increased",
-    r"decreased",
     r"bandlike",
     r"plate-?like",
     r"nodular",
