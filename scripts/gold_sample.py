@@ -3,8 +3,9 @@
 Seeded and independent of the labeler: reports are stratified by their MeSH terms (written by the Open-I curators,
 not by us), 50 with the MeSH term ``normal`` and 150 without, excluding the reports of the older sentence gold set
 (``tests/data/gold_openi.csv``); then (round 2, ids 200-299) 100 more whose MeSH terms name a finding round 1 had
-few of (pneumothorax, effusion, fracture, edema, pneumonia, devices, ...). Sentences come from ``cxrvlp.text.sections.split_sentences`` (splitting, not
-labelling). Every other report goes to ``dev``, the rest to ``heldout``.
+few of (pneumothorax, effusion, fracture, edema, pneumonia, devices, ...). Sentences come from
+``cxrvlp.text.sections.split_sentences`` (splitting, not labelling). Every other report goes to
+``dev``, the rest to ``heldout``.
 
     python scripts/gold_sample.py --out tests/data/gold_reports/sample.jsonl
     python scripts/gold_sample.py --join tests/data/gold_reports --out tests/data/gold_reports.jsonl
