@@ -2,10 +2,16 @@
 
 Seeded and independent of the labeler: reports are stratified by their MeSH terms (written by the Open-I curators,
 not by us), 50 with the MeSH term ``normal`` and 150 without, excluding the reports of the older sentence gold set
-(``tests/data/gold_openi.csv``). Sentences come from ``cxrvlp.text.sections.split_sentences`` (splitting, not
-labelling). Every other report goes to ``dev``, the rest to ``heldout``.
+(``tests/data/gold_openi.csv``); then (round 2, ids 200-299) 100 more whose MeSH terms name a finding round 1 had
+few of (pneumothorax, effusion, fracture, edema, pneumonia, devices, ...). Sentences come from
+``cxrvlp.text.sections.split_sentences`` (splitting, not labelling). Every other report goes to
+``dev``, the rest to ``heldout``.
 
     python scripts/gold_sample.py --out tests/data/gold_reports/sample.jsonl
+    python scripts/gold_sample.py --join tests/data/gold_reports --out tests/data/gold_reports.jsonl
+
+``--join`` puts the readers' ``labels_*.jsonl`` files together with the sample's text and split (only the reports
+that have been labelled), checking that every sentence matches the sample.
 """
 
 from __future__ import annotations
@@ -21,12 +27,36 @@ from cxrvlp.text.sections import split_sentences
 
 SEED = 2026
 N_NORMAL, N_ABNORMAL = 50, 150
+RARE_MESH = (
+    "pneumothorax",
+    "pleural effusion",
+    "pleural effusions",
+    "fractures, bone",
+    "rib fractures",
+    "fracture",
+    "pulmonary edema",
+    "pulmonary congestion",
+    "pneumonia",
+    "consolidation",
+    "pleural thickening",
+    "catheters, indwelling",
+    "tube, inserted",
+    "implanted medical device",
+    "nodule",
+    "mass",
+)
+N_RARE = 100
+"""Round 2: ids 200-299, reports whose MeSH terms name a finding that round 1 had few of."""
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--join", type=Path, default=None, help="folder with sample.jsonl and labels_*.jsonl")
     args = ap.parse_args()
+    if args.join:
+        join(args.join, args.out)
+        return
     old = Path(__file__).resolve().parents[1] / "tests" / "data" / "gold_openi.csv"
     with old.open(newline="") as f:
         excluded = {row["uid"] for row in csv.DictReader(f)}
@@ -36,6 +66,9 @@ def main() -> None:
     rng = random.Random(SEED)
     chosen = rng.sample(normal, N_NORMAL) + rng.sample(abnormal, N_ABNORMAL)
     rng.shuffle(chosen)
+    taken = {r.uid for r in chosen}
+    rare = [r for r in abnormal if r.uid not in taken and any(m.split("/")[0].lower() in RARE_MESH for m in r.mesh)]
+    chosen += random.Random(SEED + 1).sample(rare, N_RARE)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     with args.out.open("w") as f:
         for i, r in enumerate(chosen):
@@ -48,6 +81,20 @@ def main() -> None:
             }
             f.write(json.dumps(row) + "\n")
     print(f"wrote {len(chosen)} reports to {args.out}")
+
+
+def join(folder: Path, out: Path) -> None:
+    """Write the labelled reports of ``folder`` as one gold JSONL, in id order."""
+    sample = {r["id"]: r for r in map(json.loads, (folder / "sample.jsonl").read_text().splitlines())}
+    rows = [json.loads(line) for p in sorted(folder.glob("labels_*.jsonl")) for line in p.read_text().splitlines()]
+    with out.open("w") as f:
+        for r in sorted(rows, key=lambda r: r["id"]):
+            s = sample[r["id"]]
+            if [x["text"] for x in r["sentences"]] != s["sentences"] or r["uid"] != s["uid"]:
+                raise ValueError(f"report id {r['id']}: sentences differ from the sample")
+            row = {"id": r["id"], "uid": r["uid"], "split": s["split"], "text": s["text"]}
+            f.write(json.dumps(row | {"sentences": r["sentences"], "note": r.get("note", "")}) + "\n")
+    print(f"wrote {len(rows)} labelled reports to {out}")
 
 
 if __name__ == "__main__":
