@@ -41,7 +41,15 @@ from cxrvlp.text.labeler import (
     positive_pathologies,
 )
 from cxrvlp.text.sections import label_regions, sentence_spans
-from cxrvlp.text.statements import SEP_RE, fluent, sentence_labels, sentence_mentions, split_statement, tidy
+from cxrvlp.text.statements import (
+    DEPENDENT_START_RE,
+    SEP_RE,
+    fluent,
+    sentence_labels,
+    sentence_mentions,
+    split_statement,
+    tidy,
+)
 
 _VERBISH = re.compile(r"\b(?:is|are|was|were|seen|noted|identified|present|appears?|there)\b")
 _LINKING_RE = re.compile(
@@ -121,7 +129,7 @@ def _item_deletions(sentence: str, mentions: list[Mention], finding: str) -> lis
     seps = list(SEP_RE.finditer(sentence))
     others = [m for m in mentions if m.cls != finding]
     cuts: list[tuple[int, int]] = []
-    for m in (x for x in mentions if x.cls == finding):
+    for m in (x for x in mentions if _asserts(x, finding)):
         span = m.evidence[0]
         left = [s for s in seps if s.end() <= span[0] and any(o.end <= s.start() for o in others)]
         right = [s for s in seps if s.start() >= span[1] and any(o.start >= s.end() for o in others)]
@@ -143,7 +151,7 @@ def _item_deletions(sentence: str, mentions: list[Mention], finding: str) -> lis
     out = sentence
     for a, b in sorted(set(cuts), reverse=True):
         out = out[:a] + (" " if out[:a] and out[:a][-1] != " " else "") + out[b:]
-    return [tidy(out)]
+    return [fluent(out)]
 
 
 def _item_end(sentence: str, end: int, seps: list[re.Match[str]]) -> int:
@@ -154,8 +162,9 @@ def _item_end(sentence: str, end: int, seps: list[re.Match[str]]) -> int:
 
 
 def _omit_sentence(sentence: str, finding: str) -> str:
+    """The sentence without its statements asserting ``finding`` ("" when nothing else is left)."""
     mentions = sentence_mentions(sentence)
-    if all(m.cls != finding for m in mentions):
+    if not any(_asserts(m, finding) for m in mentions):
         return sentence
     if all(m.cls == finding for m in mentions):
         return ""
@@ -163,17 +172,17 @@ def _omit_sentence(sentence: str, finding: str) -> str:
     candidates = _item_deletions(sentence, mentions, finding)
     parts = split_statement(sentence, mentions=mentions)
     if len(parts) > 1:
-        candidates.append(" ".join(p for p in (fluent(x) for x in parts if finding not in sentence_labels(x)) if p))
+        kept = (fluent(x) for x in parts if sentence_labels(x).get(finding, NEGATIVE) == NEGATIVE)
+        candidates.append(" ".join(p for p in kept if p))
     candidates.append(_reconstruct(sentence, mentions, finding, target))
     for cand in candidates:
-        if cand and sentence_labels(cand) == target:
-            return cand
-    if not any(_asserts(m, finding) for m in mentions):
-        return sentence  # it only denies the finding and cannot lose it cleanly: keep the other findings intact
-    for cand in candidates:  # keep a denial of the finding rather than lose another finding
-        labels = sentence_labels(cand) if cand else {}
-        if labels.get(finding) == NEGATIVE and {c: p for c, p in labels.items() if c != finding} == target:
-            return cand
+        if cand and not DEPENDENT_START_RE.match(cand):
+            labels = sentence_labels(cand)
+            if (
+                labels.get(finding, NEGATIVE) == NEGATIVE
+                and {c: p for c, p in labels.items() if c != finding} == target
+            ):
+                return cand
     return ""
 
 
@@ -242,9 +251,7 @@ def make_omitted(report: str, finding: str) -> str:
 
 
 def _omit(report: str, finding: str, regions: list[tuple[int, int]], mentions: list[Mention]) -> str:
-    if not any(_asserts(m, finding) for m in mentions):
-        return report
-    starts = [m.start for m in mentions if m.cls == finding]
+    starts = [m.start for m in mentions if _asserts(m, finding)]
     if not starts:
         return report
     edits: list[tuple[int, int, str]] = []
@@ -268,26 +275,31 @@ def _omit(report: str, finding: str, regions: list[tuple[int, int]], mentions: l
     return out.rstrip() if edits else out
 
 
-def make_negated(report: str, finding: str, *, seed: int = 0) -> str:
+def make_negated(report: str, finding: str, *, seed: int = 0, strict: bool = False) -> str:
     """r^n: :func:`make_omitted` plus one negative statement about ``finding`` at the beginning, middle or end.
 
-    The statement denies the finding as the report states it (``vocab.NEGATION_SUBTYPES``, from the first
-    positive mention: "No interstitial opacities.", "No rib fracture.", "No PICC line."); statements already in
-    the report are never chosen. The statement and the position are drawn from ``random.Random`` seeded with
+    The statement denies the finding as the report states it (``vocab.NEGATION_SUBTYPES``, from the positive
+    mentions: "No interstitial opacities.", "There is no rib fracture.", "No PICC line."); a statement the report
+    already contains is never chosen. The statement and the position are drawn from ``random.Random`` seeded with
     ``seed``, the finding and the report, so a given (report, finding, seed) always gives the same r^n while
     different reports vary.
 
+    r^n is a hard negative only for a finding the report asserts as **positive**: that is what the callers that
+    build hard negatives and CXR-Align cases pass (``label_report(report).positives()``). For any other finding
+    the result is still defined: an uncertain finding's hedged statements are removed and the denial inserted; a
+    denied or absent finding gets the denial inserted next to what the report says (nothing is removed), i.e. a
+    negative the original states or leaves implicit. ``strict=True`` refuses such findings instead.
+
     Raises:
-        ValueError: unknown finding, or a finding the report does not assert as positive (r^n of an absent,
-            negated or only uncertain finding is not a hard negative: callers negate ``positives()``).
+        ValueError: unknown finding; with ``strict``, a finding the report does not assert as positive.
     """
     check_finding(finding)
     regions = label_regions(report)
     mentions = find_mentions(report, regions)
     label = aggregate([m for m in mentions if m.cls == finding])[0].get(finding)
-    if label != POSITIVE:
+    if strict and label != POSITIVE:
         raise ValueError(
-            f"make_negated needs a finding the report asserts as positive; {finding!r} is "
+            f"make_negated(strict=True) needs a finding the report asserts as positive; {finding!r} is "
             f"{label or 'not mentioned'} in this report (negate one of label_report(report).positives())"
         )
     omitted = _omit(report, finding, regions, mentions)
@@ -305,9 +317,11 @@ def make_negated(report: str, finding: str, *, seed: int = 0) -> str:
         pos = spans[0][0]
     elif where == "middle" and len(spans) > 1:
         pos = spans[rng.randrange(1, len(spans))][0]
-    else:
+    elif omitted[spans[-1][1] - 1] in ".!?":
         pos = spans[-1][1]
         return omitted[:pos] + " " + statement + omitted[pos:]
+    else:  # "No effusion" without a full stop: the statement goes before it, not into it
+        pos = spans[-1][0]
     return omitted[:pos] + statement + " " + omitted[pos:]
 
 
@@ -323,17 +337,33 @@ def mention_phrase(text: str, m: Mention) -> str:
 
 
 def _choices(report: str, finding: str, mentions: list[Mention]) -> tuple[str, ...]:
-    positives = [m for m in mentions if m.cls == finding and m.polarity == POSITIVE]
+    own = [m for m in mentions if m.cls == finding]
+    positives = [m for m in own if m.polarity == POSITIVE] or [m for m in own if m.polarity != NEGATIVE]
+    if not positives:
+        chosen = _statements_for_phrase(finding, "")
+        return tuple(x for x in chosen if x.lower().rstrip(".") not in " ".join(report.lower().split())) or chosen
     if finding == "Support Devices":
         phrase = "\x00".join(mention_phrase(report, m) for m in positives)
     else:
-        phrases = [mention_phrase(report, m) for m in positives]
-        kinds = {_subtype(finding, p) for p in phrases}
-        phrase = phrases[0] if len(kinds) == 1 else ""  # "nodule" and "mass": the finding's general statements
+        kinds = {_subtype(finding, _mention_words(report, m)) for m in positives}
+        # the subtype from the mention's own words, the bone from the words around it; mixed subtypes ("nodule"
+        # and "mass") get the finding's general statements
+        phrase = mention_phrase(report, positives[0]) if len(kinds) == 1 else ""
+        if len(kinds) == 1 and finding != "Fracture":
+            phrase = _mention_words(report, positives[0])
     low = " ".join(lower_same_length(report).split())
     chosen = _statements_for_phrase(finding, phrase)
+    if "air space" in low:  # the report's spelling
+        chosen = tuple(x.replace("airspace", "air space").replace("Airspace", "Air space") for x in chosen)
     fresh = tuple(x for x in chosen if x.lower().rstrip(".") not in low)  # never restate the original
     return fresh or chosen
+
+
+def _mention_words(text: str, m: Mention) -> str:
+    """The mention and the word right before it, lower case ("interstitial opacities", "patchy infiltrate")."""
+    start, end = m.evidence[0]
+    before = re.split(r"[.;:!?,\n]", text[max(0, start - 30) : start])[-1].split()[-1:]
+    return " ".join([*before, text[start:end]]).lower()
 
 
 def hardneg_for_normal(pool: Sequence[str], *, seed: int = 0, labels: Sequence[LabeledReport] | None = None) -> str:

@@ -59,10 +59,29 @@ _CONTENT_RE = re.compile(r"(?<!\w)(?:" + alternation(vocab.OBSERVATION_WORDS) + 
 ("Stable calcified granuloma within the lingula.", "Large hiatal hernia, increased in size from prior exam.")."""
 
 
+_TRAILING_LINK_RE = re.compile(
+    r"(?:[\s,]+(?:most|likely|probably|possibly|consistent|compatible|suggestive|concerning|suspicious|worrisome|"
+    r"representing|reflecting|which|that|may|could|might|represent|reflect|suggest(?:ing|s)?|with|of|for|and|or))+"
+    r"[\s,]*(?=[.!?]?$)",
+    re.IGNORECASE,
+)
+_REPEATED_XXXX_RE = re.compile(r"\bXXXX(?:\s+XXXX)+\b")
+DEPENDENT_START_RE = re.compile(
+    r"^(?:which|that|who|whom|concerning|suspicious|suggest\w*|consistent|compatible|represent\w*|reflect\w*|"
+    r"likely|probably|possibly|may|might|could|most|due|related|secondary|and|or|with|of|but|to|in|on|at|without|"
+    r"for|from|by|as|than|versus|vs|is|are|was|were|has|have)\b",
+    re.IGNORECASE,
+)
+"""A rewritten statement starting with one of these words depends on a clause that was cut away."""
+
+
 def fluent(part: str) -> str:
-    """A statement cut out of a longer sentence, readable on its own: leading "with" / "and" / "associated"
-    dropped, tidied ("with associated small effusions" -> "Small effusions.")."""
-    return tidy(_LEADING_LINK_RE.sub("", part.strip()))
+    """A statement cut out of a longer sentence, readable on its own: leading "with" / "and" / "associated" and
+    trailing "consistent with" dropped, repeated ``XXXX`` collapsed, tidied ("with associated small effusions" ->
+    "Small effusions.")."""
+    text = _LEADING_LINK_RE.sub("", part.strip())
+    text = _TRAILING_LINK_RE.sub("", text)
+    return tidy(_REPEATED_XXXX_RE.sub("XXXX", text))
 
 
 def strip_temporal(sentence: str) -> str:

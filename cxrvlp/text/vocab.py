@@ -39,6 +39,10 @@ MENTIONS: dict[str, list[str]] = {
         r"cardiac enlargement",
         r"enlargement of the (?:heart|cardiac silhouette)",
         r"cardiac hypertrophy",
+        r"(?:right |left |bi)?(?:atrial|ventricular) (?:enlargement|hypertrophy|dilatation)",
+        r"(?:right and left |left and right )?atrial enlargement",
+        r"enlarged (?:right |left )?(?:atri(?:um|a)|ventricles?)",
+        r"elongat(?:ed|ion of the) left ventric\w*",
     ],
     "Lung Opacity": [
         r"opacit(?:y|ies)",
@@ -72,7 +76,8 @@ MENTIONS: dict[str, list[str]] = {
     "Edema": [
         r"(?:pulmonary |interstitial |alveolar )?edema",
         r"(?:pulmonary )?(?:vascular )?congestion",
-        r"(?:congestive )?heart failure",
+        r"(?:congestive )?(?:heart|cardiac) failure",
+        r"(?:central )?(?:pulmonary )?vascular prominence",
         r"chf",
         r"cephalization",
         r"(?:pulmonary )?(?:venous |vascular )engorgement",
@@ -108,6 +113,7 @@ MENTIONS: dict[str, list[str]] = {
         r"hydropneumothorax",
         r"hydrothorax",
         r"fluid in the (?:\w+ )?(?:fissure|pleural space)",
+        r"empyema",
     ],
     "Pleural Other": [
         r"pleural (?:thickening|plaques?|calcifications?|scarring|reaction)",
@@ -161,6 +167,11 @@ MENTIONS: dict[str, list[str]] = {
         r"(?:right|left)(?:-sided| sided)? (?:internal jugular|ij|subclavian|chest wall|chest|arm|upper extremity) "
         r"(?:xxxx|line|catheter)",
         r"(?:picc|central|venous|dual lumen|triple lumen|hemodialysis) xxxx",
+        r"xxxx-a-xxxx",
+        r"xxxx(?= (?:(?:is|are|remains?) )?(?:terminat\w*|in (?:the )?(?:expected|satisfactory|good|appropriate|"
+        r"unchanged|stable) (?:region|location|position|placement)))",
+        r"cabg(?: markers| clips)?",
+        r"valve (?:artifact|prosthes\w*)",
         r"drains?",
         r"shunt(?: catheter)?",
     ],
@@ -188,6 +199,7 @@ IGNORE: list[str] = [
     r"(?:air|fluid)[- ]fluid levels?",
     r"(?:free|intraperitoneal|subdiaphragmatic|mediastinal|subcutaneous) air(?: collections?)?",
     r"portable",
+    r"(?:right |left )?(?:paratracheal|paraspinal|prevascular) (?:densit(?:y|ies)|opacit(?:y|ies)|soft tissue)",
     r"(?:tip|apex) of the (?:lingula|lung|hemithorax)",
 ]
 """Phrases consumed before mention matching so that they never count."""
@@ -202,7 +214,8 @@ ANATOMY: dict[str, list[str]] = {
     "Enlarged Cardiomediastinum": [
         r"mediastinum",
         r"mediastinal (?:silhouettes?|contours?|width|structures|shadow)",
-        r"mediastinal",
+        r"mediastinal(?! (?:lymph|adenopathy|nodes?|calcifi|mass|granulom|clips?|postsurgical|surgical|wires?|"
+        r"postoperative|changes))",
     ],
     "Cardiomediastinal": [
         r"cardio ?mediastin\w*(?: silhouettes?| contours?| structures| shadow| size)?",
@@ -290,6 +303,9 @@ PRE_UNCERTAIN: list[str] = [
     r"not (?:be )?(?:excluded|ruled out)",
     r"cannot rule out",
     r"(?:to )?rule out",
+    r"(?:to )?ensure (?:that )?(?:there is )?(?:no|resolution)",
+    r"most xxxx",
+    r"xxxx represent\w*",
     r"r/o",
     r"equivocal",
     r"indeterminate",
@@ -336,11 +352,13 @@ POST_UNCERTAIN: list[str] = [
     r"(?:is |are )?difficult to (?:exclude|rule out)",
     r"(?:is |are )?not (?:entirely |completely )?(?:excluded|ruled out)",
     r"could be (?:present|considered)",
+    r"(?:is |are )?not well (?:seen|demonstrated|visualized|evaluated|assessed)",
+    r"(?:may|might|can|could) not be (?:\w+ )?(?:seen|demonstrated|visualized|visible|detected|apparent|evident)",
     r"may be present",
 ]
 """Uncertainty cues whose scope runs backward to the start of the clause."""
 
-ALTERNATIVE_OR: list[str] = [r"or"]
+ALTERNATIVE_OR: list[str] = [r"or", r"/"]
 """A bare "or" between affirmed findings ("atelectasis or infiltrate") makes both uncertain; it never overrides a
 negation or hedge ("no effusion or pneumothorax" stays negative)."""
 
@@ -375,6 +393,11 @@ POST_NEGATION: list[str] = [
     r"(?:has |have )?(?:been )?removed",
     r"(?:is |are )?negative(?! for)",
     r"(?:appears?|is|are|remains?) within (?:the )?(?:normal limits|limits of normal)",
+    r"(?:(?:is|are|likely|probably|most likely|xxxx) )?(?:related|due|secondary|attributable) to (?:\w+ ){0,2}"
+    r"(?:overlying |superimposed )?(?:soft tissues?|technique|low lung volumes|breast tissue|nipples?|positioning|"
+    r"rotation|body habitus|overlap\w*|xxxx shadows?)",
+    r", (?:xxxx |likely |probably |most likely |consistent with |compatible with |representing )?(?:a |the )?"
+    r"nipple (?:shadows?|xxxx)",
 ]
 """Negation cues whose scope runs backward to the start of the clause."""
 
@@ -396,6 +419,7 @@ TERMINATORS: list[str] = [
     r", (?:with|and|there (?:is|are|has been|have been|may be)|also|mild|moderate|severe|minimal|trace|new|"
     r"increased|persistent|stable|small|large|consistent)",
     r"(?:and|with) (?:there (?:is|are)|the)",
+    r"with (?:increased|new|worsening|worsened|improved|persistent|residual|interval)",
 ]
 """Scope terminators (NegEx): a cue's scope never crosses one. The ", mild" style entries end a negated list
 before an affirmed finding ("No pneumothorax, mild cardiomegaly")."""
@@ -413,10 +437,10 @@ NEGATION_TEMPLATES: tuple[str, ...] = (
 NEGATION_PHRASES: dict[str, str] = {
     "Enlarged Cardiomediastinum": "mediastinal widening",
     "Cardiomegaly": "cardiomegaly",
-    "Lung Opacity": "focal airspace opacity",
+    "Lung Opacity": "lung opacity",
     "Lung Lesion": "pulmonary nodule or mass",
     "Edema": "pulmonary edema",
-    "Consolidation": "focal consolidation",
+    "Consolidation": "consolidation",
     "Pneumonia": "pneumonia",
     "Atelectasis": "atelectasis",
     "Pneumothorax": "pneumothorax",
@@ -434,8 +458,8 @@ NEGATION_SUBTYPES: dict[str, list[tuple[str, tuple[str, ...]]]] = {
             (
                 "The mediastinum is not widened.",
                 "No mediastinal widening.",
-                "Normal mediastinal contours.",
-                "The mediastinal silhouette is within normal limits.",
+                "There is no mediastinal enlargement.",
+                "The mediastinum is not enlarged.",
             ),
         ),
     ],
@@ -445,9 +469,9 @@ NEGATION_SUBTYPES: dict[str, list[tuple[str, tuple[str, ...]]]] = {
             (
                 "No cardiomegaly.",
                 "The heart is not enlarged.",
-                "Heart size is normal.",
                 "There is no cardiomegaly.",
-                "The cardiac silhouette is normal in size.",
+                "The cardiac silhouette is not enlarged.",
+                "No enlargement of the cardiac silhouette.",
             ),
         ),
     ],
@@ -464,45 +488,50 @@ NEGATION_SUBTYPES: dict[str, list[tuple[str, tuple[str, ...]]]] = {
         (
             r"air ?space|alveolar",
             (
-                "No focal airspace opacity.",
+                "No airspace opacity.",
                 "There is no airspace disease.",
                 "No airspace opacity is seen.",
-                "No evidence of focal airspace disease.",
+                "No evidence of airspace disease.",
             ),
         ),
         (
             r"infiltrat",
-            ("No infiltrates.", "There are no pulmonary infiltrates.", "No focal infiltrate is seen."),
+            ("No infiltrates.", "There are no pulmonary infiltrates.", "No infiltrate is seen."),
         ),
         (
             r"",
             (
-                "No focal lung opacity.",
+                "No lung opacity.",
                 "There is no pulmonary opacity.",
                 "No lung opacities are seen.",
-                "The lungs are free of focal opacity.",
+                "The lungs are free of opacities.",
             ),
         ),
     ],
     "Lung Lesion": [
         (
             r"mass|tumou?r|neoplasm|carcinoma",
-            ("No lung mass.", "There is no pulmonary mass.", "No mass is seen.", "No evidence of a lung mass."),
+            (
+                "No lung mass.",
+                "There is no pulmonary mass or nodule.",
+                "No mass is seen.",
+                "No mass lesion in the lungs.",
+            ),
         ),
         (r"malignan|metasta", ("No evidence of metastatic disease.", "No evidence of malignancy.")),
         (r"cavit", ("No cavitary lesion.", "There is no cavitary lung lesion.")),
         (
             r"nodul",
             (
-                "No pulmonary nodules.",
-                "There is no pulmonary nodule.",
-                "No lung nodules are seen.",
-                "No pulmonary nodule is seen.",
+                "No pulmonary nodules or masses.",
+                "There is no pulmonary nodule or mass.",
+                "No lung nodule or mass is seen.",
+                "No nodular lung lesion.",
             ),
         ),
         (
             r"",
-            ("No focal lung lesion.", "There is no pulmonary lesion.", "No lung lesion is seen."),
+            ("No lung lesion.", "There is no pulmonary nodule or mass.", "No lung lesion is seen."),
         ),
     ],
     "Edema": [
@@ -531,9 +560,9 @@ NEGATION_SUBTYPES: dict[str, list[tuple[str, tuple[str, ...]]]] = {
         (
             r"",
             (
-                "No focal consolidation.",
+                "No consolidation.",
                 "There is no consolidation.",
-                "No airspace consolidation is seen.",
+                "No consolidation is seen.",
                 "No evidence of consolidation.",
             ),
         ),
@@ -593,7 +622,6 @@ NEGATION_SUBTYPES: dict[str, list[tuple[str, tuple[str, ...]]]] = {
                 "No {a}fracture.",
                 "There is no {a}fracture.",
                 "No {a}fractures are seen.",
-                "No acute or healed {a}fracture.",
             ),
         ),
     ],
