@@ -217,6 +217,14 @@ def _reconstruct(sentence: str, mentions: list[Mention], finding: str, target: d
     for cls, pol in target.items():
         m = next(x for x in mentions if x.cls == cls and x.polarity == pol)
         direct = m.evidence[0][1] - m.evidence[0][0] == m.end - m.start
+        if not direct:  # anatomy + size ("normal size of the cardiac silhouette"): keep the anatomy's words
+            anatomy = sentence[m.evidence[0][0] : m.evidence[0][1]]
+            verb = "are" if anatomy.endswith("s") else "is"
+            size = "borderline enlarged" if pol == "uncertain" else "enlarged"
+            statement = f"No enlargement of the {anatomy}." if pol == "negative" else f"The {anatomy} {verb} {size}."
+            if sentence_labels(statement).get(cls) == pol:
+                out.append(statement)
+                continue
         phrase = _noun_phrase(sentence, m) if direct else vocab.NEGATION_PHRASES[cls]
         if pol == "negative":
             out.append(f"No {phrase}.")

@@ -57,6 +57,7 @@ MENTIONS: dict[str, list[str]] = {
         r"reticul(?:ar|onodular)(?: markings| opacit(?:y|ies)| changes)?",
         r"interstitial (?:markings?|prominence|disease|changes|thickening|pattern|opacit(?:y|ies)|process)",
         r"air ?space (?:abnormalit(?:y|ies)|changes?|infiltrates?)",
+        r"interstitial(?= (?:and|or) (?:\w+ ){0,3}(?:air ?space |alveolar )?opacit)",
         r"pleural[- ]?parenchymal opacit(?:y|ies)",
         r"infectious infiltrates?",
     ],
@@ -94,6 +95,7 @@ MENTIONS: dict[str, list[str]] = {
         r"infectious (?:process|etiology)",
         r"infection" + _S,
         r"infectious infiltrates?",
+        r"infectious(?= ?(?:,|or\b|and\b|/))",
     ],
     "Atelectasis": [
         r"atelecta(?:sis|ses|tic)",
@@ -122,7 +124,11 @@ MENTIONS: dict[str, list[str]] = {
         r"calcified pleural plaques?",
         r"fibrothorax",
     ],
-    "Fracture": [r"fractur(?:e|es|ed)", r"fx"],
+    "Fracture": [
+        r"(?<!catheter )(?<!wire )(?<!wires )(?<!lead )(?<!xxxx is )(?<!xxxx are )(?<!wire is )(?<!wires are )"
+        r"fractur(?:e|es|ed)",
+        r"fx",
+    ],
     "Support Devices": [
         r"pacemaker" + _S,
         r"pacer",
@@ -170,7 +176,8 @@ MENTIONS: dict[str, list[str]] = {
         r"xxxx-a-xxxx",
         r"xxxx(?= (?:(?:is|are|remains?) )?(?:terminat\w*|in (?:the )?(?:expected|satisfactory|good|appropriate|"
         r"unchanged|stable) (?:region|location|position|placement)))",
-        r"cabg(?: markers| clips)?",
+        r"cabg (?:markers|clips)",
+        r"(?:surgical|postsurgical|postoperative) changes (?:of|from) (?:prior )?cabg",
         r"valve (?:artifact|prosthes\w*)",
         r"drains?",
         r"shunt(?: catheter)?",
@@ -182,6 +189,7 @@ IGNORE: list[str] = [
     r"pericardial effusions?",
     r"joint effusions?",
     r"(?:lytic|blastic|sclerotic|osseous|bony|bone|skin|cutaneous) (?:lesions?|densit(?:y|ies))",
+    r"(?:lytic|blastic|sclerotic|destructive) or (?:lytic|blastic|sclerotic|destructive) (?:osseous |bony )?lesions?",
     r"soft tissue densit(?:y|ies)",
     r"bone densit(?:y|ies)",
     r"(?:breast|nipple|soft tissue) (?:shadows?|densit(?:y|ies)|masses?)",
@@ -193,7 +201,6 @@ IGNORE: list[str] = [
     r"sequela\w* of (?:an? )?(?:old |prior |previous |remote |healed |chronic )*(?:granulomatous )?"
     r"(?:infection|disease|inflammation)",
     r"(?:fractured|broken) (?:\w+ ){0,2}(?:wires?|catheters?|leads?|xxxx)",
-    r"(?:wires?|catheters?|leads?) (?:fractures?|fragments?)",
     r"leads? (?:to|me|us)",
     r"(?:pleural|skin ?fold|kerley|septal|fissure|azygoesophageal|paraspinal|paratracheal) lines?",
     r"(?:air|fluid)[- ]fluid levels?",
@@ -208,14 +215,15 @@ ANATOMY: dict[str, list[str]] = {
     "Cardiomegaly": [
         r"heart(?: size)?",
         r"cardiac (?:silhouette|size|contours?|shadow|border|borders)",
-        r"cardiac",
+        r"cardiac(?! (?:silhouette|size|contours?|shadow|borders?|monitor\w*|devices?|pacemaker|pacer|leads?|"
+        r"defibrillator|generator|valves?|surgery|stents?|catheter\w*|wires?|disease|findings?|abnormalit\w*))",
         r"heart shadow",
     ],
     "Enlarged Cardiomediastinum": [
         r"mediastinum",
         r"mediastinal (?:silhouettes?|contours?|width|structures|shadow)",
-        r"mediastinal(?! (?:lymph|adenopathy|nodes?|calcifi|mass|granulom|clips?|postsurgical|surgical|wires?|"
-        r"postoperative|changes))",
+        r"mediastinal(?! (?:silhouettes?|contours?|width|structures|shadow|lymph|adenopathy|nodes?|calcifi|mass|"
+        r"granulom|clips?|postsurgical|surgical|wires?|postoperative|changes))",
     ],
     "Cardiomediastinal": [
         r"cardio ?mediastin\w*(?: silhouettes?| contours?| structures| shadow| size)?",
@@ -280,6 +288,8 @@ PSEUDO: list[str] = [
     r"without (?:change|difficulty|interval change)",
     r"no longer",  # "no longer seen" is handled as a post-negation below
     r"gram negative",
+    r"not (?:identified|seen|visualized|visible|appreciated) on the (?:lateral|frontal|pa|ap) (?:view|projection|"
+    r"radiograph|image)",
     r"with or without",
     r"whether or not",
 ]
@@ -358,7 +368,7 @@ POST_UNCERTAIN: list[str] = [
 ]
 """Uncertainty cues whose scope runs backward to the start of the clause."""
 
-ALTERNATIVE_OR: list[str] = [r"or", r"/"]
+ALTERNATIVE_OR: list[str] = [r"or"]
 """A bare "or" between affirmed findings ("atelectasis or infiltrate") makes both uncertain; it never overrides a
 negation or hedge ("no effusion or pneumothorax" stays negative)."""
 
