@@ -222,7 +222,7 @@ def _reconstruct(sentence: str, mentions: list[Mention], finding: str, target: d
             verb = "are" if anatomy.endswith("s") else "is"
             size = "borderline enlarged" if pol == "uncertain" else "enlarged"
             statement = f"No enlargement of the {anatomy}." if pol == "negative" else f"The {anatomy} {verb} {size}."
-            if sentence_labels(statement).get(cls) == pol:
+            if sentence_labels(statement) == {cls: pol}:
                 out.append(statement)
                 continue
         phrase = _noun_phrase(sentence, m) if direct else vocab.NEGATION_PHRASES[cls]

@@ -22,6 +22,7 @@ _DEPENDENT_RE = re.compile(
     re.IGNORECASE,
 )
 """Words that open a clause depending on the previous one: no statement split before them."""
+_DEPENDENT_WORD_RE = re.compile(r"\b" + _DEPENDENT_RE.pattern, re.IGNORECASE)
 SEP_RE = re.compile(r"(?:,? (?:and/or|and|or|nor) |, |/)")
 _NEG_LIST_CUES = ("pre_neg",)
 
@@ -184,6 +185,8 @@ def _clause_cuts(sentence: str, mentions: list[Mention]) -> list[tuple[int, int]
             m
             and not re.search(r"\b(?:or|versus|vs|no|not|without)\b", between)
             and not _DEPENDENT_RE.match(sentence, a.end + m.end())
+            and not _DEPENDENT_WORD_RE.search(between[m.end() :])  # "..., the 8th ribs which may represent Y"
+            and not between[m.end() :][:1].isdigit()
         ):
             cuts.append((a.end + m.start(), a.end + m.end()))
     return cuts
