@@ -69,6 +69,14 @@ def test_negate_prints_variants(capsys: pytest.CaptureFixture[str]) -> None:
     assert result["omitted"] == "Mild cardiomegaly."
     assert result["labels"]["negated"]["Pneumothorax"] == "negative"
     assert result["labels"]["omitted"]["Cardiomegaly"] == "positive"
+    assert result["finding_in_report"] == "positive"
+    assert run(["negate", "Endotracheal tube in place. No pneumothorax.", "--finding", "Support Devices"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert "endotracheal tube" in result["negated"].lower() and result["omitted"] == "No pneumothorax."
+    assert run(["negate", "Mild cardiomegaly.", "--finding", "Edema"]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["finding_in_report"] == "not mentioned"
+    assert "hard negative only for a positive finding" in captured.err
     with pytest.raises(ValueError, match="valid names"):
         run(["negate", "x", "--finding", "Effusion"])
 

@@ -52,6 +52,31 @@ def findings(text: str) -> dict[str, str]:
         ("Small pericardial effusion. No lytic lesion.", {}),
         ("Large left hydropneumothorax.", {"Pneumothorax": "positive", "Pleural Effusion": "positive"}),
         ("Calcified granuloma in the right upper lobe.", {}),
+        # conventions of the report gold set (tests/data/gold_reports/CONVENTIONS.md)
+        (
+            "The cardiomediastinal silhouette is normal.",
+            {"Enlarged Cardiomediastinum": "negative", "Cardiomegaly": "negative"},
+        ),
+        (
+            "The heart, XXXX and mediastinum are within normal limits.",
+            {"Cardiomegaly": "negative", "Enlarged Cardiomediastinum": "negative"},
+        ),
+        ("The right chest XXXX tip is visualized in the mid SVC.", {"Support Devices": "positive"}),
+        ("Leads overlie the right atrium and right ventricle.", {"Support Devices": "positive"}),
+        ("A large pleural air collection is present on the right.", {"Pneumothorax": "positive"}),
+        ("Pulmonary vascular engorgement appears within limits of normal.", {"Edema": "negative"}),
+        ("Normal pulmonary vascularity.", {}),
+        ("Mild pulmonary vascular congestion.", {"Edema": "positive"}),
+        ("Blunting of the left costophrenic angle.", {"Pleural Effusion": "uncertain"}),
+        ("Small pneumothorax cannot be excluded.", {"Pneumothorax": "uncertain"}),
+        ("Please note that fractures may not be demonstrated.", {"Fracture": "uncertain"}),
+        ("The most caudal XXXX sternotomy XXXX is fractured.", {"Support Devices": "positive"}),
+        ("Old healed left rib fractures.", {"Fracture": "positive"}),
+        ("Calcified nodules consistent with sequela of old granulomatous infection.", {"Lung Lesion": "positive"}),
+        ("Opacities are related to overlying soft tissues.", {"Lung Opacity": "negative"}),
+        ("Mild prominence of the mediastinum.", {"Enlarged Cardiomediastinum": "positive"}),
+        ("Left ventricular enlargement.", {"Cardiomegaly": "positive"}),
+        ("Large calcified mediastinal adenopathy.", {}),
     ],
 )
 def test_label_examples(text: str, expected: dict[str, str]) -> None:

@@ -68,6 +68,13 @@ def test_split_sentences(text: str, expected: list[str]) -> None:
             ["Opacity in the right lower lobe may represent atelectasis or pneumonia."],
         ),
         ("Mild cardiomegaly.", ["Mild cardiomegaly."]),
+        ("Cardiomegaly with associated pulmonary edema.", ["Cardiomegaly.", "Pulmonary edema."]),
+        ("Small left pleural effusion; mild cardiomegaly.", ["Small left pleural effusion.", "Mild cardiomegaly."]),
+        # no split before a dependent clause or inside a list of ribs
+        (
+            "Opacities between the anterior 7th and 8th right ribs which may represent small pulmonary nodules.",
+            ["Opacities between the anterior 7th and 8th right ribs which may represent small pulmonary nodules."],
+        ),
     ],
 )
 def test_split_statement(sentence: str, expected: list[str]) -> None:
@@ -82,6 +89,16 @@ def test_split_statement(sentence: str, expected: list[str]) -> None:
         ("Compared to the prior exam, there is new left lower lobe pneumonia.", "There is left lower lobe pneumonia."),
         ("The heart and lungs have XXXX XXXX in the interval.", ""),
         ("No pneumothorax.", "No pneumothorax."),
+        # the temporal words go, the finding (or another observation) stays
+        ("Stable calcified granuloma within the lingula.", "Calcified granuloma within the lingula."),
+        ("Large hiatal hernia, increased in size from prior exam.", "Large hiatal hernia."),
+        ("Interval resolution of the effusion.", "Resolution of the effusion."),
+        ("Stable appearance of the chest.", ""),
+        ("No change.", ""),
+        (
+            "Mild patchy opacities in the upper lung zones similar to prior studies.",
+            "Mild patchy opacities in the upper lung zones.",
+        ),
     ],
 )
 def test_strip_temporal(sentence: str, expected: str) -> None:

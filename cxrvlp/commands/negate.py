@@ -27,8 +27,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "negate",
         help="negated (r^n) and finding-omitted (r^r) versions of a report",
-        description="Print JSON with the report, r^n (statements about FINDING removed and one negative statement "
-        "inserted) and r^r (statements about FINDING removed), and the labels of each.",
+        description="Print JSON with the report, r^n (statements asserting FINDING removed and one negative "
+        "statement that denies it as the report states it inserted) and r^r (statements asserting FINDING removed), "
+        "and the labels of each. r^n is a hard negative for a finding the report asserts as positive; for any "
+        "other finding a note goes to stderr.",
     )
     add_report_source(p)
     p.add_argument("--finding", required=True, help="a CheXpert class, e.g. 'Pleural Effusion'")
@@ -42,8 +44,15 @@ def run(args: argparse.Namespace) -> int:
     report = read_report(args)
     negated = make_negated(report, args.finding, seed=args.seed)
     omitted = make_omitted(report, args.finding)
+    stated = label_report(report).labels.get(args.finding, "not mentioned")
+    if stated != "positive":
+        print(
+            f"note: {args.finding} is {stated} in this report; r^n is a hard negative only for a positive finding",
+            file=sys.stderr,
+        )
     result = {
         "finding": args.finding,
+        "finding_in_report": stated,
         "seed": args.seed,
         "report": report,
         "negated": negated,
