@@ -80,7 +80,8 @@ def negative_statements(finding: str, phrase: str | None = None) -> list[str]:
 
 
 def _fill(finding: str, templates: Sequence[str], bone: str, device: str) -> list[str]:
-    plural = device.endswith("s") and not device.endswith("ss")
+    first = device.split(" or ")[0]
+    plural = first.endswith("s") and not first.endswith("ss")
     out = []
     for t in templates:
         if plural:
@@ -105,6 +106,10 @@ def _statements_for_phrase(finding: str, phrase: str) -> tuple[str, ...]:
             name = next((n for pat, n in vocab.DEVICE_NAMES if re.search(pat, part)), "support devices")
             if name not in names:
                 names.append(name)
+    if len(names) > 1:  # a named device wins over the generic name; a pacemaker's leads are the pacemaker
+        names = [n for n in names if n != "support devices"]
+        if {"pacemaker", "cardiac defibrillator"} & set(names):
+            names = [n for n in names if n != "cardiac device leads"]
     device = " or ".join(names[:2]) if len(names) <= 2 else "lines, tubes or support devices"
     for pat, templates in vocab.NEGATION_SUBTYPES[finding]:
         if re.search(pat, phrase):
@@ -351,7 +356,7 @@ def _choices(report: str, finding: str, mentions: list[Mention]) -> tuple[str, .
         chosen = _statements_for_phrase(finding, "")
         return tuple(x for x in chosen if x.lower().rstrip(".") not in " ".join(report.lower().split())) or chosen
     if finding == "Support Devices":
-        phrase = "\x00".join(mention_phrase(report, m) for m in positives)
+        phrase = "\x00".join(_mention_words(report, m) for m in positives)
     else:
         kinds = {_subtype(finding, _mention_words(report, m)) for m in positives}
         # the subtype from the mention's own words, the bone from the words around it; mixed subtypes ("nodule"

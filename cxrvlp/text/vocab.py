@@ -408,6 +408,8 @@ POST_NEGATION: list[str] = [
     r"rotation|body habitus|overlap\w*|xxxx shadows?)",
     r", (?:xxxx |likely |probably |most likely |consistent with |compatible with |representing )?(?:a |the )?"
     r"nipple (?:shadows?|xxxx)",
+    r"(?:(?:likely|probably|most likely|xxxx|which is|represents?|representing|consistent with|compatible with|"
+    r"due to|from) )+(?:a |an )?(?:skin ?folds?|overlying (?:clothing|artifact))(?: artifact)?",
 ]
 """Negation cues whose scope runs backward to the start of the clause."""
 
@@ -666,7 +668,7 @@ DEVICE_NAMES: list[tuple[str, str]] = [
     (r"tracheostomy", "tracheostomy tube"),
     (r"nasogastric|\bng\b|orogastric|\bog\b|enteric|feeding", "enteric tube"),
     (r"chest tube|thoracostomy", "chest tube"),
-    (r"port", "chest port"),
+    (r"xxxx-a-xxxx|\bport", "chest port"),
     (r"central|jugular|\bij\b|subclavian|venous|catheter|\btip|swan|dialysis|line", "central venous catheter"),
     (r"clip", "surgical clips"),
     (r"stent", "stents"),
