@@ -44,11 +44,15 @@ CRITERIA = ("removed", "kept", "mixed", "inserted")
 
 _HEADER = re.compile(r"\b[A-Z][A-Z ]{2,}:\s*")
 _SPLIT = re.compile(r"(?<=[.!?])\s+(?=\S)")
-_NEGATION = re.compile(r"\b(?:no|not|without|negative for|free of|resolved|removed|absence of|absent)\b", re.I)
+_NEGATION = re.compile(
+    r"\b(?:no|not|without|negative for|free of|resolved|removed|removal of|absence of|absent)\b", re.I
+)
+_NORMAL = re.compile(r"\b(?:normal|within normal limits|unremarkable|not enlarged)\b", re.I)
+"""Size words that deny an enlargement wherever they stand ("Heart size is normal.")."""
 _BAD_START = re.compile(r"^(?:and|or|with|of|but|which|that|to|in|on|at)\b", re.I)
 _NOISE = re.compile(r"^[\W\d]*$")  # "1.", ".", "2)": list numbers and stray punctuation are not statements
 _BAD_THERE = re.compile(r"^There\s+(?!is\b|are\b|was\b|were\b|has\b|have\b|may\b|might\b|appears?\b|remains?\b)", re.I)
-_DOUBLE = re.compile(r"\b(\w+)\s+\1\b|,\s*[.,]|\s[.,]$|\(\s*\)")
+_DOUBLE = re.compile(r"\b(?!XXXX\b)(\w+)\s+\1\b|,\s*[.,]|\s[.,]$|\(\s*\)")  # "XXXX XXXX" is anonymisation
 
 NARROWING = ("acute", "focal", "airspace", "displaced", "large", "new", "definite", "significant", "gross", "frank")
 """Qualifiers that narrow a denial: a new statement may use one only when the report's own sentences do."""
@@ -261,7 +265,10 @@ def judge_case(rep: GoldReport, finding: str, omitted: str, negated: str) -> tup
     # removed
     survived = [s.text for s in present if s.text in omitted]
     heads = {_head(ev) for s in present for ev in s.labels[finding].evidence}
-    leaked = [h for h in sorted(heads) if any(_stem(h).search(p) for p in low_pieces)]
+    # a head word that also names another class of the same sentence ("density" of a kept "nodular density") is no
+    # evidence of a leak
+    shared = {_head(ev) for s in about for c, lab in s.labels.items() if c != finding for ev in lab.evidence}
+    leaked = [h for h in sorted(heads - shared) if any(_stem(h).search(p) for p in low_pieces)]
     passed["removed"] = not survived and not leaked
     if survived:
         why["removed"] = f"sentence kept: {survived[0]!r}"
@@ -279,16 +286,17 @@ def judge_case(rep: GoldReport, finding: str, omitted: str, negated: str) -> tup
     for s in about:
         if s.text in omitted:
             continue  # judged by "removed" (or harmless when the finding is only denied there)
+        own = {ev.lower() for ev in s.labels[finding].evidence}
         for cls, lab in s.labels.items():
-            if cls == finding:
-                continue
+            if cls == finding or own & {ev.lower() for ev in lab.evidence}:
+                continue  # one word naming both ("hydropneumothorax") cannot be kept for one and removed for the other
             hits = [(p, t) for t in lab.evidence for p in pieces if _words(t).search(p.lower())]
             if not hits:
                 problems.append(f"{cls} ({lab.evidence[0]!r}) lost from {s.text!r}")
                 continue
             piece, term = hits[0]
             before = piece.lower()[: _words(term).search(piece.lower()).start()]  # type: ignore[union-attr]
-            negated_here = bool(_NEGATION.search(before))
+            negated_here = bool(_NEGATION.search(before) or _NORMAL.search(piece))
             if lab.polarity == "negative" and not negated_here:
                 problems.append(f"{cls} no longer negated in {piece!r}")
             elif lab.polarity == "positive" and negated_here:
