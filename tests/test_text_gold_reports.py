@@ -3,7 +3,7 @@
 Independent of the code under test: the labels were written by reading the reports, and
 :mod:`cxrvlp.text.validation` judges r^r / r^n with the gold sentence labels and string rules, not with the
 labeler. Only ``dev`` is asserted here (the engine was tuned on it); ``heldout`` is scored once, by hand, and its
-number is in ``docs/text_engine.md``. The floors sit a little below the measured dev numbers (rounds 1-3: 0.961 / 0.942).
+number is in ``docs/text_engine.md``. The floors sit a little below the measured dev numbers (0.961 / 0.942).
 """
 
 from __future__ import annotations
