@@ -41,9 +41,10 @@ def invariants(reports: list[str]) -> tuple[int, int, int]:
 
     kept = ok = pairs = 0
     for report in reports:
-        labels = label_report(report).labels
+        labeled = label_report(report)
+        labels = labeled.labels
         kept += others(label_report(clean_report(report)).labels, None) == others(labels, None)
-        for finding in label_report(report).positives():
+        for finding in labeled.positives():
             pairs += 1
             rr = label_report(make_omitted(report, finding)).labels
             rn = label_report(make_negated(report, finding, seed=pairs)).labels
