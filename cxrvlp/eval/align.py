@@ -24,14 +24,22 @@ import logging
 import os
 import random
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from cxrvlp.eval.bootstrap import DEFAULT_RESAMPLES, mean_metrics, resample_weights
+from cxrvlp.eval.bootstrap import (
+    DEFAULT_RESAMPLES,
+    auroc,
+    masked_mean_metrics,
+    mean_metrics,
+    metric,
+    resample_weights,
+    weighted_auroc,
+)
 from cxrvlp.eval.dataset import EvalItem
 from cxrvlp.eval.engine import (
     CleanFn,
@@ -48,6 +56,12 @@ from cxrvlp.eval.results import Metric, TaskResult
 log = logging.getLogger(__name__)
 
 VARIANTS: tuple[str, ...] = ("report", "negation", "omitted")
+
+CONTROLS: tuple[str, ...] = ("shuffled", "other_image_without_finding", "text_only")
+"""Grounding controls: the same cases scored against another image of the split (a seeded derangement), against
+an image whose labels lack the chosen finding, and against the mean image embedding of the split (no image)."""
+
+_ACCURACIES: tuple[str, ...] = ("task_a", "task_b", "three_way")
 
 
 @dataclass(frozen=True)
@@ -189,27 +203,44 @@ def align_correct(sims: np.ndarray) -> dict[str, np.ndarray]:
     """Per-case credit from ``[N, 3]`` similarities: ``task_a``, ``task_b``, ``three_way``, each ``[N]`` in [0, 1]."""
     r, n, o = sims[:, 0], sims[:, 1], sims[:, 2]
     is_max = sims == sims.max(axis=1, keepdims=True)  # (N, 3)
-    return {
+    out = {
         "task_a": (r > n) + 0.5 * (r == n),
         "task_b": (r > o) + 0.5 * (r == o),
-        "three_way": is_max[:, 0] / is_max.sum(axis=1),
+        "three_way": is_max[:, 0] / np.maximum(is_max.sum(axis=1), 1),
     }
+    missing = ~np.isfinite(sims).all(axis=1)
+    if missing.any():  # a control with no image for this case: NaN, left out of the means
+        out = {k: np.where(missing, np.nan, v) for k, v in out.items()}
+    return out
 
 
 def score_align(
-    sims: np.ndarray, findings: Sequence[str], *, n_bootstrap: int = DEFAULT_RESAMPLES, seed: int = 0
+    sims: np.ndarray,
+    findings: Sequence[str],
+    *,
+    controls: Mapping[str, np.ndarray] | None = None,
+    n_bootstrap: int = DEFAULT_RESAMPLES,
+    seed: int = 0,
 ) -> TaskResult:
-    """Score CXR-Align from ``[N, 3]`` similarities (see :func:`align_scores`).
+    """Score CXR-Align from ``[N, 3]`` similarities (see :func:`align_scores`), with grounding controls.
 
     Args:
         sims: ``[N, 3]`` sim(I, r), sim(I, r^n), sim(I, r^r) per case.
         findings: ``[N]`` the chosen finding of each case, for the per-finding breakdown.
-        n_bootstrap: resamples of cases for the 95% CIs (per-finding CIs resample that finding's cases).
+        controls: ``{name: [N, 3]}`` the same texts scored against a control image (names from :data:`CONTROLS`;
+            a row of NaN = no control image for that case, left out). None or empty = no controls.
+        n_bootstrap: resamples of cases for the 95% CIs (per-finding CIs resample that finding's cases). Own
+            scores and controls share the resamples, so every gap's CI is paired.
         seed: bootstrap seed.
 
     Returns:
         ``TaskResult`` with metrics ``task_a``, ``task_b``, ``three_way`` and the mean margin
-        ``margin_a`` = mean(sim(I, r) - sim(I, r^n)) (raw), and the same three accuracies per finding.
+        ``margin_a`` = mean(sim(I, r) - sim(I, r^n)) (raw), and the same three accuracies per finding. With
+        controls, per accuracy ``m``: ``m_<control>`` for each control, ``m_grounding_gap`` = own - shuffled and
+        ``m_grounding_gap_without_finding`` = own - other image without the finding (over the cases that have one);
+        per finding also ``image_sensitivity`` = Task A own - Task A without the finding (P[r preferred over r^n |
+        finding present] - P[... | absent]) and ``margin_auroc``, the AUROC of the margin sim(I, r) - sim(I, r^n)
+        separating the own image (present) from the image without the finding (absent).
     """
     sims = np.asarray(sims, dtype=np.float64)
     correct = align_correct(sims)
@@ -217,10 +248,57 @@ def score_align(
     metrics: dict[str, Metric] = mean_metrics(
         {**correct, "margin_a": sims[:, 0] - sims[:, 1]}, weights, percent={"margin_a": False}
     )
+    ctrl = {name: align_correct(np.asarray(c, dtype=np.float64)) for name, c in (controls or {}).items()}
+    margins = {
+        name: np.asarray(c, dtype=np.float64)[:, 0] - np.asarray(c, dtype=np.float64)[:, 1]
+        for name, c in (controls or {}).items()
+    }
+    control_values = _control_values(correct, ctrl)
+    if control_values:
+        metrics.update(masked_mean_metrics(control_values, weights))
     findings_arr = np.asarray(findings, dtype=object)
     breakdown = {}
+    own_margin = sims[:, 0] - sims[:, 1]
     for f in sorted(set(findings_arr.tolist())):
         mask = findings_arr == f
         w = resample_weights(int(mask.sum()), n_bootstrap, seed=seed)
         breakdown[f] = mean_metrics({k: v[mask] for k, v in correct.items()}, w)
-    return TaskResult("align", metrics, breakdown, info={"cases": len(sims)})
+        if not control_values:
+            continue
+        per = {k: v[mask] for k, v in control_values.items() if k.startswith("task_a")}
+        absent = "other_image_without_finding"
+        if absent in ctrl:
+            per["image_sensitivity"] = correct["task_a"][mask] - ctrl[absent]["task_a"][mask]
+        breakdown[f].update(masked_mean_metrics(per, w))
+        if absent in margins:
+            breakdown[f]["margin_auroc"] = _paired_auroc(own_margin[mask], margins[absent][mask], w)
+    info = {"cases": len(sims)}
+    if controls:
+        info["controls"] = list(controls)
+    return TaskResult("align", metrics, breakdown, info=info)
+
+
+def _control_values(correct: dict[str, np.ndarray], ctrl: dict[str, dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """Per-case values of every control metric: ``m_<control>``, then the gaps own - control."""
+    out: dict[str, np.ndarray] = {}
+    for m in _ACCURACIES:
+        for name, c in ctrl.items():
+            out[f"{m}_{name}"] = c[m]
+        if "shuffled" in ctrl:
+            out[f"{m}_grounding_gap"] = correct[m] - ctrl["shuffled"][m]
+        if "other_image_without_finding" in ctrl:
+            out[f"{m}_grounding_gap_without_finding"] = correct[m] - ctrl["other_image_without_finding"][m]
+    return out
+
+
+def _paired_auroc(present: np.ndarray, absent: np.ndarray, weights: np.ndarray) -> Metric:
+    """AUROC of scores on the own image (label 1) vs on the paired image without the finding (label 0); a case
+    without such an image is left out; a resampled case brings both its scores (paired bootstrap)."""
+    keep = np.isfinite(absent) & np.isfinite(present)
+    n = int(keep.sum())
+    if n == 0:
+        return metric(float("nan"), np.empty(0), 0)
+    scores = np.concatenate([present[keep], absent[keep]])
+    labels = np.concatenate([np.ones(n, dtype=bool), np.zeros(n, dtype=bool)])
+    w = weights[:, keep]
+    return metric(auroc(scores, labels), weighted_auroc(scores, labels, np.concatenate([w, w], axis=1)), n)

@@ -164,3 +164,48 @@ def mean_metric(
     n = int(included.shape[0])
     point = float(included.mean()) if n else float("nan")
     return metric(point, weighted_mean(values, weights, mask), n, percent=percent)
+
+
+def derangement(n: int, seed: int = 0) -> np.ndarray:
+    """A seeded random permutation of ``range(n)`` with no fixed point (Sattolo's algorithm: one n-cycle).
+
+    The grounding controls pair every case with another unit's image; a derangement guarantees "another" for every
+    case. The same ``(n, seed)`` gives the same permutation.
+
+    Args:
+        n: number of units; must be at least 2 (one unit has no other to swap with).
+        seed: seeds ``numpy.random.default_rng``.
+
+    Returns:
+        ``[n]`` int64 array ``p`` with ``p[i] != i`` for every ``i``.
+
+    Raises:
+        ValueError: for ``n < 2``.
+    """
+    if n < 2:
+        raise ValueError(f"a derangement needs at least 2 units, got {n}")
+    rng = np.random.default_rng(seed)
+    p = np.arange(n, dtype=np.int64)
+    draws = rng.random(n)
+    for i in range(n - 1, 0, -1):  # Sattolo: j uniform in [0, i), never i itself
+        j = int(draws[i] * i)
+        p[i], p[j] = p[j], p[i]
+    return p
+
+
+def masked_mean_metrics(
+    values: dict[str, np.ndarray], weights: np.ndarray, *, percent: dict[str, bool] | None = None
+) -> dict[str, Metric]:
+    """Like :func:`mean_metrics`, but each column's non-finite entries (a control with no image to use) are left
+    out of its mean, its CI and its ``n``. Columns share ``weights``, so differences of columns are paired."""
+    names = list(values)
+    if not names:
+        return {}
+    v = np.stack([np.asarray(values[k], dtype=np.float64) for k in names], axis=1)  # (N, M)
+    finite = np.isfinite(v)
+    v0 = np.where(finite, v, 0.0)
+    count = finite.sum(axis=0)
+    point = np.where(count > 0, v0.sum(axis=0) / np.maximum(count, 1), np.nan)
+    boot = weighted_means(v0, weights, finite) if v.shape[0] else np.zeros((0, len(names)))
+    percent = percent or {}
+    return {k: metric(point[j], boot[:, j], int(count[j]), percent=percent.get(k, True)) for j, k in enumerate(names)}

@@ -57,6 +57,7 @@ def score_negated_prompt_retrieval(
     classes: Sequence[str],
     *,
     ks: Sequence[int] = (1, 5, 10),
+    shuffled_images: torch.Tensor | None = None,
     n_bootstrap: int = DEFAULT_RESAMPLES,
     seed: int = 0,
 ) -> TaskResult:
@@ -70,19 +71,30 @@ def score_negated_prompt_retrieval(
         y: ``[N, C]`` targets 1 / 0 / -1 (unknown images are never retrieved).
         classes: ``[C]`` names.
         ks: K values.
+        shuffled_images: ``[N, D]`` the grounding control: row n is another image of the split (a derangement),
+            retrieved under image n's labels. None = no control.
         n_bootstrap, seed: bootstrap over findings.
 
     Returns:
         ``TaskResult`` with ``pos_p@K``, ``neg_p@K`` and ``gap@K`` (= pos - neg) per K, macro over findings that
-        have both kinds of prompt and both present and absent images; per-finding breakdown.
+        have both kinds of prompt and both present and absent images; per-finding breakdown. With
+        ``shuffled_images``: ``pos_p@K_shuffled``, ``neg_p@K_shuffled`` and their ``..._grounding_gap`` = own -
+        shuffled, paired per finding. (A text-only control has no ranking at all, every image ties: its expected
+        precision is ``info["chance"]``.)
     """
     qc = np.asarray(query_class, dtype=np.int64)
     qn = np.asarray(query_negated, dtype=bool)
     yq = y[:, qc].T  # (Q, N)
     valid = yq >= 0
     relevant = np.where(qn[:, None], yq == 0, yq == 1)
-    prec = precision_at_k(image_emb, query_emb, relevant, valid, ks) if len(qc) else {k: np.zeros(0) for k in ks}
+    empty = {k: np.zeros(0) for k in ks}
+    prec = precision_at_k(image_emb, query_emb, relevant, valid, ks) if len(qc) else empty
+    prec_sh = None
+    if shuffled_images is not None:
+        prec_sh = precision_at_k(shuffled_images, query_emb, relevant, valid, ks) if len(qc) else empty
     units, pos_p, neg_p, chance = [], {k: [] for k in ks}, {k: [] for k in ks}, []
+    pos_sh: dict[int, list] = {k: [] for k in ks}
+    neg_sh: dict[int, list] = {k: [] for k in ks}
     for c, name in enumerate(classes):
         col = y[:, c]
         is_c = qc == c
@@ -93,12 +105,19 @@ def score_negated_prompt_retrieval(
         for k in ks:
             pos_p[k].append(prec[k][is_c & ~qn].mean())
             neg_p[k].append(prec[k][is_c & qn].mean())
+            if prec_sh is not None:
+                pos_sh[k].append(prec_sh[k][is_c & ~qn].mean())
+                neg_sh[k].append(prec_sh[k][is_c & qn].mean())
     weights = resample_weights(len(units), n_bootstrap, seed=seed)
     values: dict[str, np.ndarray] = {}
     breakdown: dict[str, dict] = {u: {} for u in units}
     for k in ks:
         p, n = np.array(pos_p[k]), np.array(neg_p[k])
         values.update({f"pos_p@{k}": p, f"neg_p@{k}": n, f"gap@{k}": p - n})
+        if prec_sh is not None:
+            ps, ns = np.array(pos_sh[k]), np.array(neg_sh[k])
+            values.update({f"pos_p@{k}_shuffled": ps, f"neg_p@{k}_shuffled": ns})
+            values.update({f"pos_p@{k}_grounding_gap": p - ps, f"neg_p@{k}_grounding_gap": n - ns})
         for i, u in enumerate(units):  # one finding: no resampling unit below it, so no CI
             breakdown[u][f"pos_p@{k}"] = metric(p[i], np.empty(0), 1)
             breakdown[u][f"neg_p@{k}"] = metric(n[i], np.empty(0), 1)

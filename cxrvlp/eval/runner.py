@@ -20,7 +20,7 @@ import torch
 from cxrvlp import __version__
 from cxrvlp.eval.adversarial import adversarial_pairs, score_adversarial
 from cxrvlp.eval.align import AlignCase, align_scores, build_cxr_align, score_align
-from cxrvlp.eval.bootstrap import DEFAULT_RESAMPLES
+from cxrvlp.eval.bootstrap import DEFAULT_RESAMPLES, derangement
 from cxrvlp.eval.dataset import EvalItem, open_image
 from cxrvlp.eval.embedder import Embedder, embed_images_chunked, embed_texts_checked
 from cxrvlp.eval.engine import (
@@ -58,6 +58,57 @@ StageProgress = Callable[[str, int, int], None]
 """``on_progress(stage, done, total)``."""
 
 _LABEL_TASKS = {"zeroshot", "adversarial", "negprompt"}
+_REPORT_TASKS = ("align", "textdiag", "retrieval", "ncd")
+
+COMPOSE_HINT = (
+    "compose reports for a label-only image set first, e.g. "
+    "`cxrvlp compose --data ../shared/data/nih_cxr14_sample --out nih_composed.csv`, then evaluate nih_composed.csv "
+    "(composed reports are not real reports: say so with the results)"
+)
+
+
+def check_inputs(
+    items: Sequence[EvalItem],
+    tasks: Sequence[str],
+    *,
+    align_cases: dict[str, AlignCase] | None = None,
+    label_source: str = "auto",
+) -> dict[str, str]:
+    """What each requested task lacks in the data, before anything is embedded.
+
+    Args:
+        items, tasks, align_cases, label_source: as for :func:`evaluate`.
+
+    Returns:
+        ``{task: reason}`` for every task in ``tasks`` that cannot run on these inputs (empty = all can).
+    """
+    with_image = [it for it in items if it.image is not None]
+    has_report = any(it.report for it in items)
+    has_labels = any(it.labels for it in with_image)
+    problems: dict[str, str] = {}
+    for task in tasks:
+        if task in ("align", "textdiag") and align_cases:
+            continue
+        if task in _REPORT_TASKS and not has_report:
+            problems[task] = "needs report text and no item has any (a label-only manifest?)"
+        elif task in _LABEL_TASKS:
+            if not with_image:
+                problems[task] = "needs images and no item has one"
+            elif label_source == "dataset" and not has_labels:
+                problems[task] = "needs dataset labels (--label-source dataset) and no item has any"
+            elif label_source == "report" and not has_report:
+                problems[task] = "needs report text (--label-source report) and no item has any"
+            elif label_source == "auto" and not (has_labels or has_report):
+                problems[task] = "needs labels or report text and the items have neither"
+    return problems
+
+
+def inputs_error(problems: dict[str, str]) -> str:
+    """One message for :func:`check_inputs`' problems, pointing to ``cxrvlp compose`` when reports are missing."""
+    text = "; ".join(f"{t}: {why}" for t, why in problems.items())
+    if any("report" in why for why in problems.values()):
+        text += f". To evaluate report tasks on a label-only manifest, {COMPOSE_HINT}."
+    return text
 
 
 @dataclass
@@ -96,6 +147,8 @@ def evaluate(
     negative_fn: PromptsFn | None = None,
     model_name: str = "",
     dataset_name: str = "",
+    controls: bool = True,
+    strict: bool = False,
 ) -> EvalResult:
     """Evaluate ``embedder`` on ``items`` for the given tasks.
 
@@ -120,12 +173,17 @@ def evaluate(
         label_fn, negate_fn, omit_fn, clean_fn, positive_fn, negative_fn: text-engine callables (None =
             :mod:`cxrvlp.text`).
         model_name, dataset_name: recorded in the result.
+        controls: add the grounding controls (``shuffled``, ``other_image_without_finding``, ``text_only``, the
+            ``grounding_gap`` s and ``image_sensitivity``) to ``align``, ``zeroshot`` and ``negprompt``. They reuse the
+            embeddings already computed (no second image pass); see docs/evaluation.md.
+        strict: raise when any requested task lacks its inputs (default: only when none of them can run).
 
     Returns:
         An :class:`EvalResult`; ``timings`` holds seconds per stage.
 
     Raises:
-        ValueError: for an unknown task or label source.
+        ValueError: for an unknown task or label source, and (before anything is embedded) when the inputs cannot
+            feed the requested tasks (see :func:`check_inputs`), with a pointer to ``cxrvlp compose``.
     """
     unknown = [t for t in tasks if t not in TASKS]
     if unknown:
@@ -133,6 +191,11 @@ def evaluate(
     if label_source not in ("auto", "dataset", "report"):
         raise ValueError(f"label_source must be 'auto', 'dataset' or 'report', got {label_source!r}")
     tasks = [t for t in TASKS if t in tasks]
+    problems = check_inputs(items, tasks, align_cases=align_cases, label_source=label_source)
+    if problems and (strict or len(problems) == len(tasks)):
+        raise ValueError(inputs_error(problems))
+    for t, why in problems.items():
+        log.warning("%s: %s; task skipped", t, why)
     timings: dict[str, float] = {}
     t_start = t0 = time.perf_counter()
     texts = _Texts()
@@ -176,6 +239,11 @@ def evaluate(
             "image_rows": rows,
             "text_rows": [texts.rows([c.report, c.negation, c.omitted]) for c in kept],
         }
+        if controls and "align" in tasks:
+            extra_cases = [c for c, (kind, _) in zip(kept, rows, strict=True) if kind == "extra"]
+            plans["align"]["findings"] = [_item_findings(it, label, clean) for it in image_items] + [
+                _report_findings(c.report, label) for c in extra_cases
+            ]
 
     if _LABEL_TASKS & set(tasks):
         source = label_source
@@ -255,7 +323,16 @@ def evaluate(
     for task in tasks:
         t0 = time.perf_counter()
         result = _run_task(
-            task, plans, image_emb, text_emb, n_items, items=image_items, ks=ks, n_bootstrap=n_bootstrap, seed=seed
+            task,
+            plans,
+            image_emb,
+            text_emb,
+            n_items,
+            items=image_items,
+            ks=ks,
+            n_bootstrap=n_bootstrap,
+            seed=seed,
+            controls=controls,
         )
         if result is not None:
             results[task] = result
@@ -285,6 +362,7 @@ def _run_task(
     ks: Sequence[int],
     n_bootstrap: int,
     seed: int,
+    controls: bool = True,
 ) -> TaskResult | None:
     boot = {"n_bootstrap": n_bootstrap, "seed": seed}
     if task in ("align", "textdiag"):
@@ -298,7 +376,9 @@ def _run_task(
             return score_text_diagnostics(r, n, o, **boot)
         rows = [i if kind == "item" else n_items + i for kind, i in plan["image_rows"]]
         sims = align_scores(image_emb[rows], r, n, o)
-        return score_align(sims, [c.chosen for c in plan["cases"]], **boot)
+        findings = [c.chosen for c in plan["cases"]]
+        ctrl = _align_controls(image_emb, rows, findings, plan.get("findings"), r, n, o, seed) if controls else None
+        return score_align(sims, findings, controls=ctrl, **boot)
     if task in _LABEL_TASKS:
         plan = plans["labels"]
         if not plan["classes"] or n_items == 0:
@@ -309,14 +389,30 @@ def _run_task(
             rows = [r for group in (plan["pos"], plan["neg"]) for rs in group for r in rs]
             cls = [c for group in (plan["pos"], plan["neg"]) for c, rs in enumerate(group) for _ in rs]
             negated = [False] * sum(map(len, plan["pos"])) + [True] * sum(map(len, plan["neg"]))
+            shuffled = images[derangement(n_items, seed)] if controls and n_items >= 2 else None
             return score_negated_prompt_retrieval(
-                images, text_emb[rows], cls, negated, plan["y"], plan["classes"], ks=ks, **boot
+                images,
+                text_emb[rows],
+                cls,
+                negated,
+                plan["y"],
+                plan["classes"],
+                ks=ks,
+                shuffled_images=shuffled,
+                **boot,
             )
         pos = torch.stack([ensemble(text_emb[rs]) for rs in plan["pos"]])  # (C, D)
         neg = torch.stack([ensemble(text_emb[rs]) for rs in plan["neg"]])  # (C, D)
         scores = class_scores(images, pos, neg)  # (N, C)
         if task == "zeroshot":
-            result = score_zeroshot(scores, plan["y"], plan["classes"], **boot)
+            ctrl = None
+            if controls and n_items >= 2:
+                mean_image = torch.nn.functional.normalize(images.float().mean(dim=0, keepdim=True), dim=1)
+                ctrl = {
+                    "shuffled": scores[derangement(n_items, seed)],
+                    "text_only": np.repeat(class_scores(mean_image, pos, neg), n_items, axis=0),
+                }
+            result = score_zeroshot(scores, plan["y"], plan["classes"], controls=ctrl, **boot)
         else:
             pairs = adversarial_pairs(plan["y"], plan["classes"], [it.id for it in items], seed=seed)
             result = score_adversarial(scores, pairs, plan["classes"], **boot)
@@ -346,6 +442,82 @@ def _run_task(
     return score_normal_case_detection(
         image_emb[plan["query"]], text_emb[plan["normal_rows"]], text_emb[plan["abnormal_rows"]], **boot
     )
+
+
+def _align_controls(
+    image_emb: torch.Tensor,
+    rows: Sequence[int],
+    chosen: Sequence[str],
+    findings: Sequence[frozenset[str] | None] | None,
+    r: torch.Tensor,
+    n: torch.Tensor,
+    o: torch.Tensor,
+    seed: int,
+) -> dict[str, np.ndarray] | None:
+    """``[N, 3]`` similarities of each case's texts with its control images (no new embedding).
+
+    ``shuffled``: image ``perm[row]`` for a seeded derangement of all the split's images; ``text_only``: the mean
+    image embedding of the split; ``other_image_without_finding``: a seeded random image of the split whose known
+    findings (``findings[row]``; None = unknown) lack the case's chosen finding (NaN row where there is none).
+    """
+    total = image_emb.shape[0]
+    if total < 2:
+        log.warning("align: controls need at least 2 images; none computed")
+        return None
+    rows_t = torch.as_tensor(list(rows), dtype=torch.long)
+    perm = torch.from_numpy(derangement(total, seed))
+    out = {"shuffled": align_scores(image_emb[perm[rows_t]], r, n, o)}
+    if findings is not None:
+        rng = np.random.default_rng(seed + 1)
+        lacking: dict[str, np.ndarray] = {}
+        other = np.full(len(rows), -1, dtype=np.int64)
+        for i, (row, f) in enumerate(zip(rows, chosen, strict=True)):
+            if f not in lacking:
+                lacking[f] = np.array([j for j, fs in enumerate(findings) if fs is not None and f not in fs])
+            cand = lacking[f]
+            cand = cand[cand != row]
+            if len(cand):
+                other[i] = cand[rng.integers(len(cand))]
+        if (other >= 0).any():
+            sims = np.full((len(rows), 3), np.nan)
+            has = np.flatnonzero(other >= 0)
+            sims[has] = align_scores(image_emb[torch.from_numpy(other[has])], r[has], n[has], o[has])
+            out["other_image_without_finding"] = sims
+        else:
+            log.info("align: no image of the split lacks the chosen findings; no without-finding control")
+    mean_image = torch.nn.functional.normalize(image_emb.float().mean(dim=0, keepdim=True), dim=1)
+    out["text_only"] = align_scores(mean_image.expand(len(rows), -1), r, n, o)
+    return out
+
+
+def _report_findings(report: str | None, label: Callable[[str], Labeled]) -> frozenset[str] | None:
+    """Findings a report asserts or leaves uncertain (our labeler); None without a report."""
+    if not report:
+        return None
+    labs = label(report).labels
+    return frozenset(c for c, p in labs.items() if p in ("positive", "uncertain") and c != "No Finding")
+
+
+def _item_findings(
+    item: EvalItem, label: Callable[[str], Labeled], clean: Callable[[str], str]
+) -> frozenset[str] | None:
+    """An image's known findings: its report's (as the CXR-Align builder labels it) and its dataset labels, NIH
+    names also under the CheXpert class they map to; None when the item has neither (unknown)."""
+    from cxrvlp.data.compose import NIH_FINDINGS
+
+    text = clean(item.report).strip() if item.report else ""
+    found = set(_report_findings(text, label) or ()) if text else set()
+    nih = {k.replace("_", " ").lower(): v[0] for k, v in NIH_FINDINGS.items()}
+    for lab in item.labels:
+        if lab == "No Finding":
+            continue
+        found.add(lab)
+        mapped = nih.get(lab.replace("_", " ").lower())
+        if mapped:
+            found.add(mapped)
+    if not text and not item.labels:
+        return None
+    return frozenset(found)
 
 
 def _opener(path: str) -> Callable[[], object]:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -141,47 +141,95 @@ def score_zeroshot(
     y: np.ndarray,
     classes: Sequence[str],
     *,
+    controls: Mapping[str, np.ndarray] | None = None,
     n_bootstrap: int = DEFAULT_RESAMPLES,
     seed: int = 0,
 ) -> TaskResult:
-    """AUROC and accuracy per finding and their macro means.
+    """AUROC and accuracy per finding and their macro means, with grounding controls.
 
     Args:
         scores: ``[N, C]`` from :func:`class_scores`.
         y: ``[N, C]`` targets 1 / 0 / -1 (ignored).
         classes: ``[C]`` names.
-        n_bootstrap: resamples of images (shared across findings, so the macro CI respects their correlation).
+        controls: ``{name: [N, C]}`` scores of control images against the same targets, e.g. ``shuffled`` (row i =
+            another image of the split) and ``text_only`` (every row = the mean image embedding). None = no
+            controls and no ``image_sensitivity``.
+        n_bootstrap: resamples of images (shared across findings and controls, so the macro CI respects their
+            correlation and every gap's CI is paired).
         seed: bootstrap seed.
 
     Returns:
         ``TaskResult`` with ``auroc`` and ``accuracy`` (macro over findings that have at least one positive and one
         negative image) and a per-finding breakdown; findings lacking either are listed in ``info["skipped"]``.
+        With controls: ``auroc_<control>``, ``accuracy_<control>``, ``auroc_grounding_gap`` and
+        ``accuracy_grounding_gap`` (own - shuffled), and ``image_sensitivity`` = P[positive prompt preferred |
+        finding present] - P[positive preferred | absent] (macro; per finding with both probabilities beside it).
+        The margin's AUROC present vs absent is ``auroc`` itself.
     """
     n, _ = scores.shape
     weights = resample_weights(n, n_bootstrap, seed=seed)
     valid = y >= 0  # (N, C)
     pos = y == 1  # (N, C)
+    usable = [j for j in range(len(classes)) if pos[:, j].any() and (valid[:, j] & ~pos[:, j]).any()]
+    skipped = [c for j, c in enumerate(classes) if j not in usable]
+    own = _per_finding(scores, valid, pos, usable, weights)
+    breakdown: dict[str, dict[str, Metric]] = {}
+    for k, j in enumerate(usable):
+        nv = int(valid[:, j].sum())
+        breakdown[classes[j]] = {
+            "auroc": metric(own["auroc"][0][k], own["auroc"][1][k], nv),
+            "accuracy": metric(own["accuracy"][0][k], own["accuracy"][1][k], nv),
+        }
+    metrics: dict[str, Metric] = {}
+    if not usable:
+        return TaskResult("zeroshot", metrics, breakdown, info={"findings": [], "skipped": skipped})
+    for name, (point, boot) in own.items():
+        metrics[name] = metric(float(np.mean(point)), nanmean0(boot), n)
+    info: dict = {"findings": list(breakdown), "skipped": skipped}
+    if controls is not None:
+        for cname, cscores in controls.items():
+            ctrl = _per_finding(np.asarray(cscores, dtype=np.float64), valid, pos, usable, weights)
+            for name, (point, boot) in ctrl.items():
+                metrics[f"{name}_{cname}"] = metric(float(np.mean(point)), nanmean0(boot), n)
+                if cname == "shuffled":
+                    gap = np.asarray(own[name][0]) - np.asarray(point)
+                    gap_boot = [a - b for a, b in zip(own[name][1], boot, strict=True)]
+                    metrics[f"{name}_grounding_gap"] = metric(float(np.mean(gap)), nanmean0(gap_boot), n)
+            for k, j in enumerate(usable):
+                nv = int(valid[:, j].sum())
+                breakdown[classes[j]][f"auroc_{cname}"] = metric(ctrl["auroc"][0][k], ctrl["auroc"][1][k], nv)
+        pref = np.where(scores == 0, 0.5, scores > 0)  # positive prompt preferred (a tie counts half)
+        present = weighted_means(pref, weights, valid & pos)  # (R, C)
+        absent = weighted_means(pref, weights, valid & ~pos)
+        sens_points, sens_boots = [], []
+        for j in usable:
+            p1 = float(pref[valid[:, j] & pos[:, j], j].mean())
+            p0 = float(pref[valid[:, j] & ~pos[:, j], j].mean())
+            c = classes[j]
+            breakdown[c]["p_positive_preferred_present"] = metric(p1, present[:, j], int(pos[:, j].sum()))
+            breakdown[c]["p_positive_preferred_absent"] = metric(
+                p0, absent[:, j], int((valid[:, j] & ~pos[:, j]).sum())
+            )
+            breakdown[c]["image_sensitivity"] = metric(p1 - p0, present[:, j] - absent[:, j], int(valid[:, j].sum()))
+            sens_points.append(p1 - p0)
+            sens_boots.append(present[:, j] - absent[:, j])
+        metrics["image_sensitivity"] = metric(float(np.mean(sens_points)), nanmean0(sens_boots), n)
+        info["controls"] = list(controls)
+    return TaskResult("zeroshot", metrics, breakdown, info=info)
+
+
+def _per_finding(
+    scores: np.ndarray, valid: np.ndarray, pos: np.ndarray, usable: Sequence[int], weights: np.ndarray
+) -> dict[str, tuple[list[float], list[np.ndarray]]]:
+    """``{"auroc" | "accuracy": (point per usable finding, [R] replicates per usable finding)}``."""
     correct = np.where(scores == 0, 0.5, (scores > 0) == pos)  # (N, C)
     acc_boot_all = weighted_means(correct, weights, valid)  # (R, C), one product for every finding
-    breakdown: dict[str, dict[str, Metric]] = {}
-    aucs, accs, aucs_boot, accs_boot, skipped = [], [], [], [], []
-    for j, c in enumerate(classes):
+    out: dict[str, tuple[list[float], list[np.ndarray]]] = {"auroc": ([], []), "accuracy": ([], [])}
+    for j in usable:
         v = valid[:, j]
-        if pos[:, j].sum() == 0 or (v & ~pos[:, j]).sum() == 0:
-            skipped.append(c)
-            continue
         s, lab = scores[v, j], pos[v, j]
-        auc = auroc(s, lab)
-        auc_boot = weighted_auroc(s, lab, weights if v.all() else weights[:, v])
-        acc = float(correct[v, j].mean())
-        nv = int(v.sum())
-        breakdown[c] = {"auroc": metric(auc, auc_boot, nv), "accuracy": metric(acc, acc_boot_all[:, j], nv)}
-        aucs.append(auc)
-        accs.append(acc)
-        aucs_boot.append(auc_boot)
-        accs_boot.append(acc_boot_all[:, j])
-    metrics: dict[str, Metric] = {}
-    if aucs:
-        metrics["auroc"] = metric(float(np.mean(aucs)), nanmean0(aucs_boot), n)
-        metrics["accuracy"] = metric(float(np.mean(accs)), nanmean0(accs_boot), n)
-    return TaskResult("zeroshot", metrics, breakdown, info={"findings": list(breakdown), "skipped": skipped})
+        out["auroc"][0].append(auroc(s, lab))
+        out["auroc"][1].append(weighted_auroc(s, lab, weights if v.all() else weights[:, v]))
+        out["accuracy"][0].append(float(correct[v, j].mean()))
+        out["accuracy"][1].append(acc_boot_all[:, j])
+    return out
