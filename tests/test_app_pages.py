@@ -196,6 +196,54 @@ def test_benchmarks_page_runs_on_a_manifest(app, tmp_path):
     assert "not an evaluation result" in messages(app.warning)
 
 
+def test_benchmarks_label_only_manifest_fails_at_once_pointing_to_compose(app, tmp_path):
+    rng = np.random.default_rng(2)
+    lines = ["image,text,labels,split"]
+    for i in range(4):  # the NIH sample's shape: labels, no report text
+        Image.fromarray((rng.random((64, 64)) * 255).astype(np.uint8)).save(tmp_path / f"{i}.png")
+        lines.append(f"{i}.png,,{'Effusion' if i % 2 else 'No Finding'},test")
+    (tmp_path / "nih.csv").write_text("\n".join(lines) + "\n")
+    go(app, "5_Benchmarks")
+    app.text_input(key="bench_manifest").input(str(tmp_path / "nih.csv")).run()
+    app.text_input(key="bench_save").input(str(tmp_path / "r.json")).run()
+    app.button(key="bench_run").click().run()
+    assert not app.exception
+    assert "cxrvlp compose" in messages(app.error)
+    assert not app.success and not (tmp_path / "r.json").exists()
+
+
+def test_benchmarks_placeholder_is_the_shared_data_path(app):
+    go(app, "5_Benchmarks")
+    placeholder = app.text_input(key="bench_manifest").placeholder
+    assert placeholder.startswith("../shared/data/")  # the data sits beside the repository, not inside it
+    if (REPO.parent / "shared" / "data").is_dir():
+        assert (REPO / placeholder).is_file()
+
+
+def test_benchmarks_two_files_of_one_model_are_two_labelled_rows_with_controls(app, tmp_path):
+    from cxrvlp.eval import EvalResult, Metric, TaskResult
+
+    for name, value in (("first.json", 0.9), ("second.json", 0.8)):
+        m = {
+            "task_a": Metric(value, value - 0.05, value + 0.05, 50),
+            "task_a_shuffled": Metric(0.88, 0.8, 0.95, 50),
+            "task_a_text_only": Metric(0.87, 0.8, 0.95, 50),
+            "task_a_grounding_gap": Metric(value - 0.88, -0.05, 0.07, 50),
+        }
+        tasks = {"align": TaskResult("align", m, info={"cases": 50})}
+        EvalResult(model="demo", dataset="../shared/x/nih_composed.csv split=test", tasks=tasks).save(tmp_path / name)
+    go(app, "5_Benchmarks")
+    app.text_input(key="bench_load_paths").input(f"{tmp_path / 'first.json'}\n{tmp_path / 'second.json'}").run()
+    app.button(key="bench_load").click().run()
+    assert not app.exception
+    rows = list(app.dataframe[0].value.index)
+    assert len(rows) == 2 and "first.json" in rows[0] and "second.json" in rows[1]
+    assert all("nih_composed.csv split=test" in r for r in rows)
+    ctrl = app.dataframe[1].value
+    assert list(ctrl["metric"]) == ["task_a", "task_a"]
+    assert "text prior" in " ".join(ctrl["reading"]) or "prior" in " ".join(ctrl["reading"])
+
+
 def test_benchmarks_missing_manifest_is_a_message(app, tmp_path):
     go(app, "5_Benchmarks")
     app.text_input(key="bench_manifest").input(str(tmp_path / "missing.csv")).run()

@@ -36,7 +36,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--checkpoint", help="checkpoint directory; same as --model cxrvlp:DIR")
     p.add_argument("--data", help="manifest CSV (image,text,labels,split; image paths relative to the CSV)")
     p.add_argument("--split", help="manifest split to evaluate (default: all rows)")
-    p.add_argument("--tasks", default="align,zeroshot,retrieval,adversarial,ncd,negprompt,textdiag")
+    p.add_argument(
+        "--tasks",
+        help="comma-separated tasks (default: all of align,zeroshot,retrieval,adversarial,ncd,negprompt,textdiag, "
+        "skipping those the data cannot feed; named tasks must all be feedable)",
+    )
     p.add_argument("--align", dest="align_file", help="CXR-Align JSON (ours or the official file) instead of building")
     p.add_argument("--image-root", help="folder the align file's images resolve against (default: its folder)")
     p.add_argument("--label-source", choices=("auto", "dataset", "report"), default="auto")
@@ -44,6 +48,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--ncd-pool", choices=("none", "openi"), default="none", help="extra abnormal reports for NCD")
     p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the 95%% CIs")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--no-controls",
+        dest="controls",
+        action="store_false",
+        help="skip the grounding controls (shuffled / without-finding / text-only images, grounding gaps, image "
+        "sensitivity; on by default, cheap: they reuse the embeddings)",
+    )
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--out", help="write the result JSON here")
     p.add_argument("--markdown", help="also write the markdown report here")
@@ -107,7 +118,7 @@ def load_model(spec: str) -> Any:
 
 def run(args: argparse.Namespace) -> int:
     from cxrvlp.cli import CLIError
-    from cxrvlp.eval import evaluate, load_cxr_align, read_manifest
+    from cxrvlp.eval import control_rows, controls_table, evaluate, load_cxr_align, read_manifest
 
     if args.checkpoint:
         args.model = f"cxrvlp:{args.checkpoint}"
@@ -115,12 +126,20 @@ def run(args: argparse.Namespace) -> int:
         raise CLIError("--model or --checkpoint is required (e.g. --model preset:lite)")
     if not args.data and not args.align_file:
         raise CLIError("give --data MANIFEST.csv and/or --align FILE.json")
-    tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
+    from cxrvlp.eval.runner import TASKS, check_inputs, inputs_error
+
+    tasks = [t.strip() for t in args.tasks.split(",") if t.strip()] if args.tasks else list(TASKS)
     items = read_manifest(args.data, split=args.split) if args.data else []
     if args.limit and len(items) > args.limit:
         keep = sorted(random.Random(args.seed).sample(range(len(items)), args.limit))
         items = [items[i] for i in keep]
     cases = load_cxr_align(args.align_file, image_root=args.image_root) if args.align_file else None
+    unknown = [t for t in tasks if t not in TASKS]
+    if unknown:
+        raise CLIError(f"unknown task(s) {unknown}; valid tasks: {', '.join(TASKS)}")
+    problems = check_inputs(items, tasks, align_cases=cases, label_source=args.label_source)
+    if problems and (args.tasks or len(problems) == len(tasks)):  # before the model loads or anything is embedded
+        raise CLIError(inputs_error(problems))
     pool: list[str] = []
     if args.ncd_pool == "openi":
         from cxrvlp.data.openi import load_openi_reports
@@ -141,15 +160,27 @@ def run(args: argparse.Namespace) -> int:
             on_progress=bars,
             model_name=args.model,
             dataset_name=_describe_data(args),
+            controls=args.controls,
         )
     _emit(result, args)
+    if control_rows(result):
+        print(
+            "Grounding controls (gap = own - control, paired 95% CI; a CI containing 0 = no evidence the score "
+            "needs the image):\n"
+        )
+        print(controls_table([result]))
     return 0
 
 
 def run_compare(args: argparse.Namespace) -> int:
-    from cxrvlp.eval import EvalResult, compare_table
+    from cxrvlp.eval import EvalResult, compare_table, control_rows, controls_table
 
-    print(compare_table([EvalResult.load(p) for p in args.results], ci=args.ci))
+    results = [EvalResult.load(p) for p in args.results]
+    print(compare_table(results, ci=args.ci))
+    with_controls = [(Path(p).name, r) for p, r in zip(args.results, results, strict=True) if control_rows(r)]
+    if with_controls:
+        print("Grounding controls (gap = own - control, paired 95% CI):\n")
+        print(controls_table([r for _, r in with_controls], names=[n for n, _ in with_controls]))
     return 0
 
 

@@ -21,9 +21,17 @@ from cxrvlp.eval.embedder import Embedder
 from cxrvlp.eval.finetune import FinetuneConfig, embed_for_probe, run_finetune
 from cxrvlp.eval.finetune_data import read_labelled_manifest
 from cxrvlp.eval.negprompt import precision_at_k, score_negated_prompt_retrieval
-from cxrvlp.eval.results import EvalResult, Metric, TaskResult, compare_table
+from cxrvlp.eval.results import (
+    CONTROL_NAMES,
+    EvalResult,
+    Metric,
+    TaskResult,
+    compare_table,
+    control_rows,
+    controls_table,
+)
 from cxrvlp.eval.retrieval import label_prf, score_normal_case_detection, score_report_retrieval, topk_credit
-from cxrvlp.eval.runner import TASKS, evaluate
+from cxrvlp.eval.runner import TASKS, check_inputs, evaluate
 from cxrvlp.eval.textdiag import score_text_diagnostics, text_diagnostics
 from cxrvlp.eval.zeroshot import PromptSet, build_prompt_sets, check_prompt_set, class_scores, score_zeroshot
 
@@ -49,6 +57,10 @@ __all__ = [
     "check_prompt_set",
     "class_scores",
     "compare_table",
+    "control_rows",
+    "controls_table",
+    "CONTROL_NAMES",
+    "check_inputs",
     "evaluate",
     "label_prf",
     "load_cxr_align",

@@ -155,6 +155,69 @@ def compare_table(results: Sequence[EvalResult], *, ci: bool = False) -> str:
     return "\n".join(lines) + "\n"
 
 
+CONTROL_NAMES: tuple[str, ...] = ("shuffled", "other_image_without_finding", "text_only")
+"""Grounding controls, in the order tables show them (see docs/evaluation.md)."""
+GAP_NAMES: tuple[str, ...] = ("grounding_gap", "grounding_gap_without_finding")
+"""Own score minus the ``shuffled`` / ``other_image_without_finding`` control, per case, with a paired CI."""
+_CONTROL_WORDS = (*CONTROL_NAMES, *GAP_NAMES, "image_sensitivity")
+
+
+def is_control_metric(name: str) -> bool:
+    """True for a control, gap or image-sensitivity metric (its name carries one of those words)."""
+    return any(name.endswith(f"_{w}") or name == w for w in _CONTROL_WORDS)
+
+
+def control_rows(result: EvalResult) -> list[dict[str, Any]]:
+    """The grounding controls of one run, one row per metric that has them.
+
+    Each row: ``task``, ``metric`` (the own metric's name), ``own`` and one key per control in
+    :data:`CONTROL_NAMES` and gap in :data:`GAP_NAMES` (a :class:`Metric`, or None when that control was not
+    computed). A task's ``image_sensitivity`` is a row of its own with the value under ``own``.
+    """
+    rows = []
+    for task, t in result.tasks.items():
+        for name, m in t.metrics.items():
+            if is_control_metric(name):
+                continue
+            extra = {k: t.metrics.get(f"{name}_{k}") for k in (*CONTROL_NAMES, *GAP_NAMES)}
+            if any(v is not None for v in extra.values()):
+                rows.append({"task": task, "metric": name, "own": m, **extra})
+        if "image_sensitivity" in t.metrics:
+            rows.append(
+                {
+                    "task": task,
+                    "metric": "image_sensitivity",
+                    "own": t.metrics["image_sensitivity"],
+                    **dict.fromkeys((*CONTROL_NAMES, *GAP_NAMES)),
+                }
+            )
+    return rows
+
+
+def controls_table(results: Sequence[EvalResult], names: Sequence[str] | None = None) -> str:
+    """Markdown: each metric beside its controls and its grounding gap with the gap's 95% CI.
+
+    A gap whose CI contains 0 means the score is not shown to need the image: a text prior would score the same.
+
+    Args:
+        results: the runs.
+        names: a label per run (default: each result's ``model``).
+    """
+    names = list(names) if names is not None else [r.model for r in results]
+    head = ["run", "task", "metric", "own", "shuffled", "without finding", "text only", "gap (own − shuffled)"]
+    head.append("gap (own − without finding)")
+    lines = ["| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
+    for name, r in zip(names, results, strict=True):
+        for row in control_rows(r):
+            cells = [row["own"].format(ci=False)]
+            cells += [row[k].format(ci=False) if row[k] is not None else "-" for k in CONTROL_NAMES]
+            cells += [row[k].format(ci=True) if row[k] is not None else "-" for k in GAP_NAMES]
+            if row["metric"] == "image_sensitivity":
+                cells[0] = row["own"].format(ci=True)
+            lines.append(f"| {name} | {row['task']} | {row['metric']} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def _metric(d: dict[str, Any]) -> Metric:
     nan = float("nan")
     return Metric(
