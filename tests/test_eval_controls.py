@@ -11,7 +11,16 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from test_eval_pipeline import CLASSES, ENGINE, ConceptEmbedder, ConstantEmbedder, fake_label, write_dataset
+from test_eval_pipeline import (  # noqa: F401  (fake_engine_modules is a fixture)
+    CLASSES,
+    ENGINE,
+    ConceptEmbedder,
+    ConstantEmbedder,
+    _parse,
+    fake_engine_modules,
+    fake_label,
+    write_dataset,
+)
 
 from cxrvlp.eval import EvalResult, evaluate, read_manifest
 from cxrvlp.eval.bootstrap import derangement, masked_mean_metrics, resample_weights
@@ -152,3 +161,35 @@ def test_label_only_manifest_fails_at_once_pointing_to_compose(tmp_path: Path):
     assert check_inputs(items, ["zeroshot"], label_source="report") == {
         "zeroshot": "needs report text (--label-source report) and no item has any"
     }
+
+
+@pytest.mark.usefixtures("fake_engine_modules")
+def test_cli_controls_flag_compare_table_and_input_check(tmp_path: Path, monkeypatch, capsys):
+    from cxrvlp.cli import CLIError
+    from cxrvlp.commands import eval as eval_cmd
+
+    loaded = []
+    monkeypatch.setattr(eval_cmd, "load_model", lambda spec: loaded.append(spec) or ConceptEmbedder())
+    manifest = write_dataset(tmp_path / "d")
+    base = ["eval", "--model", "fake", "--data", str(manifest), "--tasks", "align,zeroshot", "--bootstrap", "50"]
+    args = _parse([*base, "--out", str(tmp_path / "a.json")])
+    assert args.func(args) == 0
+    out = capsys.readouterr().out
+    assert "Grounding controls" in out and "| fake | align | task_a | 100.0 |" in out
+    args = _parse([*base, "--no-controls", "--out", str(tmp_path / "b.json")])
+    assert args.func(args) == 0
+    assert not [k for k in EvalResult.load(tmp_path / "b.json").tasks["align"].metrics if "shuffled" in k]
+    capsys.readouterr()
+    args = _parse(["eval", "compare", str(tmp_path / "a.json"), str(tmp_path / "b.json")])
+    assert args.func(args) == 0
+    out = capsys.readouterr().out
+    main, _, controls = out.partition("Grounding controls")
+    assert "shuffled" not in main and "| fake |" in main
+    assert "| a.json | align | task_a | 100.0 |" in controls and "b.json" not in controls
+    assert "| a.json | zeroshot | image_sensitivity | 100.0 [100.0, 100.0] |" in controls
+
+    label_only = _label_only_manifest(tmp_path / "nih")
+    args = _parse(["eval", "--model", "fake", "--data", str(label_only), "--tasks", "align"])
+    with pytest.raises(CLIError, match="cxrvlp compose"):
+        args.func(args)
+    assert loaded == ["fake", "fake"]  # failed before the model was loaded

@@ -128,7 +128,7 @@ class EvalResult:
         return "\n".join(lines) + "\n"
 
 
-def compare_table(results: Sequence[EvalResult], *, ci: bool = False) -> str:
+def compare_table(results: Sequence[EvalResult], *, ci: bool = False, controls: bool = False) -> str:
     """One markdown table comparing several runs, as in the paper's baseline tables.
 
     Rows are models (``model`` of each result), columns are ``task/metric`` in order of first appearance; a run
@@ -137,12 +137,14 @@ def compare_table(results: Sequence[EvalResult], *, ci: bool = False) -> str:
     Args:
         results: the runs to compare (usually loaded with :meth:`EvalResult.load`).
         ci: include the 95% CI in each cell.
+        controls: also give the grounding-control metrics a column each (default: left to :func:`controls_table`).
     """
     cols: dict[str, None] = {}
     for r in results:
         for name, t in r.tasks.items():
             for metric_name in t.metrics:
-                cols[f"{name}/{metric_name}"] = None
+                if controls or not is_control_metric(metric_name):
+                    cols[f"{name}/{metric_name}"] = None
     header = "| model | " + " | ".join(cols) + " |"
     lines = [header, "|---" * (len(cols) + 1) + "|"]
     for r in results:
