@@ -101,6 +101,7 @@ def test_lite_on_real_images(shared_data: Path):
         for task in res.tasks.values():
             for name, m in task.metrics.items():
                 assert math.isfinite(m.value), (task.task, name)
-                if m.percent:  # rates in [0, 1]; gaps between two rates in [-1, 1]
-                    assert -1.0 <= m.value <= 1.0 if "gap" in name else 0.0 <= m.value <= 1.0, (task.task, name)
+                if m.percent:  # rates in [0, 1]; gaps between two rates (and image sensitivity) in [-1, 1]
+                    signed = "gap" in name or "sensitivity" in name
+                    assert -1.0 <= m.value <= 1.0 if signed else 0.0 <= m.value <= 1.0, (task.task, name)
     assert len(labelled.tasks["zeroshot"].breakdown) >= 3  # NIH names resolve to prompt templates
