@@ -2,12 +2,14 @@
 
 Examples::
 
-    cxrvlp eval --model preset:lite --data shared/data/covid_chestxray/manifest.csv --split test \\
+    cxrvlp eval --model preset:lite --data ../shared/data/covid_chestxray/manifest.csv --split test \\
         --tasks align,zeroshot,retrieval --out lite.json
-    cxrvlp eval compare lite.json trained.json
+    cxrvlp eval --model demo --data nih_composed.csv --split test --tasks align   # + grounding controls
+    cxrvlp eval --model demo --data nih_composed.csv --split test --tasks align --no-controls
+    cxrvlp eval compare lite.json trained.json     # own metrics, then each metric beside its controls
     cxrvlp eval build-align --data manifest.csv --split test --out cxr_align.json
     cxrvlp eval textdiag --model preset:lite --limit 500 --out lite_text.json
-    cxrvlp eval finetune --model preset:lite --data shared/data/nih_cxr14_sample/manifest.csv --mode linear \\
+    cxrvlp eval finetune --model preset:lite --data ../shared/data/nih_cxr14_sample/manifest.csv --mode linear \\
         --fraction 0.1 1.0 --seeds 0 1 2 --out lite_lp.json
 """
 

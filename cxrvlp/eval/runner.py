@@ -503,11 +503,9 @@ def _item_findings(
 ) -> frozenset[str] | None:
     """An image's known findings: its report's (as the CXR-Align builder labels it) and its dataset labels, NIH
     names also under the CheXpert class they map to; None when the item has neither (unknown)."""
-    from cxrvlp.data.compose import NIH_FINDINGS
-
     text = clean(item.report).strip() if item.report else ""
     found = set(_report_findings(text, label) or ()) if text else set()
-    nih = {k.replace("_", " ").lower(): v[0] for k, v in NIH_FINDINGS.items()}
+    nih = _nih_to_chexpert()
     for lab in item.labels:
         if lab == "No Finding":
             continue
@@ -518,6 +516,14 @@ def _item_findings(
     if not text and not item.labels:
         return None
     return frozenset(found)
+
+
+@functools.cache
+def _nih_to_chexpert() -> dict[str, str | None]:
+    """NIH ChestX-ray14 name (lower case, spaces) -> the CheXpert class it maps to (None when none does)."""
+    from cxrvlp.data.compose import NIH_FINDINGS
+
+    return {k.replace("_", " ").lower(): v[0] for k, v in NIH_FINDINGS.items()}
 
 
 def _opener(path: str) -> Callable[[], object]:
