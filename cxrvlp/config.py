@@ -51,6 +51,7 @@ class ModelConfig:
     projection: Literal["linear", "mlp"] = "linear"  # projection head on each tower
     init_temperature: float = 0.07  # initial tau; logit_scale = log(1/tau) is learnable
     max_logit_scale: float = 100.0  # clamp of exp(logit_scale), as in CLIP
+    seed: int = 0  # seeds every randomly initialised weight (a forked RNG: the global RNG state is untouched)
     graph: GraphConfig = field(default_factory=GraphConfig)
 
 

@@ -36,7 +36,7 @@ class CXRClip(nn.Module):
     """CLIP-style chest X-ray model.
 
     Args:
-        cfg: the model configuration.
+        cfg: the model configuration (``cfg.seed`` seeds the random initialisation, see ``__init__``).
         load_weights: False builds the architecture without pretrained weights (checkpoint loading).
         text_source: ``(path, local_only)`` of the text config/tokenizer; default from ``cfg``.
     """
@@ -46,19 +46,23 @@ class CXRClip(nn.Module):
     ) -> None:
         super().__init__()
         self.config = cfg
-        self.image = ImageEncoder(cfg, load_weights=load_weights)
-        self.text = TextEncoder(cfg, source=text_source, load_weights=load_weights)
-        self.graph: nn.Module | None = None
-        if cfg.graph.enabled:
-            from cxrvlp.models.graph import GraphEncoder
+        # Every random initialisation (projections, random-init trunks, the graph tower) draws from a forked RNG
+        # seeded by cfg.seed: the same config builds the same weights every time, and the caller's RNG is untouched.
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(cfg.seed)
+            self.image = ImageEncoder(cfg, load_weights=load_weights)
+            self.text = TextEncoder(cfg, source=text_source, load_weights=load_weights)
+            self.graph: nn.Module | None = None
+            if cfg.graph.enabled:
+                from cxrvlp.models.graph import GraphEncoder
 
-            self.graph = GraphEncoder(
-                self.text.word_embeddings(),
-                embed_dim=cfg.embed_dim,
-                hidden_dim=cfg.graph.hidden_dim,
-                num_layers=cfg.graph.num_layers,
-                dropout=cfg.graph.dropout,
-            )
+                self.graph = GraphEncoder(
+                    self.text.word_embeddings(),
+                    embed_dim=cfg.embed_dim,
+                    hidden_dim=cfg.graph.hidden_dim,
+                    num_layers=cfg.graph.num_layers,
+                    dropout=cfg.graph.dropout,
+                )
         self.logit_scale = nn.Parameter(torch.tensor(math.log(1.0 / cfg.init_temperature)))
         self._max_log_scale = math.log(cfg.max_logit_scale)
 
