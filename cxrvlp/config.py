@@ -71,6 +71,8 @@ class LossConfig:
     w_t: float = 1.0  # weight of the text stream in Eq. 10
     w_c: float = 1.0  # weight of the clinical stream
     w_g: float = 1.0  # weight of the graph stream
+    mask_own_hardneg: bool = False  # zero the text/graph-stream target a report puts on its own hard negative (and
+    # the reverse); off = paper-literal Eq. 4 / 9, where a close r^n can get target mass (docs/losses.md)
     conclip_distractor_weight: float = 1.0  # CON2: weight of the distractor-image term (1 = CoN-CLIP's mean)
     gather: bool = True  # gather features from all ranks (with gradients) before building S and y
     chunk_size: int = 0  # >0: compute the (2B)^2 matrices in row chunks of this size to bound memory
