@@ -7,7 +7,8 @@ Run after ``scripts/demo_ablation.py OUT``:
 1. Selection on **val** only: each method's score is the mean over seeds of (CXR-Align Task A + zero-shot AUROC) / 2
    on the val split (``OUT/results/*.val.json``); the best method's best seed on val is shipped.
 2. The chosen run (``OUT/runs/NAME/checkpoints/best``) is saved as a delta checkpoint (only what differs from the
-   pip-packaged `lite` weights) in float16 to ``--dest`` with the sentence banks that composed its training reports, and reloaded from there.
+   pip-packaged `lite` weights) in float16 to ``--dest`` with the sentence banks that composed its training
+   reports, and reloaded from there.
 3. Probe rate on **test**: for every test image with a finding and every finding the labeler reads as positive in
    its composed report, does the model score the report above ``make_negated(report, F)`` — what the app's probe
    page shows? For the shipped model and for the untrained `lite` preset; written to ``OUT/results/probe_rate.json``.
