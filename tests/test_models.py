@@ -156,3 +156,13 @@ def test_checkpoint_records_the_model_seed(tmp_path):
     meta = json.loads((tmp_path / "ck" / "config.json").read_text())
     assert meta["model"]["seed"] == 7
     assert CXRClip.from_pretrained(tmp_path / "ck").config.seed == 7
+
+
+def test_lite_preset_is_the_same_model_at_every_load():
+    """The untrained `lite` row is reproducible: its random projections come from model.seed."""
+    torch.manual_seed(1)
+    a = create_model("lite")
+    torch.manual_seed(2)
+    b = create_model("lite")
+    for name in ("image.proj.weight", "text.proj.weight", "logit_scale"):
+        assert torch.equal(a.state_dict()[name], b.state_dict()[name]), name

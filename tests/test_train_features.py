@@ -87,3 +87,38 @@ def test_partial_unfreezing_trains_only_the_last_blocks(manifest: Path, tmp_path
     assert any(k.startswith("image.trunk.blocks.1.") for k in changed)
     assert any(k.startswith("text.backbone.encoder.layer.1.") for k in changed)
     assert not any(k.startswith(("image.trunk.blocks.0.", "text.backbone.encoder.layer.0.")) for k in changed)
+
+
+class _Stop(Exception):
+    pass
+
+
+def test_interrupted_con2_run_on_cached_features_resumes_exactly(manifest: Path, tmp_path: Path) -> None:
+    """CON2 (distractors drawn per sample seed) on cached features: stop after step 4, resume from the mid-epoch
+    step-3 checkpoint, and end with the weights and losses of the uninterrupted run."""
+    from cxrvlp.train.logger import read_log
+
+    extra = (*FROZEN[:3], "train.epochs=3", "train.save_every=3", "loss.name=conclip", "train.cache_features=true")
+    extra += (f"data.cache_dir={tmp_path / 'cache'}",)
+    reference = train(tiny_config(manifest, tmp_path / "ref", *extra))
+    assert reference.step == 6  # 8 train pairs, B = 4: 2 steps per epoch
+
+    def stop_at_4(p) -> None:
+        if p.step == 4:
+            raise _Stop
+
+    cfg = tiny_config(manifest, tmp_path / "run", *extra)
+    with pytest.raises(_Stop):
+        train(cfg, on_progress=stop_at_4)
+    state = load_trainer_state(tmp_path / "run" / "checkpoints" / "last")
+    assert state["step"] == 3 and state["micro"] != 0  # stopped mid-epoch, one step lost
+    resumed = train(cfg, resume=True)
+    a = CXRClip.from_pretrained(reference.last).state_dict()
+    b = CXRClip.from_pretrained(resumed.last).state_dict()
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], msg=key)
+    ref_log = [e for e in read_log(tmp_path / "ref") if e["kind"] == "train"]
+    run_log = [e for e in read_log(tmp_path / "run") if e["kind"] == "train"]
+    assert [e["step"] for e in run_log] == [1, 2, 3, 4, 5, 6]
+    assert "distractor_loss" in ref_log[0]
+    assert [e["loss"] for e in run_log] == pytest.approx([e["loss"] for e in ref_log], rel=1e-6)
