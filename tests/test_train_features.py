@@ -21,11 +21,18 @@ def manifest(tmp_path_factory) -> Path:
     return write_dataset(tmp_path_factory.mktemp("feat"))
 
 
-def test_cached_trunk_features_train_exactly_like_the_uncached_frozen_run(manifest: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "method", [(), ("model.graph.enabled=true", "loss.graph_pairs=true", "loss.graph_stream=true")]
+)
+def test_cached_trunk_features_train_exactly_like_the_uncached_frozen_run(
+    manifest: Path, tmp_path: Path, method
+) -> None:
     cache = tmp_path / "cache"
-    plain = train(tiny_config(manifest, tmp_path / "plain", *FROZEN, f"data.cache_dir={cache}"))
+    plain = train(tiny_config(manifest, tmp_path / "plain", *FROZEN, *method, f"data.cache_dir={cache}"))
     cached = train(
-        tiny_config(manifest, tmp_path / "cached", *FROZEN, f"data.cache_dir={cache}", "train.cache_features=true")
+        tiny_config(
+            manifest, tmp_path / "cached", *FROZEN, *method, f"data.cache_dir={cache}", "train.cache_features=true"
+        )
     )
     files = sorted(cache.glob("trunk_*.safetensors"))
     assert len(files) == 1
@@ -35,6 +42,8 @@ def test_cached_trunk_features_train_exactly_like_the_uncached_frozen_run(manife
     for key in a:
         torch.testing.assert_close(a[key], b[key], atol=2e-5, rtol=1e-4, msg=key)
     assert cached.train_metrics["loss"] == pytest.approx(plain.train_metrics["loss"], rel=1e-4)
+    if method:
+        assert "g2t_loss" in cached.train_metrics
     # a second run reads the same file (all rows and seeds of an ablation share it)
     mtime = files[0].stat().st_mtime_ns
     train(tiny_config(manifest, tmp_path / "again", *FROZEN, f"data.cache_dir={cache}", "train.cache_features=true"))
