@@ -67,7 +67,7 @@ def shared_overrides(args: argparse.Namespace, manifest: Path, *, frozen_cache: 
         "data.num_workers=0", "data.augment=false", "train.freeze_image=true", "train.freeze_text=true",
         f"train.max_steps={steps}", "train.epochs=1000", f"train.batch_size={args.batch_size}",
         f"train.lr={args.lr}", f"train.warmup_steps={max(1, steps // 20)}", "train.weight_decay=0.1",
-        f"train.eval_every={args.eval_every}", f"train.save_every={args.eval_every}",
+        f"train.eval_every={args.eval_every}", f"train.save_every={max(args.eval_every, 100)}",
         f"train.log_every={min(10, steps)}", "train.precision=fp32",
     ]  # fmt: skip
     return out + (["train.cache_features=true"] if frozen_cache else [])
