@@ -205,7 +205,7 @@ def _train(cfg, info, *, resume, on_progress, on_prepare) -> TrainResult:  # noq
         state = load_trainer_state(resume_from)
         if state["world_size"] != info.world_size:
             raise ValueError(f"the run used {state['world_size']} processes; resume it with the same number")
-    torch.manual_seed(tc.seed)  # same initial weights on every rank
+    torch.manual_seed(tc.seed)  # initial weights come from model.seed (a forked RNG); this seeds the rest
     model = build_model(cfg, checkpoint=resume_from)
     cfg = dataclasses.replace(cfg, model=model.config)
     if info.is_main and not resume:
