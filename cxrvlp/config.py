@@ -51,6 +51,7 @@ class ModelConfig:
     projection: Literal["linear", "mlp"] = "linear"  # projection head on each tower
     init_temperature: float = 0.07  # initial tau; logit_scale = log(1/tau) is learnable
     max_logit_scale: float = 100.0  # clamp of exp(logit_scale), as in CLIP
+    seed: int = 0  # seeds every randomly initialised weight (a forked RNG: the global RNG state is untouched)
     graph: GraphConfig = field(default_factory=GraphConfig)
 
 
@@ -70,6 +71,9 @@ class LossConfig:
     w_t: float = 1.0  # weight of the text stream in Eq. 10
     w_c: float = 1.0  # weight of the clinical stream
     w_g: float = 1.0  # weight of the graph stream
+    mask_own_hardneg: bool = False  # zero the text/graph-stream target a report puts on its own hard negative (and
+    # the reverse); off = paper-literal Eq. 4 / 9, where a close r^n can get target mass (docs/losses.md)
+    conclip_distractors: bool = True  # CON2: a distractor image per sample (needs image labels; see docs/training.md)
     conclip_distractor_weight: float = 1.0  # CON2: weight of the distractor-image term (1 = CoN-CLIP's mean)
     gather: bool = True  # gather features from all ranks (with gradients) before building S and y
     chunk_size: int = 0  # >0: compute the (2B)^2 matrices in row chunks of this size to bound memory
@@ -107,6 +111,9 @@ class TrainConfig:
     grad_clip: float = 1.0  # max global grad norm; 0 disables
     freeze_image: bool = False  # keep the image trunk fixed (projection still trains)
     freeze_text: bool = False  # keep the text trunk fixed
+    unfreeze_image_blocks: int = 0  # with freeze_image: train the image trunk's last k blocks (and what follows them)
+    unfreeze_text_layers: int = 0  # with freeze_text: train the text trunk's last k transformer layers
+    cache_features: bool = False  # both trunks frozen: compute trunk features once per image / report, train heads
     precision: Literal["auto", "fp32", "bf16"] = "auto"  # auto = bf16 autocast on CUDA, fp32 on CPU
     seed: int = 0
     log_every: int = 10

@@ -6,8 +6,9 @@ Run after ``scripts/demo_ablation.py OUT``:
 
 1. Selection on **val** only: each method's score is the mean over seeds of (CXR-Align Task A + zero-shot AUROC) / 2
    on the val split (``OUT/results/*.val.json``); the best method's best seed on val is shipped.
-2. The chosen run (a delta checkpoint: only what differs from the pip-packaged `lite` weights) is re-saved in float16
-   to ``--dest`` with the sentence banks that composed its training reports, and reloaded from there.
+2. The chosen run (``OUT/runs/NAME/checkpoints/best``) is saved as a delta checkpoint (only what differs from the
+   pip-packaged `lite` weights) in float16 to ``--dest`` with the sentence banks that composed its training
+   reports, and reloaded from there.
 3. Probe rate on **test**: for every test image with a finding and every finding the labeler reads as positive in
    its composed report, does the model score the report above ``make_negated(report, F)`` — what the app's probe
    page shows? For the shipped model and for the untrained `lite` preset; written to ``OUT/results/probe_rate.json``.
@@ -26,12 +27,13 @@ from pathlib import Path
 
 import torch
 
-ROWS = ["untrained", "clip", "clip_n", "n_dsl_tc", "n_g_dsl_tcg", "con1", "con2"]
+ROWS = ["untrained", "clip", "clip_n", "n_dsl_tc", "n_dsl_tc_mask", "n_g_dsl_tcg", "con1", "con2"]
 NAMES = {
     "untrained": "untrained `lite`",
     "clip": "CLIP",
     "clip_n": "CLIP^N",
     "n_dsl_tc": "CLIP^N-D_{t+c}",
+    "n_dsl_tc_mask": "CLIP^N-D_{t+c}, own r^n masked",
     "n_g_dsl_tcg": "CLIP^{N,G}-D_{t+c+g}",
     "con1": "CON1 (from CLIP)",
     "con2": "CON2 (from CLIP)",
@@ -106,7 +108,8 @@ def main() -> None:
 
     from cxrvlp.eval import read_manifest
     from cxrvlp.inference import Predictor
-    from cxrvlp.models.delta import load_delta, save_delta
+    from cxrvlp.models import CXRClip
+    from cxrvlp.models.delta import save_delta
 
     results = args.out / "results"
     val = defaultdict(dict)
@@ -121,7 +124,8 @@ def main() -> None:
         {k: round(statistics.mean(v.values()), 4) for k, v in val.items()},
     )
     print(f"chosen on val: {method}, seed {seed}")
-    counts = save_delta(load_delta(args.out / f"{method}-s{seed}"), args.dest, half=True)
+    chosen = CXRClip.from_pretrained(args.out / "runs" / f"{method}-s{seed}" / "checkpoints" / "best")
+    counts = save_delta(chosen, args.dest, half=True)
     shutil.copy(args.out / "banks.json", args.dest / "banks.json")  # reproduces the composed reports
     size = (args.dest / "delta.safetensors").stat().st_size / 1e6
     print(f"wrote {args.dest}: {size:.2f} MB, {counts}")

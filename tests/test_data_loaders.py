@@ -116,6 +116,15 @@ def test_mimic_layout(tmp_path: Path, reports_as: str) -> None:
     assert [(Path(r.image).stem, r.split, r.view) for r in recs] == [("d1", "train", "PA"), ("d3", "val", "AP")]
     assert "Cardiomegaly" in recs[0].report and recs[0].patient == "10000032" and recs[0].study == "50000001"
     assert len(load_records(DataConfig(dataset="mimic", root=str(root), reports=str(reports), frontal_only=False))) == 3
+    assert [r.labels for r in recs] == ["", ""]  # no CheXpert label file: no image labels
+    _csv(  # the optional label file: 1 positive, 0 negative, -1 uncertain, blank unmentioned
+        root / "mimic-cxr-2.0.0-chexpert.csv.gz",
+        ["subject_id", "study_id", "Cardiomegaly", "Edema", "Pleural Effusion", "No Finding"],
+        [["10000032", "50000001", "1.0", "-1.0", "1.0", ""], ["11000011", "50000002", "0.0", "", "", "1.0"]],
+        gz=True,
+    )
+    recs = load_records(cfg)
+    assert [r.labels for r in recs] == ["Cardiomegaly;Pleural Effusion", "No Finding"]
 
 
 def test_chexpert_plus_layout(tmp_path: Path) -> None:

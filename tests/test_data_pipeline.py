@@ -84,7 +84,8 @@ def test_cache_is_reused_without_relabelling_and_keyed_by_inputs(tmp_path: Path,
 
 def test_streams_follow_the_method() -> None:
     assert streams_for(ModelConfig(), LossConfig(name="infonce")) == frozenset()
-    assert streams_for(ModelConfig(), LossConfig(name="conclip")) == {"hardneg"}
+    assert streams_for(ModelConfig(), LossConfig(name="conclip")) == {"hardneg", "distractor"}
+    assert streams_for(ModelConfig(), LossConfig(name="conclip", conclip_distractors=False)) == {"hardneg"}
     assert streams_for(ModelConfig(), LossConfig()) == {"hardneg", "labels"}
     full = LossConfig(graph_stream=True, graph_pairs=True)
     with pytest.raises(ValueError, match="graph.enabled"):

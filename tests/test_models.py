@@ -129,3 +129,40 @@ def test_graph_model_round_trip_keeps_the_tied_embedding(tmp_path):
     back = CXRClip.from_pretrained(tmp_path / "g")
     assert back.graph.token_embedding.weight is back.text.word_embeddings().weight
     torch.testing.assert_close(back.text.word_embeddings().weight, model.text.word_embeddings().weight)
+
+
+def _equal_states(a: CXRClip, b: CXRClip) -> bool:
+    sa, sb = a.state_dict(), b.state_dict()
+    return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+def test_model_construction_is_seeded_from_config_and_leaves_global_rng_alone():
+    torch.manual_seed(123)
+    before = torch.get_rng_state()
+    first = create_model("tiny", graph={"enabled": True, "hidden_dim": 16})
+    assert torch.equal(torch.get_rng_state(), before)  # the caller's RNG stream did not advance
+    torch.manual_seed(999)  # a different global state must not change the weights
+    second = create_model("tiny", graph={"enabled": True, "hidden_dim": 16})
+    assert _equal_states(first, second)
+    other = create_model("tiny", seed=1, graph={"enabled": True, "hidden_dim": 16})
+    assert not torch.equal(other.image.proj.weight, first.image.proj.weight)
+    assert not torch.equal(other.graph.proj.weight, first.graph.proj.weight)
+    assert first.config.seed == 0 and other.config.seed == 1
+
+
+def test_checkpoint_records_the_model_seed(tmp_path):
+    model = create_model("tiny", seed=7)
+    model.save_pretrained(tmp_path / "ck")
+    meta = json.loads((tmp_path / "ck" / "config.json").read_text())
+    assert meta["model"]["seed"] == 7
+    assert CXRClip.from_pretrained(tmp_path / "ck").config.seed == 7
+
+
+def test_lite_preset_is_the_same_model_at_every_load():
+    """The untrained `lite` row is reproducible: its random projections come from model.seed."""
+    torch.manual_seed(1)
+    a = create_model("lite")
+    torch.manual_seed(2)
+    b = create_model("lite")
+    for name in ("image.proj.weight", "text.proj.weight", "logit_scale"):
+        assert torch.equal(a.state_dict()[name], b.state_dict()[name]), name

@@ -28,18 +28,21 @@ REPORTS = [
     "FINDINGS: Bibasilar atelectasis. IMPRESSION: Bibasilar atelectasis.",
     "IMPRESSION: Normal chest.",
 ]
+LABELS = ["No Finding", "Effusion", "Cardiomegaly;Edema", "Pneumothorax", "Atelectasis", "No Finding"]
+"""The NIH-style image labels of REPORTS (the manifest's ``labels`` column; CON2 draws distractors from them)."""
 
 
-def write_dataset(root: Path, n: int = 12, n_val: int = 4) -> Path:
-    """``n`` random 72x80 PNGs and a manifest (last ``n_val`` rows in ``val``)."""
+def write_dataset(root: Path, n: int = 12, n_val: int = 4, *, labels: bool = True) -> Path:
+    """``n`` random 72x80 PNGs and a manifest (last ``n_val`` rows in ``val``; a ``labels`` column unless not)."""
     (root / "img").mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(0)
     with (root / "manifest.csv").open("w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["image", "report", "split"])
+        w.writerow(["image", "report", "split"] + (["labels"] if labels else []))
         for i in range(n):
             Image.fromarray(rng.integers(0, 255, (80, 72), dtype=np.uint8)).save(root / "img" / f"{i}.png")
-            w.writerow([f"img/{i}.png", REPORTS[i % len(REPORTS)], "val" if i >= n - n_val else "train"])
+            row = [f"img/{i}.png", REPORTS[i % len(REPORTS)], "val" if i >= n - n_val else "train"]
+            w.writerow(row + ([LABELS[i % len(LABELS)]] if labels else []))
     return root / "manifest.csv"
 
 
@@ -134,6 +137,7 @@ def test_freezing_and_init_from_a_checkpoint(manifest: Path, tmp_path: Path) -> 
             "train.max_steps=2", "loss.name=conclip", "model.embed_dim=8",  # ignored: the checkpoint's architecture
         )
     )  # fmt: skip
+    assert "distractor_loss" in read_log(tmp_path / "b")[0]  # CON2 with distractor images from the labels
     after = CXRClip.from_pretrained(second.last)
     assert after.config.embed_dim == 32
     trunk = [k for k in before if k.startswith("image.trunk.")]

@@ -60,14 +60,34 @@ def run(args: argparse.Namespace) -> int:
         if p.metrics:
             bar.set_postfix(loss=f"{p.metrics['loss']:.4f}", lr=f"{p.metrics['lr']:.2e}", epoch=p.epoch)
 
+    stage_bar = None
+
+    def on_prepare(stage: str, done: int, total: int) -> None:
+        """Bars for the one-off work before step 1 (preprocessing cache, frozen-trunk features)."""
+        nonlocal stage_bar
+        if args.no_progress or not main_rank:
+            return
+        if stage_bar is not None and stage_bar.desc != stage:
+            stage_bar.close()
+            stage_bar = None
+        if stage_bar is None:
+            from tqdm import tqdm
+
+            stage_bar = tqdm(total=total, desc=stage, dynamic_ncols=True)
+        stage_bar.update(done - stage_bar.n)
+        if done >= total:
+            stage_bar.close()
+            stage_bar = None
+
     try:
-        result = train(cfg, resume=bool(args.resume), on_progress=on_progress)
+        result = train(cfg, resume=bool(args.resume), on_progress=on_progress, on_prepare=on_prepare)
     except NonFiniteLossError as e:
         print(f"cxrvlp train: stopped: {e}", file=sys.stderr)
         return 3
     finally:
-        if bar is not None:
-            bar.close()
+        for b in (bar, stage_bar):
+            if b is not None:
+                b.close()
     if main_rank:
         print(f"done: step {result.step}; last checkpoint {result.last}; best {result.best or '(no val split)'}")
     return 0

@@ -1,8 +1,10 @@
 """Collate: samples -> the batch contract of ARCHITECTURE.md, tokenising in the loader's workers.
 
-Batch keys: ``image [B, 3, S, S]``, ``text`` / ``hardneg_text`` (``{"input_ids": [B, L], "attention_mask": [B, L]}``),
-``labels`` / ``hardneg_labels [B, 14]``, ``graph`` / ``hardneg_graph`` (torch_geometric ``Batch``), and ``report`` /
-``hardneg_report`` (lists of str). Streams absent from the samples are absent from the batch.
+Batch keys: ``image [B, 3, S, S]`` (and ``distractor_image`` for CON2), ``text`` / ``hardneg_text``
+(``{"input_ids": [B, L], "attention_mask": [B, L]}``), ``labels`` / ``hardneg_labels [B, 14]``, ``graph`` /
+``hardneg_graph`` (torch_geometric ``Batch``), and ``report`` / ``hardneg_report`` (lists of str). Streams absent
+from the samples are absent from the batch. With cached frozen-trunk features the batch holds :data:`TRUNK_KEYS`
+``[B, F]`` instead of images and tokenised reports.
 """
 
 from __future__ import annotations
@@ -13,6 +15,9 @@ from typing import Any
 import torch
 
 from cxrvlp.types import ReportGraph
+
+TRUNK_KEYS = ("image_trunk", "text_trunk", "hardneg_text_trunk", "distractor_image_trunk")
+"""Precomputed frozen-trunk features (``train.cache_features``) that replace images / tokenised reports."""
 
 
 class Collator:
@@ -43,7 +48,10 @@ class Collator:
 
     def __call__(self, samples: list[dict[str, Any]]) -> dict[str, Any]:
         first = samples[0]
-        batch: dict[str, Any] = {"image": torch.stack([s["image"] for s in samples])}  # (B, 3, S, S)
+        batch: dict[str, Any] = {}
+        for key in ("image", "distractor_image", *TRUNK_KEYS):
+            if key in first:
+                batch[key] = torch.stack([s[key] for s in samples])  # (B, 3, S, S) images, (B, F) trunk features
         for prefix in ("", "hardneg_"):
             if f"{prefix}report" in first:
                 texts = [s[f"{prefix}report"] for s in samples]

@@ -1,7 +1,8 @@
 """A CSV manifest ``image,report[,split]``: the way to train on any folder of images with reports.
 
 Optional columns: ``view`` (PA / AP / LATERAL ...; used by ``frontal_only``), ``patient`` or ``patient_id`` (split
-grouping). ``text`` is accepted as another name of ``report`` (the layout of ``../shared/data/*/manifest.csv``).
+grouping), ``labels`` (the image's own labels, ``;``-separated; CON2 draws distractor images from them).
+``text`` is accepted as another name of ``report`` (the layout of ``../shared/data/*/manifest.csv``).
 Relative image paths are resolved against the manifest's folder. Rows without a report are dropped (logged).
 Without a ``split`` column, splits are drawn per patient (or per image) by :func:`~cxrvlp.data.records.hashed_split`.
 """
@@ -64,6 +65,7 @@ def load_manifest(root: str | Path, *, frontal_only: bool = True, seed: int = 0)
                 split=normalise_split(split),
                 view=str(row.get("view", "")),
                 patient=patient,
+                labels=str(row.get("labels", "")),
             )
         )
     if empty:

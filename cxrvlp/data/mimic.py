@@ -5,10 +5,13 @@ Layout read (the archives as PhysioNet ships them)::
     ROOT/files/p10/p10000032/s50414267/<dicom_id>.jpg
     ROOT/mimic-cxr-2.0.0-split.csv[.gz]       dicom_id, study_id, subject_id, split (train / validate / test)
     ROOT/mimic-cxr-2.0.0-metadata.csv[.gz]    dicom_id, ..., ViewPosition (PA, AP, LATERAL, LL, ...)
+    ROOT/mimic-cxr-2.0.0-chexpert.csv[.gz]    optional: subject_id, study_id, the 14 CheXpert classes (1 / 0 / -1)
 
 Reports, first found wins: ``reports`` when given (folder or ``mimic-cxr-reports.zip``), else
 ``ROOT/mimic-cxr-reports/files/...``, ``ROOT/mimic-cxr-reports.zip``, or ``ROOT/files/pXX/pNNN/sMMM.txt`` (the
 MIMIC-CXR DICOM layout keeps each report beside its study folder). A report is ``files/pXX/p<subject>/s<study>.txt``.
+When the CheXpert label file is there, ``Record.labels`` holds the study's positive classes (``;``-separated), which
+CON2 draws distractor images from.
 """
 
 from __future__ import annotations
@@ -25,6 +28,26 @@ log = logging.getLogger(__name__)
 SPLIT_CSV = "mimic-cxr-2.0.0-split.csv"
 METADATA_CSV = "mimic-cxr-2.0.0-metadata.csv"
 REPORTS_ZIP = "mimic-cxr-reports.zip"
+CHEXPERT_CSV = "mimic-cxr-2.0.0-chexpert.csv"
+
+
+def _study_labels(root: Path) -> dict[str, str]:
+    """study_id -> its positive CheXpert classes, ``;``-separated (empty when the label file is absent)."""
+    import pandas as pd
+
+    from cxrvlp.types import CHEXPERT_CLASSES
+
+    try:
+        path = _find_csv(root, CHEXPERT_CSV)
+    except FileNotFoundError:
+        return {}
+    df = pd.read_csv(path, dtype={"subject_id": str, "study_id": str})
+    classes = [c for c in CHEXPERT_CLASSES if c in df.columns]
+    out = {}
+    for row in df.to_dict("records"):
+        positive = [c for c in classes if row[c] == 1.0]
+        out[str(row["study_id"])] = ";".join(positive) or "No Finding"
+    return out
 
 
 def _find_csv(root: Path, name: str) -> Path:
@@ -85,6 +108,7 @@ def load_mimic(root: str | Path, *, frontal_only: bool = True, seed: int = 0, re
     meta = pd.read_csv(_find_csv(root, METADATA_CSV), dtype=str, usecols=["dicom_id", "ViewPosition"])
     df = split.merge(meta, on="dicom_id", how="left").fillna({"ViewPosition": ""})
     read = _report_reader(root, reports)
+    labels = _study_labels(root)
     texts: dict[str, str | None] = {}
     records, no_report, no_image = [], 0, 0
     for row in df.to_dict("records"):
@@ -108,6 +132,7 @@ def load_mimic(root: str | Path, *, frontal_only: bool = True, seed: int = 0, re
                 view=str(row["ViewPosition"]),
                 patient=subject,
                 study=study,
+                labels=labels.get(study, ""),
             )
         )
     if no_report or no_image:

@@ -33,6 +33,8 @@ class Record:
         view: view position as in the metadata (``"PA"``, ``"AP"``, ``"LATERAL"``, ...); ``""`` when unknown.
         patient: patient id ("" when unknown); splits are made per patient so no patient crosses splits.
         study: study / report id ("" when unknown).
+        labels: the dataset's own image labels, ``;``-separated (a manifest's ``labels`` column; "" when the
+            dataset has none). Used to draw CON2 distractor images (:mod:`cxrvlp.data.distractors`).
     """
 
     image: str
@@ -41,6 +43,7 @@ class Record:
     view: str = ""
     patient: str = ""
     study: str = ""
+    labels: str = ""
 
 
 Loader = Callable[..., list[Record]]

@@ -72,6 +72,19 @@ class _Stream:
     weight: float
     tau: float
     features: Tensor
+    partner: int = 0  # >0 (= B, the number of originals): mask each report's own hard negative (mask_own_hardneg)
+
+
+def _mask_partners(sim: Tensor, partner: int, row0: int) -> Tensor:
+    """A copy of ``sim`` (rows ``row0:row0 + R`` of an ``[N, M]`` similarity) with ``-inf`` at each row's partner:
+    report ``i < B`` and its hard negative ``B + i`` (both ways), so thresholding gives them a zero target."""
+    rows = torch.arange(sim.shape[0], device=sim.device)
+    g = rows + row0
+    cols = torch.where(g < partner, g + partner, g - partner)
+    keep = cols < sim.shape[1]
+    out = sim.clone()
+    out[rows[keep], cols[keep]] = float("-inf")
+    return out
 
 
 def _similarity_fp32(a: Tensor, b: Tensor) -> Tensor:
@@ -96,7 +109,9 @@ def _combined_targets(sims: list[Tensor], streams: list[_Stream], row0: int = 0)
     """
     combined, neg_entropy = None, None
     for sim, s in zip(sims, streams, strict=True):
-        y = LF.soft_labels(sim, s.tau, diagonal_offset=row0)  # (R, M)
+        if s.partner:
+            sim = _mask_partners(sim, s.partner, row0)
+        y = LF.soft_labels(sim, s.tau, diagonal_offset=row0)  # (R, M), renormalised after the mask
         e = torch.xlogy(y, y).sum(dim=1)  # (R,)
         if s.weight != 1.0:
             e, y = e.mul_(s.weight), y.mul_(s.weight)
@@ -138,6 +153,9 @@ class DynamicSoftLabelLoss(nn.Module):
         gather: gather features from all ranks (with gradients) before building S and y.
         chunk_size: >0 computes each direction in row chunks of this size under activation checkpointing, so
             memory is O(chunk_size * N) instead of O(N^2); same value and gradients as the dense path.
+        mask_own_hardneg: with hard negatives, the text- and graph-stream targets of report ``i`` put zero mass on
+            its own hard negative ``B + i`` (and row ``B + i`` none on ``i``), then rows are renormalised as usual
+            (:func:`~cxrvlp.losses.functional.soft_labels`). Off = the paper's literal Eq. 4 / 9.
     """
 
     def __init__(
@@ -156,6 +174,7 @@ class DynamicSoftLabelLoss(nn.Module):
         w_g: float = 1.0,
         gather: bool = True,
         chunk_size: int = 0,
+        mask_own_hardneg: bool = False,
     ) -> None:
         super().__init__()
         for key, tau in (("tau_t", tau_t), ("tau_c", tau_c), ("tau_g", tau_g)):
@@ -172,6 +191,7 @@ class DynamicSoftLabelLoss(nn.Module):
         self.weights = {"text": w_t, "clinical": w_c, "graph": w_g}
         self.gather = gather
         self.chunk_size = chunk_size
+        self.mask_own_hardneg = mask_own_hardneg
 
     @classmethod
     def from_config(cls, cfg: LossConfig) -> DynamicSoftLabelLoss:
@@ -190,6 +210,7 @@ class DynamicSoftLabelLoss(nn.Module):
             w_g=cfg.w_g,
             gather=cfg.gather,
             chunk_size=cfg.chunk_size,
+            mask_own_hardneg=cfg.mask_own_hardneg,
         )
 
     def extra_repr(self) -> str:
@@ -269,9 +290,13 @@ class DynamicSoftLabelLoss(nn.Module):
             target_features["clinical"] = LF.normalize_clinical(c)
         if self.graph_stream:
             target_features["graph"] = LF.upcast(feats["graph"].detach())
-        streams = [_Stream(k, self.weights[k], self.taus[k], x) for k, x in target_features.items()]
-
         b, n = num_images, num_reports
+        masked = ("text", "graph") if self.mask_own_hardneg and self.hard_negatives else ()
+        streams = [
+            _Stream(k, self.weights[k], self.taus[k], x, partner=b if k in masked else 0)
+            for k, x in target_features.items()
+        ]
+
         directions = [_Direction("i2t", "image", "text", b, n), _Direction("t2i", "text", "image", b, b)]
         if self.graph_pairs:
             directions += [

@@ -36,7 +36,7 @@ class CXRClip(nn.Module):
     """CLIP-style chest X-ray model.
 
     Args:
-        cfg: the model configuration.
+        cfg: the model configuration (``cfg.seed`` seeds the random initialisation, see ``__init__``).
         load_weights: False builds the architecture without pretrained weights (checkpoint loading).
         text_source: ``(path, local_only)`` of the text config/tokenizer; default from ``cfg``.
     """
@@ -46,19 +46,23 @@ class CXRClip(nn.Module):
     ) -> None:
         super().__init__()
         self.config = cfg
-        self.image = ImageEncoder(cfg, load_weights=load_weights)
-        self.text = TextEncoder(cfg, source=text_source, load_weights=load_weights)
-        self.graph: nn.Module | None = None
-        if cfg.graph.enabled:
-            from cxrvlp.models.graph import GraphEncoder
+        # Every random initialisation (projections, random-init trunks, the graph tower) draws from a forked RNG
+        # seeded by cfg.seed: the same config builds the same weights every time, and the caller's RNG is untouched.
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(cfg.seed)
+            self.image = ImageEncoder(cfg, load_weights=load_weights)
+            self.text = TextEncoder(cfg, source=text_source, load_weights=load_weights)
+            self.graph: nn.Module | None = None
+            if cfg.graph.enabled:
+                from cxrvlp.models.graph import GraphEncoder
 
-            self.graph = GraphEncoder(
-                self.text.word_embeddings(),
-                embed_dim=cfg.embed_dim,
-                hidden_dim=cfg.graph.hidden_dim,
-                num_layers=cfg.graph.num_layers,
-                dropout=cfg.graph.dropout,
-            )
+                self.graph = GraphEncoder(
+                    self.text.word_embeddings(),
+                    embed_dim=cfg.embed_dim,
+                    hidden_dim=cfg.graph.hidden_dim,
+                    num_layers=cfg.graph.num_layers,
+                    dropout=cfg.graph.dropout,
+                )
         self.logit_scale = nn.Parameter(torch.tensor(math.log(1.0 / cfg.init_temperature)))
         self._max_log_scale = math.log(cfg.max_logit_scale)
 
@@ -78,6 +82,14 @@ class CXRClip(nn.Module):
     def encode_text(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """Token ids / mask [B, L] -> L2-normalised [B, D]."""
         return F.normalize(self.text(input_ids, attention_mask), dim=-1)
+
+    def encode_image_trunk(self, features: torch.Tensor) -> torch.Tensor:
+        """Pooled image-trunk features [B, F] (``image.trunk(images)``, precomputed) -> L2-normalised [B, D]."""
+        return F.normalize(self.image.proj(features), dim=-1)
+
+    def encode_text_trunk(self, features: torch.Tensor) -> torch.Tensor:
+        """Pooled text-trunk features [B, H] (``text.pool(backbone(...))``, precomputed) -> L2-normalised [B, D]."""
+        return F.normalize(self.text.proj(features), dim=-1)
 
     def encode_graph(self, graphs: Any) -> torch.Tensor:
         """torch_geometric Batch of report graphs -> L2-normalised [G, D] (the graph tower normalises)."""
@@ -218,11 +230,22 @@ def _alias_keys(state: dict[str, torch.Tensor]) -> set[str]:
 
 def encode_batch(model: Any, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
     """The losses' keyword arguments for ``batch``, from any model with ``encode_image`` / ``encode_text`` /
-    ``scale`` (and optionally ``graph`` + ``encode_graph``): CXRClip and the external adapters share it."""
-    out: dict[str, torch.Tensor] = {"image_features": model.encode_image(batch["image"])}
-    text = batch["text"]
+    ``scale`` (and optionally ``graph`` + ``encode_graph``): CXRClip and the external adapters share it.
+
+    A batch of precomputed frozen-trunk features (``image_trunk``, ``text_trunk``, ... from ``train.cache_features``)
+    runs only the projections (``encode_image_trunk`` / ``encode_text_trunk``, CXRClip only)."""
+    out: dict[str, torch.Tensor] = {}
+    if "image_trunk" in batch:
+        out["image_features"] = model.encode_image_trunk(batch["image_trunk"])
+    else:
+        out["image_features"] = model.encode_image(batch["image"])
+    text = batch.get("text")
     hardneg = batch.get("hardneg_text")
-    if hardneg is not None:  # one text forward for originals and hard negatives
+    if "text_trunk" in batch:
+        out["text_features"] = model.encode_text_trunk(batch["text_trunk"])
+        if "hardneg_text_trunk" in batch:
+            out["hardneg_text_features"] = model.encode_text_trunk(batch["hardneg_text_trunk"])
+    elif hardneg is not None:  # one text forward for originals and hard negatives
         n = text["input_ids"].shape[0]
         ids, mask = _cat_padded(text, hardneg)
         feats = model.encode_text(ids, mask)  # (2B, D)
@@ -235,6 +258,8 @@ def encode_batch(model: Any, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
             out["hardneg_graph_features"] = model.encode_graph(batch["hardneg_graph"])
     if batch.get("distractor_image") is not None:
         out["distractor_image_features"] = model.encode_image(batch["distractor_image"])
+    if batch.get("distractor_image_trunk") is not None:
+        out["distractor_image_features"] = model.encode_image_trunk(batch["distractor_image_trunk"])
     if batch.get("labels") is not None:
         out["clinical"] = batch["labels"]
     if batch.get("hardneg_labels") is not None:

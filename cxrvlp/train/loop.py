@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import logging
 import math
 import time
@@ -41,6 +42,8 @@ from cxrvlp.train.runconfig import RUN_CONFIG
 log = logging.getLogger(__name__)
 
 CHECKPOINTS = "checkpoints"
+RESULT_NAME = "train_result.json"
+"""What a finished run writes into its folder: final step, seeds (model / train / data), last metrics."""
 
 
 class NonFiniteLossError(RuntimeError):
@@ -79,12 +82,16 @@ def _loaders(cfg: ExperimentConfig, model: Any, info: DistInfo, on_prepare: Call
     max_side = max(256, 2 * model.config.image_size)
     collate = Collator(model.tokenizer, max_length=model.text.max_length)
     split = {name: [r for r in records if r.split == name] for name in (cfg.data.split, cfg.data.val_split)}
+    features = None
+    if cfg.train.cache_features:
+        features = _trunk_features(cfg, model, split, table, info, max_side, on_prepare)
     train_ds = CXRDataset(
         split[cfg.data.split],
         table,
         transform=model.image_transform(train=cfg.data.augment),
         streams=streams,
         max_side=max_side,
+        features=features,
     )
     batch = cfg.train.batch_size
     if len(train_ds) < batch * info.world_size:
@@ -106,13 +113,34 @@ def _loaders(cfg: ExperimentConfig, model: Any, info: DistInfo, on_prepare: Call
     val = None
     val_records = split[cfg.data.val_split]
     if val_records and cfg.data.val_split != cfg.data.split:
-        val_ds = CXRDataset(val_records, table, transform=model.image_transform(), streams=streams, max_side=max_side)
+        val_ds = CXRDataset(
+            val_records, table, transform=model.image_transform(), streams=streams, max_side=max_side, features=features
+        )
         if len(val_ds) >= 2 * info.world_size:
             vs = DistributedSampler(val_ds, num_replicas=info.world_size, rank=info.rank, shuffle=False)
             val = DataLoader(val_ds, sampler=vs, generator=torch.Generator().manual_seed(0), **common)
     if val is None:
         log.info("no usable %r split: the best checkpoint is not tracked", cfg.data.val_split)
     return train, sampler, val
+
+
+def _trunk_features(cfg, model, split, table, info, max_side, on_prepare):
+    """``train.cache_features``: the frozen trunks' features of the train and val records (rank 0 computes)."""
+    from cxrvlp.data.sources import cache_dir_for
+    from cxrvlp.train.features import trunk_features
+
+    if not hasattr(model, "encode_image_trunk"):
+        raise ValueError("train.cache_features works with cxrvlp models (CXRClip), not external adapters")
+    if cfg.data.augment:
+        raise ValueError("train.cache_features computes image features once, unaugmented: set data.augment=false")
+    records = [r for rs in split.values() for r in rs]
+    kwargs = {"cache_dir": cache_dir_for(cfg.data), "device": info.device, "max_side": max_side}
+    if info.is_main:
+        feats = trunk_features(model, records, table, on_progress=on_prepare, **kwargs)
+    barrier(info)
+    if not info.is_main:
+        feats = trunk_features(model, records, table, **kwargs)
+    return feats
 
 
 @torch.no_grad()
@@ -177,7 +205,7 @@ def _train(cfg, info, *, resume, on_progress, on_prepare) -> TrainResult:  # noq
         state = load_trainer_state(resume_from)
         if state["world_size"] != info.world_size:
             raise ValueError(f"the run used {state['world_size']} processes; resume it with the same number")
-    torch.manual_seed(tc.seed)  # same initial weights on every rank
+    torch.manual_seed(tc.seed)  # initial weights come from model.seed (a forked RNG); this seeds the rest
     model = build_model(cfg, checkpoint=resume_from)
     cfg = dataclasses.replace(cfg, model=model.config)
     if info.is_main and not resume:
@@ -234,11 +262,13 @@ def _train(cfg, info, *, resume, on_progress, on_prepare) -> TrainResult:  # noq
             payload = {
                 "step": step, "epoch": epoch, "micro": micro, "best_val": best_val, "world_size": info.world_size,
                 "optimizer": optimizer.state_dict(), "rng": rngs, "schedule": {"total_steps": total, "lr": tc.lr},
+                "seeds": seeds,
             }  # fmt: skip
             path = save_checkpoint(ckpt_dir / name, model, payload)
         barrier(info)
         return path
 
+    seeds = {"model": cfg.model.seed, "train": tc.seed, "data": cfg.data.seed}
     sums: dict[str, torch.Tensor] = {}
     nonfinite = torch.zeros((), dtype=torch.bool, device=info.device)
     window = {"steps": 0, "data": 0.0, "start": time.perf_counter()}
@@ -331,4 +361,11 @@ def _train(cfg, info, *, resume, on_progress, on_prepare) -> TrainResult:  # noq
                 break
     logger.close()
     best = find_checkpoint(ckpt_dir / "best")
+    if info.is_main:
+        summary = {
+            "step": step, "seeds": seeds, "best_val_loss": None if math.isinf(best_val) else best_val,
+            "train_metrics": train_metrics, "val_metrics": val_metrics,
+            "last": str(find_checkpoint(ckpt_dir / "last")), "best": str(best) if best else None,
+        }  # fmt: skip
+        (run_dir / RESULT_NAME).write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")
     return TrainResult(run_dir, step, find_checkpoint(ckpt_dir / "last"), best, train_metrics, val_metrics)

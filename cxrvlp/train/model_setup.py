@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from torch import nn
+
 from cxrvlp.config import ExperimentConfig, TrainConfig
 from cxrvlp.models import SPEC_KINDS, CXRClip, ExternalClip, create_model, list_presets, load_checkpoint, load_model
 
@@ -42,21 +44,93 @@ def build_model(cfg: ExperimentConfig, *, checkpoint: str | Path | None = None) 
     return model.train()
 
 
+def image_tail(trunk: nn.Module, k: int) -> list[nn.Module]:
+    """The last ``k`` blocks of a timm trunk and every child module after the block container (final conv / norm).
+
+    The block container is the trunk's ``blocks`` (EfficientNet stages, ViT blocks) or ``layers`` (Swin stages).
+
+    Raises:
+        ValueError: the trunk has neither, or fewer than ``k`` blocks.
+    """
+    children = list(trunk.named_children())
+    names = [n for n, _ in children]
+    container = next((n for n in ("blocks", "layers") if n in names), None)
+    if container is None:
+        raise ValueError(f"train.unfreeze_image_blocks: {type(trunk).__name__} has no blocks / layers to unfreeze")
+    blocks = list(getattr(trunk, container).children())
+    if not 0 < k <= len(blocks):
+        raise ValueError(f"train.unfreeze_image_blocks={k}: the image trunk has {len(blocks)} blocks")
+    after = [m for _, m in children[names.index(container) + 1 :]]
+    return blocks[-k:] + after
+
+
+def text_tail(backbone: nn.Module, k: int) -> list[nn.Module]:
+    """The last ``k`` transformer layers of a Hugging Face encoder (``encoder.layer``).
+
+    Raises:
+        ValueError: no ``encoder.layer`` list, or fewer than ``k`` layers.
+    """
+    layers = getattr(getattr(backbone, "encoder", None), "layer", None)
+    if layers is None:
+        raise ValueError(f"train.unfreeze_text_layers: {type(backbone).__name__} has no encoder.layer")
+    if not 0 < k <= len(layers):
+        raise ValueError(f"train.unfreeze_text_layers={k}: the text trunk has {len(layers)} layers")
+    return list(layers)[-k:]
+
+
+def _tails(model: CXRClip | ExternalClip, cfg: TrainConfig) -> list[nn.Module]:
+    tails: list[nn.Module] = []
+    if cfg.unfreeze_image_blocks:
+        tails += image_tail(model.image.trunk, cfg.unfreeze_image_blocks)
+    if cfg.unfreeze_text_layers:
+        tails += text_tail(model.text.backbone, cfg.unfreeze_text_layers)
+    return tails
+
+
+def check_freezing(cfg: TrainConfig) -> None:
+    """Consistency of the freezing options.
+
+    Raises:
+        ValueError: an ``unfreeze_*`` without its ``freeze_*``, a negative count, or ``cache_features`` without
+            both trunks fully frozen.
+    """
+    for key, tower, flag, k in (
+        ("unfreeze_image_blocks", "image", cfg.freeze_image, cfg.unfreeze_image_blocks),
+        ("unfreeze_text_layers", "text", cfg.freeze_text, cfg.unfreeze_text_layers),
+    ):
+        if k < 0:
+            raise ValueError(f"train.{key} must be >= 0, got {k}")
+        if k and not flag:
+            raise ValueError(f"train.{key}={k} unfreezes the end of a frozen trunk: set train.freeze_{tower}=true")
+    if cfg.cache_features and not (cfg.freeze_image and cfg.freeze_text):
+        raise ValueError("train.cache_features needs both trunks frozen (train.freeze_image=true freeze_text=true)")
+    if cfg.cache_features and (cfg.unfreeze_image_blocks or cfg.unfreeze_text_layers):
+        raise ValueError("train.cache_features caches whole-trunk outputs: it cannot be combined with train.unfreeze_*")
+
+
 def apply_freezing(model: CXRClip | ExternalClip, cfg: TrainConfig) -> None:
-    """``freeze_image`` / ``freeze_text``: stop gradients into the trunks (projections and temperature still train).
+    """``freeze_image`` / ``freeze_text``: stop gradients into the trunks (projections and temperature still train);
+    ``unfreeze_image_blocks`` / ``unfreeze_text_layers`` then let the last ``k`` blocks / layers train again
+    (:func:`image_tail`, :func:`text_tail`).
 
     For Hugging Face CLIP / SigLIP adapters the trunks are ``vision_model`` and ``text_model``; for a generic
     ``AutoModel`` both are the whole model, so either flag freezes everything but the temperature."""
+    check_freezing(cfg)
     if cfg.freeze_image:
         model.image.trunk.requires_grad_(False)
     if cfg.freeze_text:
         model.text.backbone.requires_grad_(False)
+    for module in _tails(model, cfg):
+        module.requires_grad_(True)
 
 
 def set_train_mode(model: CXRClip | ExternalClip, cfg: TrainConfig) -> None:
-    """``model.train()``, keeping frozen trunks in eval mode (their BatchNorm statistics and dropout stay fixed)."""
+    """``model.train()``, keeping frozen trunks in eval mode (their BatchNorm statistics and dropout stay fixed);
+    unfrozen tails train normally."""
     model.train()
     if cfg.freeze_image:
         model.image.trunk.eval()
     if cfg.freeze_text:
         model.text.backbone.eval()
+    for module in _tails(model, cfg):
+        module.train()
