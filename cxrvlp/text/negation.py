@@ -180,15 +180,17 @@ def _omit_sentence(sentence: str, finding: str) -> str:
         kept = (fluent(x) for x in parts if sentence_labels(x).get(finding, NEGATIVE) == NEGATIVE)
         candidates.append(" ".join(p for p in kept if p))
     candidates.append(_reconstruct(sentence, mentions, finding, target))
-    for cand in candidates:
-        if cand and not DEPENDENT_START_RE.match(cand):
-            labels = sentence_labels(cand)
-            if (
-                labels.get(finding, NEGATIVE) == NEGATIVE
-                and {c: p for c, p in labels.items() if c != finding} == target
-            ):
-                return cand
-    return ""
+    ok = [cand for cand in candidates if cand and not DEPENDENT_START_RE.match(cand) and _keeps(cand, finding, target)]
+    # prefer a rewrite that keeps the words of every other finding's mention ("..., suggesting mild pulmonary edema"
+    # is not dropped because another Edema mention alone already gives the same class label)
+    words = {sentence[m.evidence[0][0] : m.evidence[0][1]].lower() for m in mentions if m.cls != finding}
+    full = [cand for cand in ok if all(w in cand.lower() for w in words)]
+    return (full or ok or [""])[0]
+
+
+def _keeps(cand: str, finding: str, target: dict[str, str]) -> bool:
+    labels = sentence_labels(cand)
+    return labels.get(finding, NEGATIVE) == NEGATIVE and {c: p for c, p in labels.items() if c != finding} == target
 
 
 _MODIFIER_STOP = re.compile(

@@ -60,6 +60,9 @@ MENTIONS: dict[str, list[str]] = {
         r"interstitial(?= (?:and|or) (?:\w+ ){0,3}(?:air ?space |alveolar )?opacit)",
         r"pleural[- ]?parenchymal opacit(?:y|ies)",
         r"infectious infiltrates?",
+        r"(?:increased|increase in|prominent|prominence of(?: the)?|coarse(?:ned)?|coarsening of(?: the)?|"
+        r"accentuated|accentuation of(?: the)?) (?:(?!(?:broncho)?vascular\b|and\b|the\b|with\b)[\w-]+ ){0,2}markings",
+        r"opaque (?:area|region|focus|foci)",
     ],
     "Lung Lesion": [
         r"nodul(?:e|es|ar|arity)",
@@ -72,7 +75,10 @@ MENTIONS: dict[str, list[str]] = {
         r"malignanc(?:y|ies)",
         r"metasta(?:sis|ses|tic disease)",
         r"cavitary lesion" + _S,
-        r"cavitation",
+        r"cavitation" + _S,
+        r"mass(?:-like)? densit(?:y|ies)",
+        r"cavitary (?:lung |pulmonary )?(?:changes?|process|disease)",
+        r"(?<!pleural )(?<!thoracic )(?<!abdominal )(?<!oral )(?<!nasal )(?<!peritoneal )cavit(?:y|ies)",
     ],
     "Edema": [
         r"(?:pulmonary |interstitial |alveolar )?edema",
@@ -86,6 +92,9 @@ MENTIONS: dict[str, list[str]] = {
         r"engorged (?:pulmonary )?(?:vessels|vasculature|veins)",
         r"fluid overload",
         r"kerley b",
+        r"prominen(?:t|ce of) (?:the )?(?:central )?(?:pulmonary |lung )?(?:vasculature|vascularity|vessels)",
+        r"(?:pulmonary |lung )?(?:vasculature|vascularity) (?:is |are |appears? |remains? )?(?:mildly |slightly |"
+        r"moderately )?(?:accentuated|prominent|engorged|congested)",
     ],
     "Consolidation": [r"consolidat(?:ion|ions|ed|ive)"],
     "Pneumonia": [
@@ -122,6 +131,9 @@ MENTIONS: dict[str, list[str]] = {
         r"pleural[- ]?parenchymal (?:scarring|thickening|irregularit(?:y|ies))",
         r"pleuroparenchymal (?:scarring|thickening|irregularit(?:y|ies)|opacit(?:y|ies))",
         r"calcified pleural plaques?",
+        r"(?:scarring|thickening) (?:at|of|in|along) the (?:\w+ ){0,2}(?:costophrenic|cp) "
+        r"(?:angles?|sulcus|sulci|xxxx|recess)",
+        r"(?:costophrenic|cp) (?:angle |sulcus |xxxx )?(?:scarring|thickening)",
         r"fibrothorax",
     ],
     "Fracture": [
@@ -146,7 +158,12 @@ MENTIONS: dict[str, list[str]] = {
         r"(?:surgical |vascular |cholecystectomy )?clips?",
         r"stents?",
         r"(?:prosthetic |mechanical |replacement )?(?:aortic |mitral )?valve replacement",
-        r"(?:prosthetic|mechanical) (?:aortic |mitral )?valves?",
+        r"(?:prosthetic|mechanical|bioprosthetic|porcine|artificial) (?:aortic |mitral |pulmonic |tricuspid |heart )?"
+        r"valves?",
+        r"(?:bone|suture) anchors?",
+        r"tips(?= (?:shunt|stent|catheter|procedure|(?:is |are )?(?:noted|seen|present|in place|identified)))",
+        r"tips (?:shunt|stent|catheter)",
+        r"implant(?:ed|able) (?:cardiac |loop )?(?:\w+ )?(?:device|monitor|recorder|defibrillator|xxxx)s?",
         r"(?:orthopedic |spinal |fixation |fusion |surgical )?hardware",
         r"(?:cardiac |loop )?(?:monitor|recorder) device",
         r"(?:spinal |nerve |cord )?stimulator",
@@ -194,7 +211,8 @@ IGNORE: list[str] = [
     r"bone densit(?:y|ies)",
     r"(?:breast|nipple|soft tissue) (?:shadows?|densit(?:y|ies)|masses?)",
     r"nipple shadows?",
-    r"pulmonary vascularity",
+    r"pulmonary vascularity(?! (?:is |are |appears? |remains? )?(?:mildly |slightly |moderately )?(?:accentuated|"
+    r"prominent|engorged|congested))",
     r"(?:granulomatous )?(?:infection|disease) sequela\w*",
     r"kerley lines?",
     r"(?:old |prior |previous |remote |healed |chronic )*granulomatous (?:infection|disease|process)",
@@ -208,6 +226,12 @@ IGNORE: list[str] = [
     r"portable",
     r"(?:right |left )?(?:paratracheal|paraspinal|prevascular) (?:densit(?:y|ies)|opacit(?:y|ies)|soft tissue)",
     r"(?:tip|apex) of the (?:lingula|lung|hemithorax)",
+    r"(?:radio)?(?:densit(?:y|ies)|opacit(?:y|ies))(?=[^.;]{0,100}?\b(?:represent\w*|consistent with|compatible with|"
+    r"suggest\w*(?: of)?|secondary to|due to|related to|reflect\w*|correspond\w*(?: to)?|likely|probably|from) "
+    r"(?:(?!and\b|pneumon|atelecta|consolidat|infiltrat|edema|scar|nodul|mass|infect)[\w-]+ ){0,4}?"
+    r"(?:(?:hiatal )?hernia|(?:lymph)?adenopathy|lymph nodes?|stents?|fat(?: pad)?|vessels?|vascular structures?|"
+    r"granulom\w*|(?:atrial|ventricular) enlargement|osteophytes?|costochondral|summation|pericardial|thymus|aort\w*|"
+    r"osseous|bony)\b)",
 ]
 """Phrases consumed before mention matching so that they never count."""
 
