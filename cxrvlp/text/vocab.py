@@ -63,6 +63,8 @@ MENTIONS: dict[str, list[str]] = {
         r"(?:increased|increase in|prominent|prominence of(?: the)?|coarse(?:ned)?|coarsening of(?: the)?|"
         r"accentuated|accentuation of(?: the)?) (?:(?!(?:broncho)?vascular\b|and\b|the\b|with\b)[\w-]+ ){0,2}markings",
         r"opaque (?:area|region|focus|foci)",
+        r"(?:lobe|lung|hemithorax|base|lingula) (?:is |are |appears? |remains? )?(?:totally |completely |partially |"
+        r"mostly |more |diffusely )?opaque",
     ],
     "Lung Lesion": [
         r"nodul(?:e|es|ar|arity)",
@@ -76,7 +78,8 @@ MENTIONS: dict[str, list[str]] = {
         r"metasta(?:sis|ses|tic disease)",
         r"cavitary lesion" + _S,
         r"cavitation" + _S,
-        r"mass(?:-like)? densit(?:y|ies)",
+        r"mass-?like (?:densit(?:y|ies)|opacit(?:y|ies)|lesions?)",
+        r"mass densit(?:y|ies)",
         r"cavitary (?:lung |pulmonary )?(?:changes?|process|disease)",
         r"(?<!pleural )(?<!thoracic )(?<!abdominal )(?<!oral )(?<!nasal )(?<!peritoneal )cavit(?:y|ies)",
     ],
@@ -87,6 +90,8 @@ MENTIONS: dict[str, list[str]] = {
         r"(?:central )?(?:pulmonary )?vascular prominence",
         r"chf",
         r"cephalization",
+        r"(?:pulmonary )?vascular redistribution",
+        r"(?:increased|prominent) (?:central )?(?:pulmonary |lung )?vascularity",
         r"(?:pulmonary )?(?:venous |vascular )engorgement",
         r"(?:pulmonary )?(?:venous|vascular) hypertension",
         r"engorged (?:pulmonary )?(?:vessels|vasculature|veins)",
@@ -114,6 +119,7 @@ MENTIONS: dict[str, list[str]] = {
     "Pneumothorax": [
         r"pneumothora(?:x|ces|xes)",
         r"hydropneumothorax",
+        r"hemopneumothorax",
         r"pleural air(?: collections?)?",
         r"(?:pleural )?air collections?"
         r"(?= (?:\w+ )?(?:in|within|at|along) (?:the )?(?:\w+ )?(?:pleural|apex|apical|hemithorax))",
@@ -122,6 +128,7 @@ MENTIONS: dict[str, list[str]] = {
         r"(?:pleural )?effusion" + _S,
         r"pleural fluid",
         r"hydropneumothorax",
+        r"hemopneumothorax",
         r"hydrothorax",
         r"fluid in the (?:\w+ )?(?:fissure|pleural space)",
         r"empyema",
@@ -131,6 +138,8 @@ MENTIONS: dict[str, list[str]] = {
         r"pleural[- ]?parenchymal (?:scarring|thickening|irregularit(?:y|ies))",
         r"pleuroparenchymal (?:scarring|thickening|irregularit(?:y|ies)|opacit(?:y|ies))",
         r"calcified pleural plaques?",
+        r"(?:(?:bi)?apical )?pleural capping",
+        r"(?:bi)?apical capping",
         r"(?:scarring|thickening) (?:at|of|in|along) the (?:\w+ ){0,2}(?:costophrenic|cp) "
         r"(?:angles?|sulcus|sulci|xxxx|recess)",
         r"(?:costophrenic|cp) (?:angle |sulcus |xxxx )?(?:scarring|thickening)",
@@ -167,6 +176,14 @@ MENTIONS: dict[str, list[str]] = {
         r"(?:orthopedic |spinal |fixation |fusion |surgical )?hardware",
         r"(?:cardiac |loop )?(?:monitor|recorder) device",
         r"(?:spinal |nerve |cord )?stimulator",
+        r"neurostimulator",
+        r"(?:atrial )?septal occluder",
+        r"(?:ivc|pacing|pacer|pacemaker|orthopedic|fixation|surgical) xxxx",
+        r"cardiac xxxx(?= (?:\w+ ){0,2}(?:project\w*|overl\w*|terminat\w*|tip))",
+        r"prosthetic (?:right |left )?(?:shoulder|hip|knee|joint|humeral head)",
+        r"(?:shoulder|hip|knee|joint) (?:replacement|prosthes\w*)",
+        r"suture material",
+        r"tubing",
         r"(?:cardiac |pacemaker |pacer |battery )?generator",
         r"(?:support |medical |cardiac )?devices?",
         r"(?:cerclage |sternal |epicardial |pacing |sternotomy )wires?",
@@ -174,10 +191,12 @@ MENTIONS: dict[str, list[str]] = {
         r"leads",
         r"lead (?:tip|terminat\w*|project\w*|overl\w*|extend\w*|in (?:the )?(?:right|expected|region))",
         r"(?:catheter |line |tube |xxxx |lead )?tips?(?= (?:\w+ ){0,4}(?:in|at|over|overlies|overlying|projects?|"
-        r"projecting|terminat\w*|near|within|to|is|are|extends?|lies|located|positioned|appears?|which|of the)\b)",
+        r"projecting|terminat\w*|near|within|to|is|are|extends?|lies|located|positioned|appears?|which|of the|"
+        r"approximat\w*|cours\w*|reach\w*|end\w*)\b)",
         r"(?:chest |infusion |venous |power |subcutaneous )?port(?:-a-cath)?s?",
         r"(?:surgical |skin )?staples",
         r"(?:fixation |orthopedic |surgical |metallic |compression )(?:plates?|screws?|rods?)",
+        r"screw",
         r"screws",
         r"prosthes(?:is|es)",
         r"(?:shoulder |humeral |total )?arthroplast(?:y|ies)",
@@ -310,6 +329,7 @@ PSEUDO: list[str] = [
     r"no (?:significant |substantial |appreciable |interval )?(?:change|increase|decrease|worsening|improvement)",
     r"not (?:only|necessarily|significantly changed)",
     r"without (?:change|difficulty|interval change)",
+    r"without (?:significant |substantial |appreciable |definite )?(?:interval )?(?:change|progression)",
     r"no longer",  # "no longer seen" is handled as a post-negation below
     r"gram negative",
     r"not (?:identified|seen|visualized|visible|appreciated) on the (?:lateral|frontal|pa|ap) (?:view|projection|"
@@ -455,7 +475,8 @@ TERMINATORS: list[str] = [
     r", (?:with|and|there (?:is|are|has been|have been|may be)|also|mild|moderate|severe|minimal|trace|new|"
     r"increased|persistent|stable|small|large|consistent)",
     r"(?:and|with) (?:there (?:is|are)|the)",
-    r"with (?:increased|new|worsening|worsened|improved|persistent|residual|interval)",
+    r"with (?:increased|new|worsening|worsened|improved|persistent|residual|interval|bilateral|small|large|moderate|"
+    r"mild|minimal|trace)",
 ]
 """Scope terminators (NegEx): a cue's scope never crosses one. The ", mild" style entries end a negated list
 before an affirmed finding ("No pneumothorax, mild cardiomegaly")."""
