@@ -60,7 +60,7 @@ def _build_mention_lexicon() -> tuple[Lexicon, dict[str, tuple[tuple[str, ...], 
 MENTION_RE, _MENTION_GROUPS = _build_mention_lexicon()
 ANATOMY_RE = Lexicon([(_group(c), f) for c, f in vocab.ANATOMY.items()])
 _ANATOMY_CLASSES = {_group(c): vocab.ANATOMY_CLASSES[c] for c in vocab.ANATOMY}
-SIZE_RE = Lexicon(list(vocab.SIZE_CUES.items()))
+SIZE_RE = Lexicon([("other", vocab.SIZE_OF_OTHER), *vocab.SIZE_CUES.items()])
 CUE_RE = Lexicon(
     [
         ("pseudo", vocab.PSEUDO),
@@ -275,7 +275,7 @@ def _anatomy_mentions(
     ]
     if not anatomy:
         return []
-    sizes = [(m.start(), m.end(), m.lastgroup or "") for m in SIZE_RE.finditer(low, lo, hi)]
+    sizes = [(m.start(), m.end(), m.lastgroup or "") for m in SIZE_RE.finditer(low, lo, hi) if m.lastgroup != "other"]
     clause_bounds = sorted(set(bounds) | {m.start() for m in _CLAUSE_RE.finditer(low, lo, hi)})
     items = sorted([(s, e, "a", c) for s, e, c in anatomy] + [(s, e, "s", k) for s, e, k in sizes])
     out: list[Mention] = []

@@ -147,7 +147,9 @@ MENTIONS: dict[str, list[str]] = {
     ],
     "Fracture": [
         r"(?<!catheter )(?<!wire )(?<!wires )(?<!lead )(?<!xxxx is )(?<!xxxx are )(?<!wire is )(?<!wires are )"
+        r"(?<!screw is )(?<!screws are )"
         r"fractur(?:e|es|ed)",
+        r"broken (?:[\w-]+ ){0,2}(?:ribs?|clavicles?|scapulae?|humer\w*|sternum|vertebra\w*|bones?)",
         r"fx",
     ],
     "Support Devices": [
@@ -237,7 +239,7 @@ IGNORE: list[str] = [
     r"(?:old |prior |previous |remote |healed |chronic )*granulomatous (?:infection|disease|process)",
     r"sequela\w* of (?:an? )?(?:old |prior |previous |remote |healed |chronic )*(?:granulomatous )?"
     r"(?:infection|disease|inflammation)",
-    r"(?:fractured|broken) (?:\w+ ){0,2}(?:wires?|catheters?|leads?|xxxx)",
+    r"(?:fractured|broken)(?= (?:\w+ ){0,2}(?:wires?|catheters?|leads?|xxxx|screws?|plates?|hardware|rods?))",
     r"leads? (?:to|me|us)",
     r"(?:pleural|skin ?fold|kerley|septal|fissure|azygoesophageal|paraspinal|paratracheal) lines?",
     r"(?:air|fluid)[- ]fluid levels?",
@@ -324,6 +326,15 @@ SIZE_CUES: dict[str, list[str]] = {
     ],
 }
 """Size cues for ``ANATOMY`` mentions, by the polarity they give (checked in this order at one position)."""
+
+SIZE_OF_OTHER: list[str] = [
+    r"(?:(?:mildly|moderately|slightly|minimally|markedly|severely|possibly|questionably) )?"
+    r"(?:enlarged|prominent|dilated|widened|ectatic)(?: and (?:tortuous|calcified|ectatic|dilated|enlarged))? "
+    r"(?:(?!and\b|the\b|is\b|are\b|with\b|of\b)[\w-]+ ){0,2}(?:aorta|aortic (?:arch|knob)|hila|hilum|hilar \w+|"
+    r"pulmonary arter\w*|azygos \w+|lymph nodes?|thyroid|esophagus|stomach|bowel)",
+]
+"""A size word that belongs to a structure named right after it ("Stable heart size, moderately enlarged and
+tortuous calcified aorta"): consumed before the size cues so that it sizes no heart / mediastinum anatomy."""
 
 PSEUDO: list[str] = [
     r"no (?:significant |substantial |appreciable |interval )?(?:change|increase|decrease|worsening|improvement)",
