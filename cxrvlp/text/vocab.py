@@ -43,6 +43,11 @@ MENTIONS: dict[str, list[str]] = {
         r"(?:right and left |left and right )?atrial enlargement",
         r"enlarged (?:right |left )?(?:atri(?:um|a)|ventricles?)",
         r"elongat(?:ed|ion of the) left ventric\w*",
+        r"increased (?:heart|cardiac) size",
+        r"(?:increased|enlarged) cardiothoracic ratio",
+        r"cardiothoracic ratio (?:is )?(?:mildly |moderately |slightly )?(?:increased|enlarged)",
+        r"(?:left |right )?ventricular prominence",
+        r"prominen(?:t|ce of the) (?:left |right )?ventric\w* (?:contour|border|silhouette|convexity)",
     ],
     "Lung Opacity": [
         r"opacit(?:y|ies)",
@@ -312,6 +317,7 @@ SIZE_CUES: dict[str, list[str]] = {
         r"non-enlarged",
     ],
     "positive": [
+        r"(?:mildly |moderately |slightly |markedly )?increased(?= ?(?:[.,;]|$))",
         r"enlarged",
         r"enlargement",
         r"large",
