@@ -75,6 +75,24 @@ def test_make_omitted_removes_statements_and_keeps_the_rest() -> None:
             "No pneumothorax.",
         ),
         ("Blunting of the left costophrenic angle. Mild cardiomegaly.", "Pleural Effusion", "Mild cardiomegaly."),
+        # every other finding's words stay, not only its class label
+        (
+            "Pulmonary vasculature is prominent with increased interstitial markings, suggesting mild pulmonary edema.",
+            "Lung Opacity",
+            "Pulmonary vasculature is prominent, suggesting mild pulmonary edema.",
+        ),
+        # a coordinated modifier goes, the shared head noun stays with the other finding
+        (
+            "Prominent interstitial and nodular opacities are increased.",
+            "Lung Lesion",
+            "Prominent interstitial opacities are increased.",
+        ),
+        # a density explained by a structure outside the lung is no Lung Opacity: nothing to remove
+        (
+            "Retrocardiac density consistent with hiatal hernia. Mild cardiomegaly.",
+            "Cardiomegaly",
+            "Retrocardiac density consistent with hiatal hernia.",
+        ),
     ],
 )
 def test_make_omitted_examples(report: str, finding: str, expected: str) -> None:

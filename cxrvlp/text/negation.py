@@ -180,12 +180,56 @@ def _omit_sentence(sentence: str, finding: str) -> str:
         kept = (fluent(x) for x in parts if sentence_labels(x).get(finding, NEGATIVE) == NEGATIVE)
         candidates.append(" ".join(p for p in kept if p))
     candidates.append(_reconstruct(sentence, mentions, finding, target))
+    candidates.extend(_phrase_deletions(sentence, mentions, finding))
+    candidates.extend(_modifier_deletions(sentence, mentions, finding))
     ok = [cand for cand in candidates if cand and not DEPENDENT_START_RE.match(cand) and _keeps(cand, finding, target)]
     # prefer a rewrite that keeps the words of every other finding's mention ("..., suggesting mild pulmonary edema"
     # is not dropped because another Edema mention alone already gives the same class label)
     words = {sentence[m.evidence[0][0] : m.evidence[0][1]].lower() for m in mentions if m.cls != finding}
     full = [cand for cand in ok if all(w in cand.lower() for w in words)]
     return (full or ok or [""])[0]
+
+
+_PHRASE_SEP_RE = re.compile(r", | with | and ")
+
+
+def _phrase_deletions(sentence: str, mentions: list[Mention], finding: str) -> list[str]:
+    """A rewrite cutting each asserting mention's phrase, from the separator (", ", " with ", " and ") before it up
+    to the next one, when no other finding lies in the cut ("X is prominent with increased markings, suggesting
+    edema" minus the markings: "X is prominent, suggesting edema.")."""
+    others = [m for m in mentions if m.cls != finding]
+    seps = list(_PHRASE_SEP_RE.finditer(sentence))
+    cuts = []
+    for m in (x for x in mentions if _asserts(x, finding)):
+        before = [p for p in seps if p.end() <= m.start]
+        after = [p for p in seps if p.start() >= m.end]
+        if not before or not after:
+            return []
+        a, b = before[-1].start(), after[0].start()
+        if any(o.start < b and a < o.end for o in others):
+            return []
+        cuts.append((a, b))
+    out = sentence
+    for a, b in sorted(set(cuts), reverse=True):
+        out = out[:a] + out[b:]
+    return [fluent(out)] if out != sentence else []
+
+
+_COORD_BEFORE_RE = re.compile(r"(?:,? (?:and|or) |, )$")
+
+
+def _modifier_deletions(sentence: str, mentions: list[Mention], finding: str) -> list[str]:
+    """A rewrite dropping the finding's own modifier from a coordination that shares its head noun with another
+    finding ("interstitial and nodular opacities" minus the nodules: "interstitial opacities")."""
+    asserting = [m for m in mentions if _asserts(m, finding)]
+    if len(asserting) != 1:
+        return []
+    m = asserting[0]
+    coord = _COORD_BEFORE_RE.search(sentence, 0, m.start)
+    first = re.match(r"[\w-]+", sentence[m.start : m.end])
+    if coord is None or first is None or first.end() == m.end - m.start:
+        return []
+    return [fluent(sentence[: coord.start()] + sentence[m.start + first.end() :])]
 
 
 def _keeps(cand: str, finding: str, target: dict[str, str]) -> bool:

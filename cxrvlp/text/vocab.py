@@ -83,7 +83,8 @@ MENTIONS: dict[str, list[str]] = {
         r"metasta(?:sis|ses|tic disease)",
         r"cavitary lesion" + _S,
         r"cavitation" + _S,
-        r"mass-?like (?:densit(?:y|ies)|opacit(?:y|ies)|lesions?)",
+        r"mass-?like (?:[\w-]+ ){0,3}?(?:densit(?:y|ies)|opacit(?:y|ies)|opacification|lesions?)",
+        r"neoplastic (?:process|disease)",
         r"mass densit(?:y|ies)",
         r"cavitary (?:lung |pulmonary )?(?:changes?|process|disease)",
         r"(?<!pleural )(?<!thoracic )(?<!abdominal )(?<!oral )(?<!nasal )(?<!peritoneal )cavit(?:y|ies)",
@@ -91,6 +92,7 @@ MENTIONS: dict[str, list[str]] = {
     "Edema": [
         r"(?:pulmonary |interstitial |alveolar )?edema",
         r"(?:pulmonary )?(?:vascular )?congestion",
+        r"(?:pulmonary )?(?:vascular )?congestive changes",
         r"(?:congestive )?(?:heart|cardiac) failure",
         r"(?:central )?(?:pulmonary )?vascular prominence",
         r"chf",
@@ -106,7 +108,7 @@ MENTIONS: dict[str, list[str]] = {
         r"(?:pulmonary |lung )?(?:vasculature|vascularity) (?:is |are |appears? |remains? )?(?:mildly |slightly |"
         r"moderately )?(?:accentuated|prominent|engorged|congested)",
     ],
-    "Consolidation": [r"consolidat(?:ion|ions|ed|ive)"],
+    "Consolidation": [r"consolidat(?:ion|ions|ed|ive|ing)"],
     "Pneumonia": [
         r"pneumonia" + _S,
         r"bronchopneumonia",
