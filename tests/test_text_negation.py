@@ -87,6 +87,14 @@ def test_make_omitted_removes_statements_and_keeps_the_rest() -> None:
             "Lung Lesion",
             "Prominent interstitial opacities are increased.",
         ),
+        # an explanation trailing a list item goes with it, unless it names another finding
+        (
+            "Stable mediastinal contours, mediastinal clips, left base pleural-parenchymal irregularity compatible "
+            "with scarring.",
+            "Pleural Other",
+            "Stable mediastinal contours, mediastinal clips.",
+        ),
+        ("Cardiomegaly, left base opacity compatible with atelectasis.", "Lung Opacity", "Cardiomegaly. Atelectasis."),
         # a density explained by a structure outside the lung is no Lung Opacity: nothing to remove
         (
             "Retrocardiac density consistent with hiatal hernia. Mild cardiomegaly.",

@@ -143,6 +143,10 @@ def _item_deletions(sentence: str, mentions: list[Mention], finding: str) -> lis
             return []
         if left and left[-1].end() == item_start:
             end = _item_end(sentence, span[1], seps)
+            if _TRAILING_EXPLANATION_RE.match(sentence, end):  # "..., X compatible with scarring."
+                if any(o.start >= end for o in others):
+                    return []  # the explanation names another finding: not a list item of its own
+                end = len(sentence.rstrip().rstrip(".!?"))
             if left[-1].group(0) == ", " and re.match(r", (?:and|or) ", sentence[end:]):
                 end += 1  # "A, B, and C" minus B: "A and C"
             cut = (left[-1].start(), end)
@@ -157,6 +161,15 @@ def _item_deletions(sentence: str, mentions: list[Mention], finding: str) -> lis
     for a, b in sorted(set(cuts), reverse=True):
         out = out[:a] + (" " if out[:a] and out[:a][-1] != " " else "") + out[b:]
     return [fluent(out)]
+
+
+_TRAILING_EXPLANATION_RE = re.compile(
+    r",? (?:(?:most |more )?(?:likely|probably|possibly) )?(?:compatible with|consistent with|suggest\w*(?: of)?|"
+    r"likely|probably|representing|reflecting|(?:which|that) (?:may |likely |probably )?(?:represents?|reflects?)|"
+    r"(?:likely |probably )?(?:due|related|secondary) to)\b"
+)
+"""An explanation trailing a list item ("left base irregularity compatible with scarring"): it goes with the item
+when nothing after it names another finding."""
 
 
 def _item_end(sentence: str, end: int, seps: list[re.Match[str]]) -> int:
