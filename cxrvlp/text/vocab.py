@@ -58,6 +58,7 @@ MENTIONS: dict[str, list[str]] = {
         r"densit(?:y|ies)",
         r"haziness",
         r"hazy",
+        r"streakiness",
         r"ground[- ]glass",
         r"reticul(?:ar|onodular)(?: markings| opacit(?:y|ies)| changes)?",
         r"interstitial (?:markings?|prominence|disease|changes|thickening|pattern|opacit(?:y|ies)|process)",
@@ -102,7 +103,7 @@ MENTIONS: dict[str, list[str]] = {
         r"(?:pulmonary )?(?:venous |vascular )engorgement",
         r"(?:pulmonary )?(?:venous|vascular) hypertension",
         r"engorged (?:pulmonary )?(?:vessels|vasculature|veins)",
-        r"fluid overload",
+        r"(?:fluid|volume) overload",
         r"kerley b",
         r"prominen(?:t|ce of) (?:the )?(?:central )?(?:pulmonary |lung )?(?:vasculature|vascularity|vessels)",
         r"(?:pulmonary |lung )?(?:vasculature|vascularity) (?:is |are |appears? |remains? )?(?:mildly |slightly |"
@@ -137,7 +138,7 @@ MENTIONS: dict[str, list[str]] = {
         r"hydropneumothorax",
         r"hemopneumothorax",
         r"hydrothorax",
-        r"fluid in the (?:\w+ )?(?:fissure|pleural space)",
+        r"fluid (?:in|within|along) the (?:\w+ ){0,2}(?:fissure|pleural space)",
         r"empyema",
     ],
     "Pleural Other": [
@@ -192,6 +193,7 @@ MENTIONS: dict[str, list[str]] = {
         r"prosthetic (?:right |left )?(?:shoulder|hip|knee|joint|humeral head)",
         r"(?:shoulder|hip|knee|joint) (?:replacement|prosthes\w*)",
         r"suture material",
+        r"orif(?: hardware| xxxx| plate)?",
         r"tubing",
         r"(?:cardiac |pacemaker |pacer |battery )?generator",
         r"(?:support |medical |cardiac )?devices?",
@@ -201,7 +203,7 @@ MENTIONS: dict[str, list[str]] = {
         r"lead (?:tip|terminat\w*|project\w*|overl\w*|extend\w*|in (?:the )?(?:right|expected|region))",
         r"(?:catheter |line |tube |xxxx |lead )?tips?(?= (?:\w+ ){0,4}(?:in|at|over|overlies|overlying|projects?|"
         r"projecting|terminat\w*|near|within|to|is|are|extends?|lies|located|positioned|appears?|which|of the|"
-        r"approximat\w*|cours\w*|reach\w*|end\w*)\b)",
+        r"approximat\w*|cours\w*|reach\w*|end\w*|into|has moved)\b)",
         r"(?:chest |infusion |venous |power |subcutaneous )?port(?:-a-cath)?s?",
         r"(?:surgical |skin )?staples",
         r"(?:fixation |orthopedic |surgical |metallic |compression )(?:plates?|screws?|rods?)",
@@ -405,6 +407,7 @@ PRE_INDICATION: list[str] = [
 negated pneumonia, "opacity suggesting pneumonia" an uncertain one."""
 
 UNCERTAIN_MENTIONS: dict[str, list[str]] = {
+    "Pneumothorax": [r"deep sulcus sign"],
     "Pleural Effusion": [
         r"blunting of the (?:\w+ ){0,2}(?:costophrenic|cp|posterior|lateral)? ?(?:angles?|sulcus|sulci|xxxx|recess)",
         r"(?:costophrenic|cp|sulcus|sulci)(?: angles?| sulcus| sulci| xxxx)? blunting",
