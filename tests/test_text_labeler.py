@@ -116,6 +116,14 @@ def findings(text: str) -> dict[str, str]:
             {"Atelectasis": "positive"},
         ),
         ("Moderate right-sided hemopneumothorax.", {"Pneumothorax": "positive", "Pleural Effusion": "positive"}),
+        ("No significant interval change in the left pleural effusion.", {"Pleural Effusion": "positive"}),
+        ("No other abnormality besides cardiomegaly.", {"Cardiomegaly": "positive"}),
+        (
+            "No pneumothorax with a right chest tube in place.",
+            {"Pneumothorax": "negative", "Support Devices": "positive"},
+        ),
+        ("There is suggestion of a deep sulcus sign on the right.", {"Pneumothorax": "uncertain"}),
+        ("Minimal fluid within the right horizontal fissure.", {"Pleural Effusion": "positive"}),
     ],
 )
 def test_label_examples(text: str, expected: dict[str, str]) -> None:

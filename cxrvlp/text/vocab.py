@@ -347,7 +347,8 @@ SIZE_OF_OTHER: list[str] = [
 tortuous calcified aorta"): consumed before the size cues so that it sizes no heart / mediastinum anatomy."""
 
 PSEUDO: list[str] = [
-    r"no (?:significant |substantial |appreciable |interval )?(?:change|increase|decrease|worsening|improvement)",
+    r"no (?:(?:significant|substantial|appreciable|interval|definite|real|other) ){0,3}(?:change|increase|decrease|"
+    r"worsening|improvement)",
     r"not (?:only|necessarily|significantly changed)",
     r"without (?:change|difficulty|interval change)",
     r"without (?:significant |substantial |appreciable |definite )?(?:interval )?(?:change|progression)",
@@ -489,6 +490,7 @@ TERMINATORS: list[str] = [
     r"aside from",
     r"apart from",
     r"other than",
+    r"besides",
     r"which",
     r"whereas",
     r"while",
@@ -497,6 +499,7 @@ TERMINATORS: list[str] = [
     r", (?:with|and|there (?:is|are|has been|have been|may be)|also|mild|moderate|severe|minimal|trace|new|"
     r"increased|persistent|stable|small|large|consistent)",
     r"(?:and|with) (?:there (?:is|are)|the)",
+    r"with an?",
     r"with (?:increased|new|worsening|worsened|improved|persistent|residual|interval|bilateral|small|large|moderate|"
     r"mild|minimal|trace)",
 ]
