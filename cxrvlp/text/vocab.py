@@ -87,6 +87,7 @@ MENTIONS: dict[str, list[str]] = {
         r"mass-?like (?:[\w-]+ ){0,3}?(?:densit(?:y|ies)|opacit(?:y|ies)|opacification|lesions?)",
         r"neoplastic (?:process|disease)",
         r"mass densit(?:y|ies)",
+        r"mass lesion(?:s)?",  # longer than "mass(?:s|es)?" so that it wins
         r"cavitary (?:lung |pulmonary )?(?:changes?|process|disease)",
         r"(?<!pleural )(?<!thoracic )(?<!abdominal )(?<!oral )(?<!nasal )(?<!peritoneal )cavit(?:y|ies)",
     ],
@@ -123,6 +124,7 @@ MENTIONS: dict[str, list[str]] = {
         r"atelecta(?:sis|ses|tic)",
         r"(?:lobar |lung |segmental )?collapse",
         r"volume loss",
+        r"loss of (?:\w+ )?(?:lung )?volume",
     ],
     "Pneumothorax": [
         r"pneumothora(?:x|ces|xes)",
@@ -130,7 +132,7 @@ MENTIONS: dict[str, list[str]] = {
         r"hemopneumothorax",
         r"pleural air(?: collections?)?",
         r"(?:pleural )?air collections?"
-        r"(?= (?:\w+ )?(?:in|within|at|along) (?:the )?(?:\w+ )?(?:pleural|apex|apical|hemithorax))",
+        r"(?= (?:[\w-]+ ){0,8}?(?:in|within|at|along) (?:the )?(?:\w+ ){0,3}?(?:pleural|apex|apical|hemithorax))",
     ],
     "Pleural Effusion": [
         r"(?:pleural )?effusion" + _S,
