@@ -87,6 +87,12 @@ def test_make_omitted_removes_statements_and_keeps_the_rest() -> None:
             "Lung Lesion",
             "Prominent interstitial opacities are increased.",
         ),
+        # a rebuilt statement keeps every mention of the other finding
+        (
+            "Cardiomegaly with pulmonary edema and vascular congestion.",
+            "Cardiomegaly",
+            "Pulmonary edema and vascular congestion.",
+        ),
         # an explanation trailing a list item goes with it, unless it names another finding
         (
             "Stable mediastinal contours, mediastinal clips, left base pleural-parenchymal irregularity compatible "

@@ -290,6 +290,19 @@ def _reconstruct(sentence: str, mentions: list[Mention], finding: str, target: d
                 out.append(statement)
                 continue
         phrase = _noun_phrase(sentence, m) if direct else vocab.NEGATION_PHRASES[cls]
+        if direct:  # every direct mention of the class with that polarity ("edema and vascular congestion")
+            phrases = [phrase]
+            for x in mentions:
+                if (
+                    x is not m
+                    and x.cls == cls
+                    and x.polarity == pol
+                    and x.evidence[0][1] - x.evidence[0][0] == x.end - x.start
+                ):
+                    p = _noun_phrase(sentence, x)
+                    if p not in phrases and not any(p in q or q in p for q in phrases):
+                        phrases.append(p)
+            phrase = " and ".join(phrases)
         if pol == "negative":
             out.append(f"No {phrase}.")
         elif pol == "uncertain":
