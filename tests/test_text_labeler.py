@@ -124,6 +124,11 @@ def findings(text: str) -> dict[str, str]:
         ),
         ("There is suggestion of a deep sulcus sign on the right.", {"Pneumothorax": "uncertain"}),
         ("Minimal fluid within the right horizontal fissure.", {"Pleural Effusion": "positive"}),
+        (
+            "Normal heart size, mediastinal and aortic contours.",
+            {"Cardiomegaly": "negative", "Enlarged Cardiomediastinum": "negative"},
+        ),
+        ("Stable enlargement of the cardiac silhouette, stable mediastinal contours.", {"Cardiomegaly": "positive"}),
     ],
 )
 def test_label_examples(text: str, expected: dict[str, str]) -> None:

@@ -281,16 +281,26 @@ def _anatomy_mentions(
     out: list[Mention] = []
     pending: list[tuple[int, int, str]] = []
     leading: tuple[int, int, str] | None = None
+    led_end = -1  # end of the last anatomy a leading cue sized ("normal heart size, mediastinal contours")
     clause = -1
     for s, e, kind, val in items:
         c = bisect.bisect_right(clause_bounds, s)
         if c != clause:
-            if not (pending and _list_goes_on(low, pending[-1][1], s)):  # "the heart, XXXX and mediastinum are"
+            if pending and _list_goes_on(low, pending[-1][1], s):  # "the heart, XXXX and mediastinum are"
+                pass
+            elif not (
+                leading is not None
+                and leading[2] == NEGATIVE  # a denial runs down a list; an enlargement names its own anatomy
+                and kind == "a"
+                and led_end >= 0
+                and _list_goes_on(low, led_end, s)
+            ):
                 pending, leading = [], None
             clause = c
         if kind == "a":
             if leading is not None:
                 out.append(_size_mention(val, s, e, leading, cues, cue_starts, bounds))
+                led_end = e
             else:
                 pending.append((s, e, val))
         elif pending:
