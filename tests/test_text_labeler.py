@@ -129,6 +129,8 @@ def findings(text: str) -> dict[str, str]:
             {"Cardiomegaly": "negative", "Enlarged Cardiomediastinum": "negative"},
         ),
         ("Stable enlargement of the cardiac silhouette, stable mediastinal contours.", {"Cardiomegaly": "positive"}),
+        ("The left costophrenic XXXX is clear.", {"Pleural Effusion": "negative"}),
+        ("The costophrenic angles are sharp.", {"Pleural Effusion": "negative"}),
     ],
 )
 def test_label_examples(text: str, expected: dict[str, str]) -> None:

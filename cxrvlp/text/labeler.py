@@ -36,19 +36,24 @@ def _group(name: str) -> str:
     return "g" + re.sub(r"\W", "_", name)
 
 
-def _build_mention_lexicon() -> tuple[Lexicon, dict[str, tuple[tuple[str, ...], bool]]]:
+def _build_mention_lexicon() -> tuple[Lexicon, dict[str, tuple[tuple[str, ...], str]]]:
     # A phrase listed under several classes (e.g. "hydropneumothorax") becomes one group mapping to all of them;
-    # each group also says whether an affirmed mention is only uncertain (vocab.UNCERTAIN_MENTIONS).
-    owners: dict[tuple[str, bool], list[str]] = {}
-    for hedged, lexicon in ((False, vocab.MENTIONS), (True, vocab.UNCERTAIN_MENTIONS)):
+    # each group also says what an affirmed mention of it is: positive (vocab.MENTIONS), only uncertain
+    # (vocab.UNCERTAIN_MENTIONS) or a denial by its own words (vocab.NEGATED_MENTIONS).
+    owners: dict[tuple[str, str], list[str]] = {}
+    for hedged, lexicon in (
+        (POSITIVE, vocab.MENTIONS),
+        (UNCERTAIN, vocab.UNCERTAIN_MENTIONS),
+        (NEGATIVE, vocab.NEGATED_MENTIONS),
+    ):
         for cls, frags in lexicon.items():
             for frag in frags:
                 owners.setdefault((frag, hedged), []).append(cls)
-    by_key: dict[tuple[tuple[str, ...], bool], list[str]] = {}
+    by_key: dict[tuple[tuple[str, ...], str], list[str]] = {}
     for (frag, hedged), classes in owners.items():
         by_key.setdefault((tuple(classes), hedged), []).append(frag)
     parts: list[tuple[str, list[str]]] = [("ignore", vocab.IGNORE)]
-    groups: dict[str, tuple[tuple[str, ...], bool]] = {}
+    groups: dict[str, tuple[tuple[str, ...], str]] = {}
     # Groups ordered by their longest fragment, so that at one position the longer phrase wins ("pleural effusion"
     # before "effusion", "nodular density" before "density").
     for i, (key, frags) in enumerate(sorted(by_key.items(), key=lambda kv: -max(map(len, kv[1])))):
@@ -245,8 +250,8 @@ def find_mentions(
             continue
         classes, hedged = _MENTION_GROUPS[group]
         pol, cue = sc.polarity(m.start(), m.end())
-        if hedged and pol == POSITIVE:
-            pol = UNCERTAIN
+        if pol == POSITIVE:
+            pol = hedged  # an affirmed sign that only suggests (uncertain) or itself denies (negative) the finding
         ev = ((m.start(), m.end()),) + ((cue,) if cue else ())
         seg = bisect.bisect_right(sc.bounds, m.start())
         for cls in classes:

@@ -424,6 +424,15 @@ UNCERTAIN_MENTIONS: dict[str, list[str]] = {
 """Signs that suggest but do not establish a finding: an affirmed one is uncertain (blunted costophrenic angle ->
 small effusion or pleural thickening), a negated one negative."""
 
+NEGATED_MENTIONS: dict[str, list[str]] = {
+    "Pleural Effusion": [
+        r"(?:costophrenic|cp) (?:angles?|sulcus|sulci|recess(?:es)?|xxxx) (?:are |is |appears? |remains? )(?:\w+ )?"
+        r"(?:clear|sharp)",
+    ],
+}
+"""Statements that deny a finding by their own words ("the left costophrenic XXXX is clear"): an affirmed one is
+negative (a negated or hedged one keeps its cue's polarity)."""
+
 POST_UNCERTAIN: list[str] = [
     r"(?:is |are )?(?:not (?:entirely |completely )?(?:excluded|ruled out))",
     r"(?:cannot|can not|could not) (?:be )?(?:entirely |completely )?(?:excluded|ruled out)",
