@@ -130,6 +130,25 @@ def test_make_negated_positions() -> None:
     assert "Mild cardiomegaly" in starts and len(starts) > 1  # inserted at the beginning sometimes, not always
 
 
+@pytest.mark.parametrize(
+    ("finding", "phrase", "word"),
+    [
+        ("Lung Opacity", "interstitial opacities", "opacit"),
+        ("Lung Opacity", "interstitial pattern", "opacit"),
+        ("Lung Opacity", "interstitial markings", "markings"),
+        ("Lung Opacity", "airspace disease", "airspace disease"),
+        ("Lung Opacity", "airspace opacity", "opacity"),
+        ("Lung Lesion", "mass density", "nodule"),
+        ("Lung Lesion", "metastatic disease", "lesion"),
+        ("Edema", "chf", "edema"),
+    ],
+)
+def test_every_subtype_statement_names_the_finding_as_stated(finding: str, phrase: str, word: str) -> None:
+    # whichever template the seed draws, it names the finding with the report's word or one covering all subtypes
+    statements = negative_statements(finding, phrase)
+    assert statements and all(word in s.lower() for s in statements), statements
+
+
 def _new_statement(report: str, finding: str, seed: int) -> str:
     rr, rn = make_omitted(report, finding), make_negated(report, finding, seed=seed)
     new = [s for s in split_sentences(rn) if s not in split_sentences(rr)]

@@ -569,23 +569,18 @@ NEGATION_SUBTYPES: dict[str, list[tuple[str, tuple[str, ...]]]] = {
         ),
     ],
     "Lung Opacity": [
+        (r"marking", ("No increased interstitial markings.", "No increased lung markings.")),
         (
-            r"interstiti|reticul|marking",
-            (
-                "No interstitial opacities.",
-                "There are no interstitial opacities.",
-                "No increased interstitial markings.",
-                "No interstitial opacity is seen.",
-            ),
+            r"interstiti|reticul",
+            ("No interstitial opacities.", "There are no interstitial opacities.", "No interstitial opacity is seen."),
+        ),
+        (
+            r"air ?space (?:disease|process)",
+            ("There is no airspace disease.", "No evidence of airspace disease.", "No airspace disease is seen."),
         ),
         (
             r"air ?space|alveolar",
-            (
-                "No airspace opacity.",
-                "There is no airspace disease.",
-                "No airspace opacity is seen.",
-                "No evidence of airspace disease.",
-            ),
+            ("No airspace opacity.", "No airspace opacity is seen.", "There is no airspace opacity."),
         ),
         (
             r"infiltrat",
@@ -605,13 +600,13 @@ NEGATION_SUBTYPES: dict[str, list[tuple[str, tuple[str, ...]]]] = {
         (
             r"mass|tumou?r|neoplasm|carcinoma",
             (
-                "No lung mass.",
+                "No lung mass or nodule.",
                 "There is no pulmonary mass or nodule.",
-                "No mass is seen.",
+                "No mass or nodule is seen.",
                 "No mass lesion in the lungs.",
             ),
         ),
-        (r"malignan|metasta", ("No evidence of metastatic disease.", "No evidence of malignancy.")),
+        (r"malignan|metasta", ("No metastatic lung lesions.", "There is no malignant-appearing lung lesion.")),
         (r"cavit", ("No cavitary lesion.", "There is no cavitary lung lesion.")),
         (
             r"nodul",
@@ -638,7 +633,11 @@ NEGATION_SUBTYPES: dict[str, list[tuple[str, tuple[str, ...]]]] = {
         ),
         (
             r"failure|chf|overload",
-            ("No evidence of congestive heart failure.", "No findings of heart failure.", "No fluid overload."),
+            (
+                "No evidence of congestive heart failure or pulmonary edema.",
+                "No findings of heart failure or edema.",
+                "No fluid overload or pulmonary edema.",
+            ),
         ),
         (
             r"interstiti",
