@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from cxrvlp.data.openi import load_openi_reports
@@ -138,7 +140,7 @@ def test_make_negated_positions() -> None:
         ("Lung Opacity", "interstitial markings", "markings"),
         ("Lung Opacity", "airspace disease", "airspace disease"),
         ("Lung Opacity", "airspace opacity", "opacity"),
-        ("Lung Lesion", "mass density", "nodule"),
+        ("Lung Lesion", "mass density", "lesion|nodule"),
         ("Lung Lesion", "metastatic disease", "lesion"),
         ("Edema", "chf", "edema"),
     ],
@@ -146,7 +148,7 @@ def test_make_negated_positions() -> None:
 def test_every_subtype_statement_names_the_finding_as_stated(finding: str, phrase: str, word: str) -> None:
     # whichever template the seed draws, it names the finding with the report's word or one covering all subtypes
     statements = negative_statements(finding, phrase)
-    assert statements and all(word in s.lower() for s in statements), statements
+    assert statements and all(re.search(word, s.lower()) for s in statements), statements
 
 
 def _new_statement(report: str, finding: str, seed: int) -> str:
