@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from cxrvlp.data.openi import load_openi_reports
@@ -75,6 +77,38 @@ def test_make_omitted_removes_statements_and_keeps_the_rest() -> None:
             "No pneumothorax.",
         ),
         ("Blunting of the left costophrenic angle. Mild cardiomegaly.", "Pleural Effusion", "Mild cardiomegaly."),
+        # every other finding's words stay, not only its class label
+        (
+            "Pulmonary vasculature is prominent with increased interstitial markings, suggesting mild pulmonary edema.",
+            "Lung Opacity",
+            "Pulmonary vasculature is prominent, suggesting mild pulmonary edema.",
+        ),
+        # a coordinated modifier goes, the shared head noun stays with the other finding
+        (
+            "Prominent interstitial and nodular opacities are increased.",
+            "Lung Lesion",
+            "Prominent interstitial opacities are increased.",
+        ),
+        # a rebuilt statement keeps every mention of the other finding
+        (
+            "Cardiomegaly with pulmonary edema and vascular congestion.",
+            "Cardiomegaly",
+            "Pulmonary edema and vascular congestion.",
+        ),
+        # an explanation trailing a list item goes with it, unless it names another finding
+        (
+            "Stable mediastinal contours, mediastinal clips, left base pleural-parenchymal irregularity compatible "
+            "with scarring.",
+            "Pleural Other",
+            "Stable mediastinal contours, mediastinal clips.",
+        ),
+        ("Cardiomegaly, left base opacity compatible with atelectasis.", "Lung Opacity", "Cardiomegaly. Atelectasis."),
+        # a density explained by a structure outside the lung is no Lung Opacity: nothing to remove
+        (
+            "Retrocardiac density consistent with hiatal hernia. Mild cardiomegaly.",
+            "Cardiomegaly",
+            "Retrocardiac density consistent with hiatal hernia.",
+        ),
     ],
 )
 def test_make_omitted_examples(report: str, finding: str, expected: str) -> None:
@@ -96,6 +130,25 @@ def test_make_negated_positions() -> None:
     report = "Small right pneumothorax. Mild cardiomegaly. Clear lungs. No effusion."
     starts = {make_negated(report, "Pneumothorax", seed=s).split(". ")[0] for s in range(30)}
     assert "Mild cardiomegaly" in starts and len(starts) > 1  # inserted at the beginning sometimes, not always
+
+
+@pytest.mark.parametrize(
+    ("finding", "phrase", "word"),
+    [
+        ("Lung Opacity", "interstitial opacities", "opacit"),
+        ("Lung Opacity", "interstitial pattern", "opacit"),
+        ("Lung Opacity", "interstitial markings", "markings"),
+        ("Lung Opacity", "airspace disease", "airspace disease"),
+        ("Lung Opacity", "airspace opacity", "opacity"),
+        ("Lung Lesion", "mass density", "lesion|nodule"),
+        ("Lung Lesion", "metastatic disease", "lesion"),
+        ("Edema", "chf", "edema"),
+    ],
+)
+def test_every_subtype_statement_names_the_finding_as_stated(finding: str, phrase: str, word: str) -> None:
+    # whichever template the seed draws, it names the finding with the report's word or one covering all subtypes
+    statements = negative_statements(finding, phrase)
+    assert statements and all(re.search(word, s.lower()) for s in statements), statements
 
 
 def _new_statement(report: str, finding: str, seed: int) -> str:

@@ -36,19 +36,24 @@ def _group(name: str) -> str:
     return "g" + re.sub(r"\W", "_", name)
 
 
-def _build_mention_lexicon() -> tuple[Lexicon, dict[str, tuple[tuple[str, ...], bool]]]:
+def _build_mention_lexicon() -> tuple[Lexicon, dict[str, tuple[tuple[str, ...], str]]]:
     # A phrase listed under several classes (e.g. "hydropneumothorax") becomes one group mapping to all of them;
-    # each group also says whether an affirmed mention is only uncertain (vocab.UNCERTAIN_MENTIONS).
-    owners: dict[tuple[str, bool], list[str]] = {}
-    for hedged, lexicon in ((False, vocab.MENTIONS), (True, vocab.UNCERTAIN_MENTIONS)):
+    # each group also says what an affirmed mention of it is: positive (vocab.MENTIONS), only uncertain
+    # (vocab.UNCERTAIN_MENTIONS) or a denial by its own words (vocab.NEGATED_MENTIONS).
+    owners: dict[tuple[str, str], list[str]] = {}
+    for hedged, lexicon in (
+        (POSITIVE, vocab.MENTIONS),
+        (UNCERTAIN, vocab.UNCERTAIN_MENTIONS),
+        (NEGATIVE, vocab.NEGATED_MENTIONS),
+    ):
         for cls, frags in lexicon.items():
             for frag in frags:
                 owners.setdefault((frag, hedged), []).append(cls)
-    by_key: dict[tuple[tuple[str, ...], bool], list[str]] = {}
+    by_key: dict[tuple[tuple[str, ...], str], list[str]] = {}
     for (frag, hedged), classes in owners.items():
         by_key.setdefault((tuple(classes), hedged), []).append(frag)
     parts: list[tuple[str, list[str]]] = [("ignore", vocab.IGNORE)]
-    groups: dict[str, tuple[tuple[str, ...], bool]] = {}
+    groups: dict[str, tuple[tuple[str, ...], str]] = {}
     # Groups ordered by their longest fragment, so that at one position the longer phrase wins ("pleural effusion"
     # before "effusion", "nodular density" before "density").
     for i, (key, frags) in enumerate(sorted(by_key.items(), key=lambda kv: -max(map(len, kv[1])))):
@@ -60,7 +65,7 @@ def _build_mention_lexicon() -> tuple[Lexicon, dict[str, tuple[tuple[str, ...], 
 MENTION_RE, _MENTION_GROUPS = _build_mention_lexicon()
 ANATOMY_RE = Lexicon([(_group(c), f) for c, f in vocab.ANATOMY.items()])
 _ANATOMY_CLASSES = {_group(c): vocab.ANATOMY_CLASSES[c] for c in vocab.ANATOMY}
-SIZE_RE = Lexicon(list(vocab.SIZE_CUES.items()))
+SIZE_RE = Lexicon([("other", vocab.SIZE_OF_OTHER), *vocab.SIZE_CUES.items()])
 CUE_RE = Lexicon(
     [
         ("pseudo", vocab.PSEUDO),
@@ -245,8 +250,8 @@ def find_mentions(
             continue
         classes, hedged = _MENTION_GROUPS[group]
         pol, cue = sc.polarity(m.start(), m.end())
-        if hedged and pol == POSITIVE:
-            pol = UNCERTAIN
+        if pol == POSITIVE:
+            pol = hedged  # an affirmed sign that only suggests (uncertain) or itself denies (negative) the finding
         ev = ((m.start(), m.end()),) + ((cue,) if cue else ())
         seg = bisect.bisect_right(sc.bounds, m.start())
         for cls in classes:
@@ -275,22 +280,32 @@ def _anatomy_mentions(
     ]
     if not anatomy:
         return []
-    sizes = [(m.start(), m.end(), m.lastgroup or "") for m in SIZE_RE.finditer(low, lo, hi)]
+    sizes = [(m.start(), m.end(), m.lastgroup or "") for m in SIZE_RE.finditer(low, lo, hi) if m.lastgroup != "other"]
     clause_bounds = sorted(set(bounds) | {m.start() for m in _CLAUSE_RE.finditer(low, lo, hi)})
     items = sorted([(s, e, "a", c) for s, e, c in anatomy] + [(s, e, "s", k) for s, e, k in sizes])
     out: list[Mention] = []
     pending: list[tuple[int, int, str]] = []
     leading: tuple[int, int, str] | None = None
+    led_end = -1  # end of the last anatomy a leading cue sized ("normal heart size, mediastinal contours")
     clause = -1
     for s, e, kind, val in items:
         c = bisect.bisect_right(clause_bounds, s)
         if c != clause:
-            if not (pending and _list_goes_on(low, pending[-1][1], s)):  # "the heart, XXXX and mediastinum are"
+            if pending and _list_goes_on(low, pending[-1][1], s):  # "the heart, XXXX and mediastinum are"
+                pass
+            elif not (
+                leading is not None
+                and leading[2] == NEGATIVE  # a denial runs down a list; an enlargement names its own anatomy
+                and kind == "a"
+                and led_end >= 0
+                and _list_goes_on(low, led_end, s)
+            ):
                 pending, leading = [], None
             clause = c
         if kind == "a":
             if leading is not None:
                 out.append(_size_mention(val, s, e, leading, cues, cue_starts, bounds))
+                led_end = e
             else:
                 pending.append((s, e, val))
         elif pending:

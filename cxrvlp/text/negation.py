@@ -143,6 +143,10 @@ def _item_deletions(sentence: str, mentions: list[Mention], finding: str) -> lis
             return []
         if left and left[-1].end() == item_start:
             end = _item_end(sentence, span[1], seps)
+            if _TRAILING_EXPLANATION_RE.match(sentence, end):  # "..., X compatible with scarring."
+                if any(o.start >= end for o in others):
+                    return []  # the explanation names another finding: not a list item of its own
+                end = len(sentence.rstrip().rstrip(".!?"))
             if left[-1].group(0) == ", " and re.match(r", (?:and|or) ", sentence[end:]):
                 end += 1  # "A, B, and C" minus B: "A and C"
             cut = (left[-1].start(), end)
@@ -157,6 +161,15 @@ def _item_deletions(sentence: str, mentions: list[Mention], finding: str) -> lis
     for a, b in sorted(set(cuts), reverse=True):
         out = out[:a] + (" " if out[:a] and out[:a][-1] != " " else "") + out[b:]
     return [fluent(out)]
+
+
+_TRAILING_EXPLANATION_RE = re.compile(
+    r",? (?:(?:most |more )?(?:likely|probably|possibly) )?(?:compatible with|consistent with|suggest\w*(?: of)?|"
+    r"likely|probably|representing|reflecting|(?:which|that) (?:may |likely |probably )?(?:represents?|reflects?)|"
+    r"(?:likely |probably )?(?:due|related|secondary) to)\b"
+)
+"""An explanation trailing a list item ("left base irregularity compatible with scarring"): it goes with the item
+when nothing after it names another finding."""
 
 
 def _item_end(sentence: str, end: int, seps: list[re.Match[str]]) -> int:
@@ -180,15 +193,61 @@ def _omit_sentence(sentence: str, finding: str) -> str:
         kept = (fluent(x) for x in parts if sentence_labels(x).get(finding, NEGATIVE) == NEGATIVE)
         candidates.append(" ".join(p for p in kept if p))
     candidates.append(_reconstruct(sentence, mentions, finding, target))
-    for cand in candidates:
-        if cand and not DEPENDENT_START_RE.match(cand):
-            labels = sentence_labels(cand)
-            if (
-                labels.get(finding, NEGATIVE) == NEGATIVE
-                and {c: p for c, p in labels.items() if c != finding} == target
-            ):
-                return cand
-    return ""
+    candidates.extend(_phrase_deletions(sentence, mentions, finding))
+    candidates.extend(_modifier_deletions(sentence, mentions, finding))
+    ok = [cand for cand in candidates if cand and not DEPENDENT_START_RE.match(cand) and _keeps(cand, finding, target)]
+    # prefer a rewrite that keeps the words of every other finding's mention ("..., suggesting mild pulmonary edema"
+    # is not dropped because another Edema mention alone already gives the same class label)
+    words = {sentence[m.evidence[0][0] : m.evidence[0][1]].lower() for m in mentions if m.cls != finding}
+    full = [cand for cand in ok if all(w in cand.lower() for w in words)]
+    return (full or ok or [""])[0]
+
+
+_PHRASE_SEP_RE = re.compile(r", | with | and ")
+
+
+def _phrase_deletions(sentence: str, mentions: list[Mention], finding: str) -> list[str]:
+    """A rewrite cutting each asserting mention's phrase, from the separator (", ", " with ", " and ") before it up
+    to the next one, when no other finding lies in the cut ("X is prominent with increased markings, suggesting
+    edema" minus the markings: "X is prominent, suggesting edema.")."""
+    others = [m for m in mentions if m.cls != finding]
+    seps = list(_PHRASE_SEP_RE.finditer(sentence))
+    cuts = []
+    for m in (x for x in mentions if _asserts(x, finding)):
+        before = [p for p in seps if p.end() <= m.start]
+        after = [p for p in seps if p.start() >= m.end]
+        if not before or not after:
+            return []
+        a, b = before[-1].start(), after[0].start()
+        if any(o.start < b and a < o.end for o in others):
+            return []
+        cuts.append((a, b))
+    out = sentence
+    for a, b in sorted(set(cuts), reverse=True):
+        out = out[:a] + out[b:]
+    return [fluent(out)] if out != sentence else []
+
+
+_COORD_BEFORE_RE = re.compile(r"(?:,? (?:and|or) |, )$")
+
+
+def _modifier_deletions(sentence: str, mentions: list[Mention], finding: str) -> list[str]:
+    """A rewrite dropping the finding's own modifier from a coordination that shares its head noun with another
+    finding ("interstitial and nodular opacities" minus the nodules: "interstitial opacities")."""
+    asserting = [m for m in mentions if _asserts(m, finding)]
+    if len(asserting) != 1:
+        return []
+    m = asserting[0]
+    coord = _COORD_BEFORE_RE.search(sentence, 0, m.start)
+    first = re.match(r"[\w-]+", sentence[m.start : m.end])
+    if coord is None or first is None or first.end() == m.end - m.start:
+        return []
+    return [fluent(sentence[: coord.start()] + sentence[m.start + first.end() :])]
+
+
+def _keeps(cand: str, finding: str, target: dict[str, str]) -> bool:
+    labels = sentence_labels(cand)
+    return labels.get(finding, NEGATIVE) == NEGATIVE and {c: p for c, p in labels.items() if c != finding} == target
 
 
 _MODIFIER_STOP = re.compile(
@@ -231,6 +290,19 @@ def _reconstruct(sentence: str, mentions: list[Mention], finding: str, target: d
                 out.append(statement)
                 continue
         phrase = _noun_phrase(sentence, m) if direct else vocab.NEGATION_PHRASES[cls]
+        if direct:  # every direct mention of the class with that polarity ("edema and vascular congestion")
+            phrases = [phrase]
+            for x in mentions:
+                if (
+                    x is not m
+                    and x.cls == cls
+                    and x.polarity == pol
+                    and x.evidence[0][1] - x.evidence[0][0] == x.end - x.start
+                ):
+                    p = _noun_phrase(sentence, x)
+                    if p not in phrases and not any(p in q or q in p for q in phrases):
+                        phrases.append(p)
+            phrase = " and ".join(phrases)
         if pol == "negative":
             out.append(f"No {phrase}.")
         elif pol == "uncertain":

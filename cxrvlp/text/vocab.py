@@ -43,6 +43,11 @@ MENTIONS: dict[str, list[str]] = {
         r"(?:right and left |left and right )?atrial enlargement",
         r"enlarged (?:right |left )?(?:atri(?:um|a)|ventricles?)",
         r"elongat(?:ed|ion of the) left ventric\w*",
+        r"increased (?:heart|cardiac) size",
+        r"(?:increased|enlarged) cardiothoracic ratio",
+        r"cardiothoracic ratio (?:is )?(?:mildly |moderately |slightly )?(?:increased|enlarged)",
+        r"(?:left |right )?ventricular prominence",
+        r"prominen(?:t|ce of the) (?:left |right )?ventric\w* (?:contour|border|silhouette|convexity)",
     ],
     "Lung Opacity": [
         r"opacit(?:y|ies)",
@@ -53,6 +58,7 @@ MENTIONS: dict[str, list[str]] = {
         r"densit(?:y|ies)",
         r"haziness",
         r"hazy",
+        r"streakiness",
         r"ground[- ]glass",
         r"reticul(?:ar|onodular)(?: markings| opacit(?:y|ies)| changes)?",
         r"interstitial (?:markings?|prominence|disease|changes|thickening|pattern|opacit(?:y|ies)|process)",
@@ -60,6 +66,11 @@ MENTIONS: dict[str, list[str]] = {
         r"interstitial(?= (?:and|or) (?:\w+ ){0,3}(?:air ?space |alveolar )?opacit)",
         r"pleural[- ]?parenchymal opacit(?:y|ies)",
         r"infectious infiltrates?",
+        r"(?:increased|increase in|prominent|prominence of(?: the)?|coarse(?:ned)?|coarsening of(?: the)?|"
+        r"accentuated|accentuation of(?: the)?) (?:(?!(?:broncho)?vascular\b|and\b|the\b|with\b)[\w-]+ ){0,2}markings",
+        r"opaque (?:area|region|focus|foci)",
+        r"(?:lobe|lung|hemithorax|base|lingula) (?:is |are |appears? |remains? )?(?:totally |completely |partially |"
+        r"mostly |more |diffusely )?opaque",
     ],
     "Lung Lesion": [
         r"nodul(?:e|es|ar|arity)",
@@ -72,22 +83,34 @@ MENTIONS: dict[str, list[str]] = {
         r"malignanc(?:y|ies)",
         r"metasta(?:sis|ses|tic disease)",
         r"cavitary lesion" + _S,
-        r"cavitation",
+        r"cavitation" + _S,
+        r"mass-?like (?:[\w-]+ ){0,3}?(?:densit(?:y|ies)|opacit(?:y|ies)|opacification|lesions?)",
+        r"neoplastic (?:process|disease)",
+        r"mass densit(?:y|ies)",
+        r"mass lesion(?:s)?",  # longer than "mass(?:s|es)?" so that it wins
+        r"cavitary (?:lung |pulmonary )?(?:changes?|process|disease)",
+        r"(?<!pleural )(?<!thoracic )(?<!abdominal )(?<!oral )(?<!nasal )(?<!peritoneal )cavit(?:y|ies)",
     ],
     "Edema": [
         r"(?:pulmonary |interstitial |alveolar )?edema",
         r"(?:pulmonary )?(?:vascular )?congestion",
+        r"(?:pulmonary )?(?:vascular )?congestive changes",
         r"(?:congestive )?(?:heart|cardiac) failure",
         r"(?:central )?(?:pulmonary )?vascular prominence",
         r"chf",
         r"cephalization",
+        r"(?:pulmonary )?vascular redistribution",
+        r"(?:increased|prominent) (?:central )?(?:pulmonary |lung )?vascularity",
         r"(?:pulmonary )?(?:venous |vascular )engorgement",
         r"(?:pulmonary )?(?:venous|vascular) hypertension",
         r"engorged (?:pulmonary )?(?:vessels|vasculature|veins)",
-        r"fluid overload",
+        r"(?:fluid|volume) overload",
         r"kerley b",
+        r"prominen(?:t|ce of) (?:the )?(?:central )?(?:pulmonary |lung )?(?:vasculature|vascularity|vessels)",
+        r"(?:pulmonary |lung )?(?:vasculature|vascularity) (?:is |are |appears? |remains? )?(?:mildly |slightly |"
+        r"moderately )?(?:accentuated|prominent|engorged|congested)",
     ],
-    "Consolidation": [r"consolidat(?:ion|ions|ed|ive)"],
+    "Consolidation": [r"consolidat(?:ion|ions|ed|ive|ing)"],
     "Pneumonia": [
         r"pneumonia" + _S,
         r"bronchopneumonia",
@@ -101,20 +124,23 @@ MENTIONS: dict[str, list[str]] = {
         r"atelecta(?:sis|ses|tic)",
         r"(?:lobar |lung |segmental )?collapse",
         r"volume loss",
+        r"loss of (?:\w+ )?(?:lung )?volume",
     ],
     "Pneumothorax": [
         r"pneumothora(?:x|ces|xes)",
         r"hydropneumothorax",
+        r"hemopneumothorax",
         r"pleural air(?: collections?)?",
         r"(?:pleural )?air collections?"
-        r"(?= (?:\w+ )?(?:in|within|at|along) (?:the )?(?:\w+ )?(?:pleural|apex|apical|hemithorax))",
+        r"(?= (?:[\w-]+ ){0,8}?(?:in|within|at|along) (?:the )?(?:\w+ ){0,3}?(?:pleural|apex|apical|hemithorax))",
     ],
     "Pleural Effusion": [
         r"(?:pleural )?effusion" + _S,
         r"pleural fluid",
         r"hydropneumothorax",
+        r"hemopneumothorax",
         r"hydrothorax",
-        r"fluid in the (?:\w+ )?(?:fissure|pleural space)",
+        r"fluid (?:in|within|along) the (?:\w+ ){0,2}(?:fissure|pleural space)",
         r"empyema",
     ],
     "Pleural Other": [
@@ -122,11 +148,18 @@ MENTIONS: dict[str, list[str]] = {
         r"pleural[- ]?parenchymal (?:scarring|thickening|irregularit(?:y|ies))",
         r"pleuroparenchymal (?:scarring|thickening|irregularit(?:y|ies)|opacit(?:y|ies))",
         r"calcified pleural plaques?",
+        r"(?:(?:bi)?apical )?pleural capping",
+        r"(?:bi)?apical capping",
+        r"(?:scarring|thickening) (?:at|of|in|along) the (?:\w+ ){0,2}(?:costophrenic|cp) "
+        r"(?:angles?|sulcus|sulci|xxxx|recess)",
+        r"(?:costophrenic|cp) (?:angle |sulcus |xxxx )?(?:scarring|thickening)",
         r"fibrothorax",
     ],
     "Fracture": [
         r"(?<!catheter )(?<!wire )(?<!wires )(?<!lead )(?<!xxxx is )(?<!xxxx are )(?<!wire is )(?<!wires are )"
+        r"(?<!screw is )(?<!screws are )"
         r"fractur(?:e|es|ed)",
+        r"broken (?:[\w-]+ ){0,2}(?:ribs?|clavicles?|scapulae?|humer\w*|sternum|vertebra\w*|bones?)",
         r"fx",
     ],
     "Support Devices": [
@@ -146,10 +179,24 @@ MENTIONS: dict[str, list[str]] = {
         r"(?:surgical |vascular |cholecystectomy )?clips?",
         r"stents?",
         r"(?:prosthetic |mechanical |replacement )?(?:aortic |mitral )?valve replacement",
-        r"(?:prosthetic|mechanical) (?:aortic |mitral )?valves?",
+        r"(?:prosthetic|mechanical|bioprosthetic|porcine|artificial) (?:aortic |mitral |pulmonic |tricuspid |heart )?"
+        r"valves?",
+        r"(?:bone|suture) anchors?",
+        r"tips(?= (?:shunt|stent|catheter|procedure|(?:is |are )?(?:noted|seen|present|in place|identified)))",
+        r"tips (?:shunt|stent|catheter)",
+        r"implant(?:ed|able) (?:cardiac |loop )?(?:\w+ )?(?:device|monitor|recorder|defibrillator|xxxx)s?",
         r"(?:orthopedic |spinal |fixation |fusion |surgical )?hardware",
         r"(?:cardiac |loop )?(?:monitor|recorder) device",
         r"(?:spinal |nerve |cord )?stimulator",
+        r"neurostimulator",
+        r"(?:atrial )?septal occluder",
+        r"(?:ivc|pacing|pacer|pacemaker|orthopedic|fixation|surgical) xxxx",
+        r"cardiac xxxx(?= (?:\w+ ){0,2}(?:project\w*|overl\w*|terminat\w*|tip))",
+        r"prosthetic (?:right |left )?(?:shoulder|hip|knee|joint|humeral head)",
+        r"(?:shoulder|hip|knee|joint) (?:replacement|prosthes\w*)",
+        r"suture material",
+        r"orif(?: hardware| xxxx| plate)?",
+        r"tubing",
         r"(?:cardiac |pacemaker |pacer |battery )?generator",
         r"(?:support |medical |cardiac )?devices?",
         r"(?:cerclage |sternal |epicardial |pacing |sternotomy )wires?",
@@ -157,10 +204,12 @@ MENTIONS: dict[str, list[str]] = {
         r"leads",
         r"lead (?:tip|terminat\w*|project\w*|overl\w*|extend\w*|in (?:the )?(?:right|expected|region))",
         r"(?:catheter |line |tube |xxxx |lead )?tips?(?= (?:\w+ ){0,4}(?:in|at|over|overlies|overlying|projects?|"
-        r"projecting|terminat\w*|near|within|to|is|are|extends?|lies|located|positioned|appears?|which|of the)\b)",
+        r"projecting|terminat\w*|near|within|to|is|are|extends?|lies|located|positioned|appears?|which|of the|"
+        r"approximat\w*|cours\w*|reach\w*|end\w*|into|has moved)\b)",
         r"(?:chest |infusion |venous |power |subcutaneous )?port(?:-a-cath)?s?",
         r"(?:surgical |skin )?staples",
         r"(?:fixation |orthopedic |surgical |metallic |compression )(?:plates?|screws?|rods?)",
+        r"screw",
         r"screws",
         r"prosthes(?:is|es)",
         r"(?:shoulder |humeral |total )?arthroplast(?:y|ies)",
@@ -194,13 +243,14 @@ IGNORE: list[str] = [
     r"bone densit(?:y|ies)",
     r"(?:breast|nipple|soft tissue) (?:shadows?|densit(?:y|ies)|masses?)",
     r"nipple shadows?",
-    r"pulmonary vascularity",
+    r"pulmonary vascularity(?! (?:is |are |appears? |remains? )?(?:mildly |slightly |moderately )?(?:accentuated|"
+    r"prominent|engorged|congested))",
     r"(?:granulomatous )?(?:infection|disease) sequela\w*",
     r"kerley lines?",
     r"(?:old |prior |previous |remote |healed |chronic )*granulomatous (?:infection|disease|process)",
     r"sequela\w* of (?:an? )?(?:old |prior |previous |remote |healed |chronic )*(?:granulomatous )?"
     r"(?:infection|disease|inflammation)",
-    r"(?:fractured|broken) (?:\w+ ){0,2}(?:wires?|catheters?|leads?|xxxx)",
+    r"(?:fractured|broken)(?= (?:\w+ ){0,2}(?:wires?|catheters?|leads?|xxxx|screws?|plates?|hardware|rods?))",
     r"leads? (?:to|me|us)",
     r"(?:pleural|skin ?fold|kerley|septal|fissure|azygoesophageal|paraspinal|paratracheal) lines?",
     r"(?:air|fluid)[- ]fluid levels?",
@@ -208,6 +258,12 @@ IGNORE: list[str] = [
     r"portable",
     r"(?:right |left )?(?:paratracheal|paraspinal|prevascular) (?:densit(?:y|ies)|opacit(?:y|ies)|soft tissue)",
     r"(?:tip|apex) of the (?:lingula|lung|hemithorax)",
+    r"(?:radio)?(?:densit(?:y|ies)|opacit(?:y|ies))(?=[^.;]{0,100}?\b(?:represent\w*|consistent with|compatible with|"
+    r"suggest\w*(?: of)?|secondary to|due to|related to|reflect\w*|correspond\w*(?: to)?|likely|probably|from) "
+    r"(?:(?!and\b|pneumon|atelecta|consolidat|infiltrat|edema|scar|nodul|mass|infect)[\w-]+ ){0,4}?"
+    r"(?:(?:hiatal )?hernia|(?:lymph)?adenopathy|lymph nodes?|stents?|fat(?: pad)?|vessels?|vascular structures?|"
+    r"granulom\w*|(?:atrial|ventricular) enlargement|osteophytes?|costochondral|summation|pericardial|thymus|aort\w*|"
+    r"osseous|bony)\b)",
 ]
 """Phrases consumed before mention matching so that they never count."""
 
@@ -267,6 +323,7 @@ SIZE_CUES: dict[str, list[str]] = {
         r"non-enlarged",
     ],
     "positive": [
+        r"(?:mildly |moderately |slightly |markedly )?increased(?= ?(?:[.,;]|$))",
         r"enlarged",
         r"enlargement",
         r"large",
@@ -282,10 +339,21 @@ SIZE_CUES: dict[str, list[str]] = {
 }
 """Size cues for ``ANATOMY`` mentions, by the polarity they give (checked in this order at one position)."""
 
+SIZE_OF_OTHER: list[str] = [
+    r"(?:(?:mildly|moderately|slightly|minimally|markedly|severely|possibly|questionably) )?"
+    r"(?:enlarged|prominent|dilated|widened|ectatic)(?: and (?:tortuous|calcified|ectatic|dilated|enlarged))? "
+    r"(?:(?!and\b|the\b|is\b|are\b|with\b|of\b)[\w-]+ ){0,2}(?:aorta|aortic (?:arch|knob)|hila|hilum|hilar \w+|"
+    r"pulmonary arter\w*|azygos \w+|lymph nodes?|thyroid|esophagus|stomach|bowel)",
+]
+"""A size word that belongs to a structure named right after it ("Stable heart size, moderately enlarged and
+tortuous calcified aorta"): consumed before the size cues so that it sizes no heart / mediastinum anatomy."""
+
 PSEUDO: list[str] = [
-    r"no (?:significant |substantial |appreciable |interval )?(?:change|increase|decrease|worsening|improvement)",
+    r"no (?:(?:significant|substantial|appreciable|interval|definite|real|other) ){0,3}(?:change|increase|decrease|"
+    r"worsening|improvement)",
     r"not (?:only|necessarily|significantly changed)",
     r"without (?:change|difficulty|interval change)",
+    r"without (?:significant |substantial |appreciable |definite )?(?:interval )?(?:change|progression)",
     r"no longer",  # "no longer seen" is handled as a post-negation below
     r"gram negative",
     r"not (?:identified|seen|visualized|visible|appreciated) on the (?:lateral|frontal|pa|ap) (?:view|projection|"
@@ -342,6 +410,7 @@ PRE_INDICATION: list[str] = [
 negated pneumonia, "opacity suggesting pneumonia" an uncertain one."""
 
 UNCERTAIN_MENTIONS: dict[str, list[str]] = {
+    "Pneumothorax": [r"deep sulcus sign"],
     "Pleural Effusion": [
         r"blunting of the (?:\w+ ){0,2}(?:costophrenic|cp|posterior|lateral)? ?(?:angles?|sulcus|sulci|xxxx|recess)",
         r"(?:costophrenic|cp|sulcus|sulci)(?: angles?| sulcus| sulci| xxxx)? blunting",
@@ -354,6 +423,15 @@ UNCERTAIN_MENTIONS: dict[str, list[str]] = {
 }
 """Signs that suggest but do not establish a finding: an affirmed one is uncertain (blunted costophrenic angle ->
 small effusion or pleural thickening), a negated one negative."""
+
+NEGATED_MENTIONS: dict[str, list[str]] = {
+    "Pleural Effusion": [
+        r"(?:costophrenic|cp) (?:angles?|sulcus|sulci|recess(?:es)?|xxxx) (?:are |is |appears? |remains? )(?:\w+ )?"
+        r"(?:clear|sharp)",
+    ],
+}
+"""Statements that deny a finding by their own words ("the left costophrenic XXXX is clear"): an affirmed one is
+negative (a negated or hedged one keeps its cue's polarity)."""
 
 POST_UNCERTAIN: list[str] = [
     r"(?:is |are )?(?:not (?:entirely |completely )?(?:excluded|ruled out))",
@@ -423,6 +501,7 @@ TERMINATORS: list[str] = [
     r"aside from",
     r"apart from",
     r"other than",
+    r"besides",
     r"which",
     r"whereas",
     r"while",
@@ -431,7 +510,9 @@ TERMINATORS: list[str] = [
     r", (?:with|and|there (?:is|are|has been|have been|may be)|also|mild|moderate|severe|minimal|trace|new|"
     r"increased|persistent|stable|small|large|consistent)",
     r"(?:and|with) (?:there (?:is|are)|the)",
-    r"with (?:increased|new|worsening|worsened|improved|persistent|residual|interval)",
+    r"with an?",
+    r"with (?:increased|new|worsening|worsened|improved|persistent|residual|interval|bilateral|small|large|moderate|"
+    r"mild|minimal|trace)",
 ]
 """Scope terminators (NegEx): a cue's scope never crosses one. The ", mild" style entries end a negated list
 before an affirmed finding ("No pneumothorax, mild cardiomegaly")."""
@@ -488,23 +569,18 @@ NEGATION_SUBTYPES: dict[str, list[tuple[str, tuple[str, ...]]]] = {
         ),
     ],
     "Lung Opacity": [
+        (r"marking", ("No increased interstitial markings.", "No increased lung markings.")),
         (
-            r"interstiti|reticul|marking",
-            (
-                "No interstitial opacities.",
-                "There are no interstitial opacities.",
-                "No increased interstitial markings.",
-                "No interstitial opacity is seen.",
-            ),
+            r"interstiti|reticul",
+            ("No interstitial opacities.", "There are no interstitial opacities.", "No interstitial opacity is seen."),
+        ),
+        (
+            r"air ?space (?:disease|process)",
+            ("There is no airspace disease.", "No evidence of airspace disease.", "No airspace disease is seen."),
         ),
         (
             r"air ?space|alveolar",
-            (
-                "No airspace opacity.",
-                "There is no airspace disease.",
-                "No airspace opacity is seen.",
-                "No evidence of airspace disease.",
-            ),
+            ("No airspace opacity.", "No airspace opacity is seen.", "There is no airspace opacity."),
         ),
         (
             r"infiltrat",
@@ -524,13 +600,13 @@ NEGATION_SUBTYPES: dict[str, list[tuple[str, tuple[str, ...]]]] = {
         (
             r"mass|tumou?r|neoplasm|carcinoma",
             (
-                "No lung mass.",
+                "No lung mass or nodule.",
                 "There is no pulmonary mass or nodule.",
-                "No mass is seen.",
+                "No mass or nodule is seen.",
                 "No mass lesion in the lungs.",
             ),
         ),
-        (r"malignan|metasta", ("No evidence of metastatic disease.", "No evidence of malignancy.")),
+        (r"malignan|metasta", ("No metastatic lung lesions.", "There is no malignant-appearing lung lesion.")),
         (r"cavit", ("No cavitary lesion.", "There is no cavitary lung lesion.")),
         (
             r"nodul",
@@ -557,7 +633,11 @@ NEGATION_SUBTYPES: dict[str, list[tuple[str, tuple[str, ...]]]] = {
         ),
         (
             r"failure|chf|overload",
-            ("No evidence of congestive heart failure.", "No findings of heart failure.", "No fluid overload."),
+            (
+                "No evidence of congestive heart failure or pulmonary edema.",
+                "No findings of heart failure or edema.",
+                "No fluid overload or pulmonary edema.",
+            ),
         ),
         (
             r"interstiti",
