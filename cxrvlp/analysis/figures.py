@@ -197,3 +197,55 @@ def breakdown_bar(frame: pd.DataFrame, *, title: str = "") -> go.Figure:
     return px.bar(
         df, x="finding", y="value", color="metric", barmode="group", hover_data=["n"], title=html.escape(title) or None
     )
+
+
+def reference_strip(frame: pd.DataFrame, *, title: str = "") -> go.Figure:
+    """Strip plot of :func:`cxrvlp.analysis.reference.reference_scores`: per version the cosine of every reference
+    X-ray (grey; with / without the finding in orange / teal where the labels say) and this image (a large red
+    diamond), in the table's order."""
+    import plotly.graph_objects as go
+
+    order = list(dict.fromkeys(frame["version"]))
+    fig = go.Figure()
+    ref = frame[frame["source"] == "reference"]
+    for group in dict.fromkeys(ref["group"]):
+        part = ref[ref["group"] == group]
+        colour = "#8b949e" if group == "reference" else ("#d29922" if " with " in group else "#2aa198")
+        fig.add_trace(
+            go.Box(
+                x=part["version"],
+                y=part["cosine"],
+                name=group,
+                boxpoints="all",
+                jitter=0.5,
+                pointpos=0,
+                fillcolor="rgba(0,0,0,0)",
+                line={"color": "rgba(0,0,0,0)"},
+                marker={"color": colour, "size": 6, "opacity": 0.75},
+                customdata=np.stack([part["image"], part["labels"].map(html.escape)], axis=-1),
+                hovertemplate="%{customdata[0]} (%{customdata[1]}): %{y:+.4f}<extra></extra>",
+            )
+        )
+    mine = frame[frame["source"] == "this image"]
+    fig.add_trace(
+        go.Scatter(
+            x=mine["version"],
+            y=mine["cosine"],
+            mode="markers",
+            name="this image",
+            marker={"color": "#dc322f", "size": 16, "symbol": "diamond", "line": {"color": "white", "width": 1.5}},
+            customdata=mine["rank"],
+            hovertemplate="this image: %{y:+.4f} (rank %{customdata} of "
+            + str(len(ref) // max(len(order), 1) + 1)
+            + ")<extra></extra>",
+        )
+    )
+    fig.update_layout(
+        title=title,
+        boxmode="overlay",
+        xaxis={"categoryorder": "array", "categoryarray": order, "title": ""},
+        yaxis={"title": "cosine similarity"},
+        legend={"orientation": "h", "y": -0.25},
+        margin={"t": 50, "b": 10},
+    )
+    return fig
