@@ -228,3 +228,57 @@ def test_training_page_lists_runs_and_curves(app, tmp_path):
     app.text_input(key="train_name").input("../escape").run()
     app.button(key="train_start").click().run()
     assert "plain folder name" in messages(app.error)
+
+
+def test_probe_shows_the_reference_panel(app, examples):
+    go(app, "1_Negation_probe")
+    pick_example(app, examples, "a_16bit.png")
+    assert any("Reference panel" in h.value for h in app.subheader)
+    assert "NIH ChestX-ray14" in messages(app.caption)
+    panel = messages(app.markdown)
+    assert "of 48 reference images" in panel and "r^n Pleural Effusion" in panel
+    table = app.dataframe[0].value
+    assert set(table["evidence"].iloc[1:]) <= {"text prior", "this image"}
+    assert all(r.endswith("/48") for r in table["reference"].iloc[1:])
+
+
+@pytest.fixture
+def text_only_app(monkeypatch):
+    """The app on a fake model that ignores the image: every X-ray embeds to the same vector."""
+    import torch
+    from streamlit.testing.v1 import AppTest
+
+    import cxrvlp.ui.state as state
+    from cxrvlp.inference import Predictor
+    from cxrvlp.models import create_model
+
+    class TextOnly(Predictor):
+        @classmethod
+        def from_spec(cls, spec, **kwargs):
+            if spec != "fake:text-only":
+                return Predictor.from_spec(spec, **kwargs)
+            model = create_model("tiny")
+            const = torch.nn.functional.normalize(torch.ones(model.config.embed_dim), dim=0)
+            model.encode_image = lambda x: const.expand(len(x), -1).clone()
+            return cls(model, device="cpu", spec=spec)
+
+    monkeypatch.setattr(state, "Predictor", TextOnly)
+    monkeypatch.setattr(state, "DEFAULT_SPEC", "fake:text-only")
+    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=120)
+    at.run()
+    assert not at.exception
+    return at
+
+
+def test_a_text_only_model_is_called_a_text_prior(text_only_app, examples):
+    at = go(text_only_app, "1_Negation_probe")
+    pick_example(at, examples, "a_16bit.png")
+    assert at.session_state["cxrvlp_model_spec"] == "fake:text-only"
+    panel = messages(at.markdown)
+    assert "for 48 of 48 reference images: a text prior, not image evidence" in panel
+    assert "this image moves the preference" not in panel
+    table = at.dataframe[0].value
+    assert set(table["evidence"].iloc[1:]) == {"text prior"}
+    # a wrong preference of this model is flagged as a prior, never as this image's
+    flagged = table[table["flag"] != ""]
+    assert all("text prior" in f for f in flagged["flag"])
