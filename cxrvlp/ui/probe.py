@@ -180,7 +180,8 @@ def flags(
                 reasons.append("denies " + ", ".join(denied) + " yet scores above the original" + why)
             if added:
                 reasons.append(
-                    "asserts " + ", ".join(added) + " (the original denies it) yet scores above the original" + why
+                    "asserts " + ", ".join(added) + f" (the original denies {'it' if len(added) == 1 else 'them'})"
+                    " yet scores above the original" + why
                 )
         if row.kind == "negated" and row.finding in omitted and c > cosine[omitted[row.finding]]:
             j = omitted[row.finding]
