@@ -155,10 +155,21 @@ def test_embeddings_page_projects_with_tsne(app):
     app.slider(key="emb_n").set_value(20).run()
     app.button(key="emb_run").click().run(timeout=180)
     assert not app.exception
-    counts = app.dataframe[0].value
+    counts = app.dataframe[-1].value
     assert set(counts["kind"]) >= {"report", "negated"}
     app.radio(key="emb_color").set_value("finding").run()
     assert not app.exception
+    assert any("cos(r, r^n)" in h.value for h in app.subheader)
+    summary = app.dataframe[0].value
+    assert {"r vs its r^n", "r vs another report"} <= set(summary.index)
+    assert summary.loc["r vs another report", "count"] == 20  # one other report per report
+    # leave the page and come back: the settings and the projection are still there
+    go(app, "1_Negation_probe")
+    go(app, "3_Embeddings")
+    assert app.slider(key="emb_n").value == 20 and app.radio(key="emb_color").value == "finding"
+    assert "Press **Project**" not in messages(app.info)
+    assert app.dataframe[0].value.equals(summary)
+    assert not app.warning
 
 
 def test_soft_labels_page_and_threshold(app):
