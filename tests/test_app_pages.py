@@ -137,6 +137,16 @@ def test_token_attribution_page(app, examples):
     pick_example(app, examples, "a_16bit.png")
     go(app, "2_Token_attribution")
     assert any("convergence delta" in m.label for m in app.metric)
+    # the same report against a reference X-ray, by default one without the negated finding
+    assert any("against a reference X-ray" in h.value for h in app.subheader)
+    metrics = {m.label: m.value for m in app.metric}
+    assert "similarity (reference X-ray)" in metrics and "agreement of the two attributions" in metrics
+    swap = app.selectbox(key="attr_swap")
+    assert app.selectbox(key="attr_finding").value == "Cardiomegaly"
+    assert "Cardiomegaly" not in swap.format_func(swap.value)  # a film without the finding
+    swap.set_value(3).run()
+    assert not app.exception
+    assert app.selectbox(key="attr_swap").value == 3
     app.slider(key="attr_steps").set_value(8).run()
     assert not app.exception
     app.radio(key="attr_method").set_value("occlusion").run()
