@@ -109,6 +109,10 @@ def test_every_page_in_headless_chromium(tmp_path):
                 metric = page.locator("[data-testid=stMetric]", has_text="similarity(current report)")
                 metric.wait_for(timeout=30_000)
                 assert re.search(r"[+-]\d\.\d{4}", metric.inner_text())
+                # the reference panel: its heading, one verdict per version, the strip plot of the 48 reference films
+                page.get_by_role("heading", name=re.compile("Reference panel")).wait_for(timeout=60_000)
+                page.get_by_text(re.compile(r"of 48 reference images")).first.wait_for(timeout=30_000)
+                assert page.locator("[data-testid=stPlotlyChart]").count() >= 2
                 page.wait_for_timeout(1500)  # let the chart draw
                 page.screenshot(path=str(SHOTS / "1_Negation_probe.png"), full_page=True)
 
