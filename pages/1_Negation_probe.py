@@ -6,9 +6,10 @@ import plotly.express as px
 import streamlit as st
 import torch
 
-from cxrvlp.analysis.figures import hover_text, reference_strip
-from cxrvlp.analysis.reference import PRIOR_SHARE, compare, reference_scores
+from cxrvlp.analysis.figures import hover_text
+from cxrvlp.analysis.reference import PRIOR_SHARE
 from cxrvlp.ui import loaders, session
+from cxrvlp.ui.panels import reference_panel
 from cxrvlp.ui.probe import score_versions, versions
 from cxrvlp.ui.widgets import finding_chips, image_input, page_frame, report_editor, truncation_warning
 
@@ -105,25 +106,7 @@ fig = px.bar(
 fig.update_traces(hovertemplate="%{x}: %{y:+.4f}<br>%{customdata[0]}<extra></extra>")
 st.plotly_chart(fig, key="probe_chart")
 
-st.subheader("Reference panel: this image or any image?", anchor="reference-panel")
 if text_only:
     st.caption("The reference panel compares images; it is off in text-only mode.")
     st.stop()
-n_ref = len(ref_set)
-st.caption(
-    f"Every version scored against {n_ref} real chest X-rays from the NIH ChestX-ray14 test split (bundled; "
-    "NIH Clinical Center, Wang et al., CVPR 2017). If the model prefers the same version for this image and for "
-    "nearly all reference X-rays, the preference comes from the text, not from this image."
-)
-cached = loaders.text_cache().embed_texts(predictor, list(table["text"]))  # all hits: scored above
-comparisons = compare(list(table["version"]), list(table["finding"]), cached, reference, ref_emb, reference=ref_set)
-if comparisons:
-    lines = [f"- **{c.version}**: {c.sentence()}" for c in comparisons]
-    st.markdown("\n".join(lines), help="r: the original report. A text prior: the same answer for any X-ray.")
-else:
-    st.info("Only the original is in the table: negate a finding or edit the report to compare versions.")
-long = reference_scores(list(table["version"]), list(table["finding"]), cached, reference, ref_emb, reference=ref_set)
-st.plotly_chart(
-    reference_strip(long, title=f"Cosine per version: this image (diamond) among {n_ref} reference X-rays"),
-    key="probe_reference_chart",
-)
+reference_panel(predictor, table, reference, ref_emb, ref_set)

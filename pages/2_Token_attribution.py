@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import streamlit as st
-import torch
 
 from cxrvlp.analysis.figures import attribution_bar, attribution_html, attribution_pair_html
 from cxrvlp.text import make_negated
 from cxrvlp.ui import loaders, session
+from cxrvlp.ui.panels import reference_swap
 from cxrvlp.ui.probe import labels_of
 from cxrvlp.ui.widgets import page_frame, report_editor, truncation_warning
 
@@ -77,42 +77,4 @@ for col, title, r in zip(cols, ("report", "negated"), results, strict=False):
 
 if image is None:
     st.stop()
-st.subheader("The same report against a reference X-ray", anchor="swap")
-st.caption(
-    "If the words light up the same way for a different X-ray, the attribution explains the text side, not this "
-    "image. Reference X-rays: NIH ChestX-ray14 test films bundled with the app (NIH Clinical Center; Wang et al., "
-    "CVPR 2017)."
-)
-ref_set = loaders.reference_set()
-has = ref_set.has(finding) if finding else None
-options = list(range(len(ref_set)))
-default = next((k for k in options if has is not None and not has[k]), 0)  # a film without the finding, if known
-pick_col, show_col = st.columns([2, 1])
-with pick_col:
-    k = st.selectbox(
-        "Reference X-ray",
-        options,
-        index=default,
-        key="attr_swap",
-        format_func=lambda i: f"{ref_set.paths[i].name} ({', '.join(ref_set.labels[i])})",
-        help="Defaults to a film whose NIH labels lack the finding chosen above",
-    )
-with show_col:
-    st.image(str(ref_set.paths[k]), width=160, caption=", ".join(ref_set.labels[k]))
-swap_emb = torch.from_numpy(loaders.reference_embeddings(spec)[k])
-with st.spinner("Attributing against the reference X-ray…"):
-    swapped = loaders.attribution(spec, report, f"reference:{ref_set.paths[k].name}", swap_emb, steps, method)
-st.html(attribution_pair_html(results[0], swapped, titles=("this image", f"reference {ref_set.paths[k].name}")))
-c1, c2, c3 = st.columns(3)
-c1.metric("similarity (this image)", f"{results[0].similarity:+.4f}")
-c2.metric("similarity (reference X-ray)", f"{swapped.similarity:+.4f}")
-a = torch.tensor([w.score for w in results[0].words])
-b = torch.tensor([w.score for w in swapped.words])
-same = float(torch.nn.functional.cosine_similarity(a, b, dim=0)) if len(a) == len(b) and len(a) > 1 else float("nan")
-c3.metric(
-    "agreement of the two attributions",
-    f"{same:+.2f}",
-    help="Cosine between the per-word attributions for this image and for the reference X-ray: near +1, the words "
-    "count the same whatever the image (a text-side explanation); near 0 or below, the image changes which words "
-    "matter",
-)
+reference_swap(spec, report, finding, results[0], steps, method)

@@ -261,6 +261,9 @@ def test_probe_shows_the_reference_panel(app, examples):
     table = app.dataframe[0].value
     assert set(table["evidence"].iloc[1:]) <= {"text prior", "this image"}
     assert all(r.endswith("/48") for r in table["reference"].iloc[1:])
+    ranks = app.dataframe[1].value.set_index("version")
+    assert list(ranks.index) == list(table["version"])
+    assert ranks["rank of this image (of 49)"].between(1, 49).all()
 
 
 @pytest.fixture
