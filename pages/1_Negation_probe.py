@@ -7,7 +7,7 @@ import streamlit as st
 import torch
 
 from cxrvlp.analysis.figures import hover_text
-from cxrvlp.analysis.reference import PRIOR_SHARE
+from cxrvlp.analysis.reference import PRIOR_SHARE, without
 from cxrvlp.ui import loaders, session
 from cxrvlp.ui.panels import reference_panel
 from cxrvlp.ui.probe import score_versions, versions
@@ -55,7 +55,10 @@ else:
 
 rows = versions(original, edits, seed=int(st.session_state.get("probe_seed", 0)))
 ref_set = loaders.reference_set()
-ref_emb = None if text_only else torch.from_numpy(loaders.reference_embeddings(spec))
+ref_emb = None
+if not text_only:  # a bundled film probed by the user is left out of its own reference
+    own = [i for i, d in enumerate(loaders.reference_digests()) if d == session.current_image()[2]]
+    ref_set, ref_emb = without(ref_set, torch.from_numpy(loaders.reference_embeddings(spec)), own)
 table = score_versions(predictor, rows, reference, cache=loaders.text_cache(), ref_embeddings=ref_emb)
 truncation_warning(predictor, list(table["truncated"]))
 current = table.index[table["text"] == report]

@@ -137,3 +137,13 @@ def test_score_versions_with_reference_embeddings():
     assert frame.loc[0, "reference"] == "" and frame.loc[0, "evidence"] == ""
     assert set(frame["evidence"].iloc[1:]) == {"text prior"}  # the reference images are this very image
     assert set(frame["reference"].iloc[1:]) <= {"0/8", "8/8"}
+
+
+def test_a_probed_film_is_left_out_of_its_own_reference():
+    from cxrvlp.analysis.reference import without
+
+    ref = reference_of(2, 3)
+    refs = torch.stack([E1, E2, E2, E1, E1])
+    subset, emb = without(ref, refs, [0, 4])
+    assert len(subset) == 3 and torch.equal(emb, refs[1:4])
+    assert subset.labels == (("Effusion",), ("No Finding",), ("No Finding",)) and subset.paths == ref.paths[1:4]

@@ -306,3 +306,13 @@ def test_a_text_only_model_is_called_a_text_prior(text_only_app, examples):
     # a wrong preference of this model is flagged as a prior, never as this image's
     flagged = table[table["flag"] != ""]
     assert all("text prior" in f for f in flagged["flag"])
+
+
+def test_probing_a_bundled_reference_film_leaves_it_out(app):
+    from cxrvlp.analysis.reference import REFERENCE_DIR
+
+    go(app, "1_Negation_probe")
+    first = sorted((REFERENCE_DIR / "images").iterdir())[0]
+    pick_example(app, REFERENCE_DIR / "images", first.name)
+    assert "of 47 reference images" in messages(app.markdown)
+    assert all(r.endswith("/47") for r in app.dataframe[0].value["reference"].iloc[1:])

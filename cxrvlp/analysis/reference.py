@@ -85,6 +85,17 @@ class ReferenceSet:
         return [finding in c for c in self.classes]
 
 
+def without(
+    reference: ReferenceSet, ref_embeddings: torch.Tensor, drop: Sequence[int]
+) -> tuple[ReferenceSet, torch.Tensor]:
+    """The reference set and its embeddings without the films at indices ``drop`` (the app drops the film the user
+    is probing, so it is not counted as agreeing with itself)."""
+    drop_set = set(drop)
+    idx = [i for i in range(len(reference)) if i not in drop_set]
+    subset = ReferenceSet(paths=tuple(reference.paths[i] for i in idx), labels=tuple(reference.labels[i] for i in idx))
+    return subset, ref_embeddings[idx]
+
+
 def reference_embeddings(predictor: Any, reference: ReferenceSet, *, batch_size: int = 16) -> torch.Tensor:
     """L2-normalised ``[N, D]`` image embeddings of the reference set (cache them per model: this is the slow part)."""
     return predictor.embed_images(list(reference.paths), batch_size=batch_size)

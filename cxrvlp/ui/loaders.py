@@ -63,6 +63,14 @@ def reference_set() -> ReferenceSet:
     return ReferenceSet.load()
 
 
+@st.cache_resource(show_spinner=False)
+def reference_digests() -> tuple[str, ...]:
+    """Pixel digests (:func:`cxrvlp.ui.session.image_digest`) of the reference X-rays, to spot one being probed."""
+    from cxrvlp.data.images import read_image
+
+    return tuple(session.image_digest(read_image(p)) for p in reference_set().paths)
+
+
 @st.cache_data(show_spinner="Embedding the reference X-rays (once per model)…", max_entries=8)
 def reference_embeddings(spec: str) -> np.ndarray:
     """The ``[N, D]`` embeddings of :func:`reference_set` for one model (computed once per model spec)."""
