@@ -105,7 +105,9 @@ def score_versions(
     texts = [r.text for r in rows]
     emb = cache.embed_texts(predictor, texts)  # (T, D)
     cos = emb @ reference.float().cpu()  # (T,)
-    ref_cos = None if ref_embeddings is None else ref_embeddings.float().cpu() @ emb.float().T  # (N, T)
+    ref_cos = None  # (N, T); numpy for the tiny product (torch's thread pool costs tens of ms on a busy CPU)
+    if ref_embeddings is not None:
+        ref_cos = torch.from_numpy(ref_embeddings.float().cpu().numpy() @ emb.float().cpu().numpy().T)
     scale = float(predictor.model.scale().detach().float().cpu())
     probs = (cos * scale).softmax(-1)
     frame = pd.DataFrame(
