@@ -15,6 +15,30 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 
 
+def panel_cost(versions: int = 6, repeats: int = 20) -> float:
+    """Median ms of the reference panel's own work per rerun (verdicts, long table, strip figure and its JSON) on
+    random embeddings of the demo's size, outside Streamlit."""
+    import torch
+
+    from cxrvlp.analysis.figures import reference_strip
+    from cxrvlp.analysis.reference import ReferenceSet, compare, reference_scores
+
+    g = torch.Generator().manual_seed(0)
+    ref, dim = ReferenceSet.load(), 512
+    texts = torch.nn.functional.normalize(torch.randn(versions, dim, generator=g), dim=1)
+    image = torch.nn.functional.normalize(torch.randn(dim, generator=g), dim=0)
+    refs = torch.nn.functional.normalize(torch.randn(len(ref), dim, generator=g), dim=1)
+    names = ["original"] + [f"r^n Pleural Effusion {i}" for i in range(versions - 1)]
+    findings = [""] + ["Pleural Effusion"] * (versions - 1)
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        compare(names, findings, texts, image, refs, reference=ref)
+        reference_strip(reference_scores(names, findings, texts, image, refs, reference=ref)).to_json()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times) * 1000
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="demo")
@@ -45,6 +69,7 @@ def main() -> None:
     assert not at.exception, at.exception
     ms = [round(x * 1000) for x in times]
     print(f"edit ms: {ms}, median {statistics.median(ms):.0f}")
+    print(f"reference panel's own work per rerun: median {panel_cost():.0f} ms")
 
 
 if __name__ == "__main__":
