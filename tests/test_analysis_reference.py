@@ -147,3 +147,18 @@ def test_a_probed_film_is_left_out_of_its_own_reference():
     subset, emb = without(ref, refs, [0, 4])
     assert len(subset) == 3 and torch.equal(emb, refs[1:4])
     assert subset.labels == (("Effusion",), ("No Finding",), ("No Finding",)) and subset.paths == ref.paths[1:4]
+
+
+def test_package_data_ships_every_reference_file():
+    import fnmatch
+    import tomllib
+    from pathlib import Path
+
+    pyproject = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())
+    patterns = pyproject["tool"]["setuptools"]["package-data"]["cxrvlp.assets"]
+    assets = REFERENCE_DIR.parent
+    files = [p.relative_to(assets).as_posix() for p in REFERENCE_DIR.rglob("*") if p.is_file()]
+    files = [f for f in files if "__pycache__" not in f]
+    assert len(files) >= 50
+    missing = [f for f in files if not any(fnmatch.fnmatch(f, pat) for pat in patterns)]
+    assert not missing
