@@ -162,3 +162,23 @@ def test_package_data_ships_every_reference_file():
     assert len(files) >= 50
     missing = [f for f in files if not any(fnmatch.fnmatch(f, pat) for pat in patterns)]
     assert not missing
+
+
+def test_reference_strip_marks_this_image_and_merges_the_legend():
+    from cxrvlp.analysis.figures import reference_strip
+
+    texts = torch.stack([E1, E2, E2])
+    names, findings = [*NAMES, "r^n Edema"], [*FINDINGS, "Edema"]
+    refs = torch.stack([E1] * 2 + [E2] * 3)
+    long = reference_scores(names, findings, texts, E1, refs, reference=reference_of(2, 3))
+    fig = reference_strip(long)
+    legend = [t.name for t in fig.data if t.showlegend is not False]
+    assert legend == [
+        "reference film (labels silent on the finding)",
+        "reference film with the version's finding",
+        "reference film without it",
+        "this image",
+    ]  # Pleural Effusion and Edema share one "with" and one "without" entry
+    mine = fig.data[-1]
+    assert mine.marker.symbol == "diamond" and list(mine.x) == names and list(mine.y) == [1.0, 0.0, 0.0]
+    assert list(fig.layout.xaxis.categoryarray) == names

@@ -326,14 +326,23 @@ def reference_strip(frame: pd.DataFrame, *, title: str = "") -> go.Figure:
     order = list(dict.fromkeys(frame["version"]))
     fig = go.Figure()
     ref = frame[frame["source"] == "reference"]
+    shown: set[str] = set()
     for group in dict.fromkeys(ref["group"]):
         part = ref[ref["group"] == group]
-        colour = "#8b949e" if group == "reference" else ("#d29922" if " with " in group else "#2aa198")
+        kind = "labels silent" if group == "reference" else ("with" if " with " in group else "without")
+        legend = {
+            "labels silent": "reference film (labels silent on the finding)",
+            "with": "reference film with the version's finding",
+            "without": "reference film without it",
+        }[kind]
+        colour = {"labels silent": "#8b949e", "with": "#d29922", "without": "#2aa198"}[kind]
         fig.add_trace(
             go.Box(
                 x=part["version"],
                 y=part["cosine"],
-                name=group,
+                name=legend,
+                legendgroup=kind,
+                showlegend=kind not in shown,
                 boxpoints="all",
                 jitter=0.5,
                 pointpos=0,
@@ -344,6 +353,7 @@ def reference_strip(frame: pd.DataFrame, *, title: str = "") -> go.Figure:
                 hovertemplate="%{customdata[0]} (%{customdata[1]}): %{y:+.4f}<extra></extra>",
             )
         )
+        shown.add(kind)
     mine = frame[frame["source"] == "this image"]
     fig.add_trace(
         go.Scatter(
