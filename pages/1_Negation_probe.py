@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import plotly.express as px
 import streamlit as st
+import torch
 
 from cxrvlp.analysis.figures import hover_text
+from cxrvlp.analysis.reference import PRIOR_SHARE, without
 from cxrvlp.ui import loaders, session
+from cxrvlp.ui.panels import reference_panel
 from cxrvlp.ui.probe import score_versions, versions
 from cxrvlp.ui.widgets import finding_chips, image_input, page_frame, report_editor, truncation_warning
 
@@ -51,7 +54,12 @@ else:
         st.stop()
 
 rows = versions(original, edits, seed=int(st.session_state.get("probe_seed", 0)))
-table = score_versions(predictor, rows, reference, cache=loaders.text_cache())
+ref_set = loaders.reference_set()
+ref_emb = None
+if not text_only:  # a bundled film probed by the user is left out of its own reference
+    own = [i for i, d in enumerate(loaders.reference_digests()) if d == session.current_image()[2]]
+    ref_set, ref_emb = without(ref_set, torch.from_numpy(loaders.reference_embeddings(spec)), own)
+table = score_versions(predictor, rows, reference, cache=loaders.text_cache(), ref_embeddings=ref_emb)
 truncation_warning(predictor, list(table["truncated"]))
 current = table.index[table["text"] == report]
 m1, m2, m3 = st.columns(3)
@@ -60,16 +68,29 @@ m2.metric("softmax(current report)", f"{table.loc[current[0], 'softmax']:.3f}")
 m3.metric("original − current", f"{table.loc[0, 'cosine'] - table.loc[current[0], 'cosine']:+.4f}")
 wrong = table[table["flag"] != ""]
 if len(wrong):
-    st.error(f"The model prefers a wrong version in {len(wrong)} row(s): see the **flag** column.")
+    prior = int(wrong["flag"].str.contains("text prior").sum())
+    st.error(
+        f"The model prefers a wrong version in {len(wrong)} row(s): see the **flag** column."
+        + (f" In {prior} of them the reference X-rays share the wrong preference: a text prior." if prior else "")
+    )
 else:
-    st.success("No wrong preference: the original outscores every version that denies one of its findings.")
+    st.success(
+        "No wrong preference: the original outscores every version that denies one of its findings or asserts "
+        "one it denies."
+    )
 st.dataframe(
     table.style.apply(lambda r: ["font-weight: bold" if r.name in current else "" for _ in r], axis=1),
     hide_index=True,
     width="stretch",
-    column_order=["version", "cosine", "softmax", "flag", "text", "kind", "finding", "truncated"],
+    column_order=["version", "cosine", "softmax", "flag", "evidence", "reference", "text", "kind", "finding"],
     column_config={
         "cosine": st.column_config.NumberColumn(format="%.4f"),
+        "evidence": st.column_config.TextColumn(
+            help="Compared with the original: 'text prior' when at least "
+            f"{PRIOR_SHARE:.0%} of the reference X-rays give the same preference as this image (the text decides, "
+            "not the image); 'this image' otherwise"
+        ),
+        "reference": st.column_config.TextColumn(help="How many reference X-rays score the original above this row"),
         "softmax": st.column_config.ProgressColumn(min_value=0.0, max_value=1.0, format="%.3f"),
         "text": st.column_config.TextColumn(width="large"),
     },
@@ -87,3 +108,8 @@ fig = px.bar(
 )
 fig.update_traces(hovertemplate="%{x}: %{y:+.4f}<br>%{customdata[0]}<extra></extra>")
 st.plotly_chart(fig, key="probe_chart")
+
+if text_only:
+    st.caption("The reference panel compares images; it is off in text-only mode.")
+    st.stop()
+reference_panel(predictor, table, reference, ref_emb, ref_set)

@@ -7,6 +7,7 @@ import streamlit as st
 from cxrvlp.analysis.figures import attribution_bar, attribution_html, attribution_pair_html
 from cxrvlp.text import make_negated
 from cxrvlp.ui import loaders, session
+from cxrvlp.ui.panels import reference_swap
 from cxrvlp.ui.probe import labels_of
 from cxrvlp.ui.widgets import page_frame, report_editor, truncation_warning
 
@@ -73,3 +74,7 @@ for col, title, r in zip(cols, ("report", "negated"), results, strict=False):
             if r.delta_is_large:
                 st.warning(f"The attribution of the {title} has not converged: raise the number of steps.")
         st.plotly_chart(attribution_bar(r, title=f"{title}: similarity {r.similarity:+.4f}"), key=f"attr_bar_{title}")
+
+if image is None:
+    st.stop()
+reference_swap(spec, report, finding, results[0], steps, method)

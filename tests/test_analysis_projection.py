@@ -71,7 +71,7 @@ def test_images_are_rows_and_hover_is_escaped(predictor):
     frame = projection_frame(predictor, _records(), method="tsne", images=imgs, image_labels=["a", "b"])
     assert (frame["kind"] == "image").sum() == 2
     fig = projection_scatter(frame, color="polarity")
-    hovers = [c[0] for trace in fig.data for c in trace.customdata]
+    hovers = [c[0] for trace in fig.data if trace.customdata is not None for c in trace.customdata]
     assert all("<b>effusion" not in h for h in hovers) and any("&lt;b&gt;" in h for h in hovers)
 
 
@@ -96,3 +96,51 @@ def test_umap_small_input_is_seeded_and_keeps_neighbours():
     centroid = np.stack([a[labels == k].mean(0) for k in range(3)])
     nearest = np.argmin(((a[:, None, :] - centroid[None]) ** 2).sum(-1), axis=1)
     assert (nearest == labels).mean() > 0.95
+
+
+def test_pair_cosines_known_answers():
+    from cxrvlp.analysis.projection import pair_cosines
+
+    records = pd.DataFrame(
+        {
+            "text": ["r0", "r0 neg", "r1", "r1 neg", "r2"],
+            "kind": ["report", "negated", "report", "negated", "report"],
+            "group": [0, 0, 1, 1, 2],
+        }
+    )
+    e = torch.eye(3)
+    emb = torch.stack([e[0], e[0], e[1], e[2], e[2]])  # r0^n = r0 (bag of words), r1^n orthogonal to r1
+    pairs = pair_cosines(records, emb, seed=0)
+    neg = pairs[pairs["pair"] == "r vs its r^n"].set_index("group")["cosine"]
+    assert neg.to_dict() == {0: 1.0, 1: 0.0}
+    other = pairs[pairs["pair"] == "r vs another report"]
+    assert len(other) == 3 and (other["text"] != other["other"]).all()  # a derangement of the 3 reports
+    assert sorted(other["other"]) == ["r0", "r1", "r2"]
+    assert (other["cosine"] == 0.0).all()  # the three reports are orthogonal
+
+
+def test_scatter_colours_are_stable_joins_pairs_and_marks_the_image():
+    from cxrvlp.analysis.figures import category_colours
+
+    a = category_colours("finding", ["Pleural Effusion", "Edema"])
+    b = category_colours("finding", ["Edema", "Atelectasis", "Pleural Effusion"])
+    assert a["Edema"] == b["Edema"] and a["Pleural Effusion"] == b["Pleural Effusion"]
+    assert category_colours("polarity", ["negative"]) == {"negative": "#268bd2"}
+    frame = pd.DataFrame(
+        {
+            "text": ["r", "r neg", "image 0"],
+            "kind": ["report", "negated", "image"],
+            "finding": ["Edema", "Edema", "image: x.png"],
+            "polarity": ["positive", "negative", "image"],
+            "group": [0, 0, -1],
+            "x": [0.0, 1.0, 2.0],
+            "y": [0.0, 1.0, 2.0],
+        }
+    )
+    fig = projection_scatter(frame, color="polarity")
+    names = [t.name for t in fig.data]
+    assert names[0] == "report — its r^n" and list(fig.data[0].x) == [0.0, 1.0, None]
+    image = fig.data[names.index("image")]
+    assert image.marker.symbol == "star" and image.marker.size >= 16
+    assert "image" not in {str(t.name) for t in fig.data[1:-1]}  # the image is not a small dot of the scatter
+    assert len(projection_scatter(frame, pairs=False).data) == len(fig.data) - 1

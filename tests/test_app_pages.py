@@ -137,6 +137,16 @@ def test_token_attribution_page(app, examples):
     pick_example(app, examples, "a_16bit.png")
     go(app, "2_Token_attribution")
     assert any("convergence delta" in m.label for m in app.metric)
+    # the same report against a reference X-ray, by default one without the negated finding
+    assert any("against a reference X-ray" in h.value for h in app.subheader)
+    metrics = {m.label: m.value for m in app.metric}
+    assert "similarity (reference X-ray)" in metrics and "agreement of the two attributions" in metrics
+    swap = app.selectbox(key="attr_swap")
+    assert app.selectbox(key="attr_finding").value == "Cardiomegaly"
+    assert "Cardiomegaly" not in swap.format_func(swap.value)  # a film without the finding
+    swap.set_value(3).run()
+    assert not app.exception
+    assert app.selectbox(key="attr_swap").value == 3
     app.slider(key="attr_steps").set_value(8).run()
     assert not app.exception
     app.radio(key="attr_method").set_value("occlusion").run()
@@ -155,10 +165,21 @@ def test_embeddings_page_projects_with_tsne(app):
     app.slider(key="emb_n").set_value(20).run()
     app.button(key="emb_run").click().run(timeout=180)
     assert not app.exception
-    counts = app.dataframe[0].value
+    counts = app.dataframe[-1].value
     assert set(counts["kind"]) >= {"report", "negated"}
     app.radio(key="emb_color").set_value("finding").run()
     assert not app.exception
+    assert any("cos(r, r^n)" in h.value for h in app.subheader)
+    summary = app.dataframe[0].value
+    assert {"r vs its r^n", "r vs another report"} <= set(summary.index)
+    assert summary.loc["r vs another report", "count"] == 20  # one other report per report
+    # leave the page and come back: the settings and the projection are still there
+    go(app, "1_Negation_probe")
+    go(app, "3_Embeddings")
+    assert app.slider(key="emb_n").value == 20 and app.radio(key="emb_color").value == "finding"
+    assert "Press **Project**" not in messages(app.info)
+    assert app.dataframe[0].value.equals(summary)
+    assert not app.warning
 
 
 def test_soft_labels_page_and_threshold(app):
@@ -276,3 +297,70 @@ def test_training_page_lists_runs_and_curves(app, tmp_path):
     app.text_input(key="train_name").input("../escape").run()
     app.button(key="train_start").click().run()
     assert "plain folder name" in messages(app.error)
+
+
+def test_probe_shows_the_reference_panel(app, examples):
+    go(app, "1_Negation_probe")
+    pick_example(app, examples, "a_16bit.png")
+    assert any("Reference panel" in h.value for h in app.subheader)
+    assert "NIH ChestX-ray14" in messages(app.caption)
+    panel = messages(app.markdown)
+    assert "of 48 reference images" in panel and "r^n Pleural Effusion" in panel
+    table = app.dataframe[0].value
+    assert set(table["evidence"].iloc[1:]) <= {"text prior", "this image"}
+    assert all(r.endswith("/48") for r in table["reference"].iloc[1:])
+    ranks = app.dataframe[1].value.set_index("version")
+    assert list(ranks.index) == list(table["version"])
+    assert ranks["rank of this image (of 49)"].between(1, 49).all()
+
+
+@pytest.fixture
+def text_only_app(monkeypatch):
+    """The app on a fake model that ignores the image: every X-ray embeds to the same vector."""
+    import torch
+    from streamlit.testing.v1 import AppTest
+
+    import cxrvlp.ui.state as state
+    from cxrvlp.inference import Predictor
+    from cxrvlp.models import create_model
+
+    class TextOnly(Predictor):
+        @classmethod
+        def from_spec(cls, spec, **kwargs):
+            if spec != "fake:text-only":
+                return Predictor.from_spec(spec, **kwargs)
+            model = create_model("tiny")
+            const = torch.nn.functional.normalize(torch.ones(model.config.embed_dim), dim=0)
+            model.encode_image = lambda x: const.expand(len(x), -1).clone()
+            return cls(model, device="cpu", spec=spec)
+
+    monkeypatch.setattr(state, "Predictor", TextOnly)
+    monkeypatch.setattr(state, "DEFAULT_SPEC", "fake:text-only")
+    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=120)
+    at.run()
+    assert not at.exception
+    return at
+
+
+def test_a_text_only_model_is_called_a_text_prior(text_only_app, examples):
+    at = go(text_only_app, "1_Negation_probe")
+    pick_example(at, examples, "a_16bit.png")
+    assert at.session_state["cxrvlp_model_spec"] == "fake:text-only"
+    panel = messages(at.markdown)
+    assert "for 48 of 48 reference images: a text prior, not image evidence" in panel
+    assert "this image moves the preference" not in panel
+    table = at.dataframe[0].value
+    assert set(table["evidence"].iloc[1:]) == {"text prior"}
+    # a wrong preference of this model is flagged as a prior, never as this image's
+    flagged = table[table["flag"] != ""]
+    assert all("text prior" in f for f in flagged["flag"])
+
+
+def test_probing_a_bundled_reference_film_leaves_it_out(app):
+    from cxrvlp.analysis.reference import REFERENCE_DIR
+
+    go(app, "1_Negation_probe")
+    first = sorted((REFERENCE_DIR / "images").iterdir())[0]
+    pick_example(app, REFERENCE_DIR / "images", first.name)
+    assert "of 47 reference images" in messages(app.markdown)
+    assert all(r.endswith("/47") for r in app.dataframe[0].value["reference"].iloc[1:])

@@ -109,8 +109,15 @@ def test_every_page_in_headless_chromium(tmp_path):
                 metric = page.locator("[data-testid=stMetric]", has_text="similarity(current report)")
                 metric.wait_for(timeout=30_000)
                 assert re.search(r"[+-]\d\.\d{4}", metric.inner_text())
+                # the reference panel: its heading, one verdict per version, the strip plot of the 48 reference films
+                page.get_by_role("heading", name=re.compile("Reference panel")).wait_for(timeout=60_000)
+                page.get_by_text(re.compile(r"of 48 reference images")).first.wait_for(timeout=30_000)
+                page.locator("[data-testid=stPlotlyChart]").nth(1).wait_for(timeout=60_000)  # bar chart + strip
                 page.wait_for_timeout(1500)  # let the chart draw
                 page.screenshot(path=str(SHOTS / "1_Negation_probe.png"), full_page=True)
+                page.get_by_role("heading", name=re.compile("Reference panel")).scroll_into_view_if_needed()
+                page.wait_for_timeout(1000)
+                page.screenshot(path=str(SHOTS / "1_Negation_probe_reference_panel.png"))
 
                 for i, (path, title) in enumerate(list(PAGES.items())[1:], start=2):
                     # the sidebar link keeps the session, so the uploaded image follows to the next pages

@@ -89,21 +89,139 @@ def attribution_bar(attr: Attribution, *, title: str | None = None) -> go.Figure
     return fig
 
 
-def projection_scatter(frame: pd.DataFrame, *, color: str = "finding", title: str = "") -> go.Figure:
-    """Scatter of a :func:`~cxrvlp.analysis.projection.projection_frame` with the text on hover."""
+POLARITY_COLOURS = {"positive": "#dc322f", "negative": "#268bd2", "normal": "#859900", "image": "#000000"}
+KIND_COLOURS = {"report": "#268bd2", "negated": "#dc322f", "omitted": "#d29922", "image": "#000000"}
+KIND_SYMBOLS = {"report": "circle", "negated": "x", "omitted": "triangle-up", "image": "star"}
+PAIR_COLOURS = {"r vs its r^n": "#dc322f", "r vs its r^r": "#d29922", "r vs another report": "#8b949e"}
+_PALETTE = [
+    "#1f77b4",
+    "#ff7f0e",
+    "#2ca02c",
+    "#d62728",
+    "#9467bd",
+    "#8c564b",
+    "#e377c2",
+    "#7f7f7f",
+    "#bcbd22",
+    "#17becf",
+    "#393b79",
+    "#637939",
+    "#8c6d31",
+    "#843c39",
+    "#7b4173",
+    "#3182bd",
+]
+
+
+def category_colours(column: str, values: Sequence[str]) -> dict[str, str]:
+    """The same colour for the same category in every run: fixed maps for ``polarity`` and ``kind``; for
+    ``finding`` the CheXpert class order (other values by a stable hash of their name)."""
+    import zlib
+
+    from cxrvlp.types import CHEXPERT_CLASSES
+
+    fixed = {"polarity": POLARITY_COLOURS, "kind": KIND_COLOURS}.get(column)
+    out = {}
+    for v in dict.fromkeys(str(x) for x in values):
+        if fixed is not None and v in fixed:
+            out[v] = fixed[v]
+        elif column == "finding" and v in CHEXPERT_CLASSES:
+            out[v] = _PALETTE[list(CHEXPERT_CLASSES).index(v) % len(_PALETTE)]
+        else:
+            out[v] = _PALETTE[zlib.crc32(v.encode()) % len(_PALETTE)]
+    return out
+
+
+def projection_scatter(
+    frame: pd.DataFrame, *, color: str = "finding", title: str = "", pairs: bool = True
+) -> go.Figure:
+    """Scatter of a :func:`~cxrvlp.analysis.projection.projection_frame` with the text on hover.
+
+    Colours are stable across runs (:func:`category_colours`); with ``pairs`` each report is joined to its ``r^n``
+    by a grey segment (a long segment: the model moves the report when a finding is negated); image rows are drawn
+    as large black stars.
+    """
     import plotly.express as px
+    import plotly.graph_objects as go
 
     df = frame.copy()
     df["hover"] = [hover_text(t) for t in df["text"]]
+    texts = df[df["kind"] != "image"] if "kind" in df else df
     symbol = "kind" if "kind" in df and color != "kind" else None
     fig = px.scatter(
-        df, x="x", y="y", color=color, symbol=symbol, custom_data=["hover", "kind", "finding"], title=html.escape(title)
+        texts,
+        x="x",
+        y="y",
+        color=color,
+        symbol=symbol,
+        symbol_map=KIND_SYMBOLS,
+        color_discrete_map=category_colours(color, texts[color]),
+        category_orders={color: sorted(map(str, texts[color].unique()))},
+        custom_data=["hover", "kind", "finding"],
+        title=html.escape(title),
     )
     fig.update_traces(
         hovertemplate="<b>%{customdata[1]}</b> · %{customdata[2]}<br>%{customdata[0]}<extra></extra>",
         marker={"size": 7, "opacity": 0.8},
     )
+    if pairs and {"group", "kind"} <= set(df.columns):
+        reports = df[df["kind"] == "report"].set_index("group")
+        xs: list[float | None] = []
+        ys: list[float | None] = []
+        for _, row in df[df["kind"] == "negated"].iterrows():
+            if row["group"] in reports.index:
+                r = reports.loc[row["group"]]
+                xs += [float(r["x"]), float(row["x"]), None]
+                ys += [float(r["y"]), float(row["y"]), None]
+        if xs:
+            line = go.Scatter(
+                x=xs,
+                y=ys,
+                mode="lines",
+                name="report — its r^n",
+                line={"color": "rgba(110,118,129,0.45)", "width": 1},
+                hoverinfo="skip",
+            )
+            fig.add_trace(line)
+            fig.data = (fig.data[-1], *fig.data[:-1])  # segments under the points
+    images = df[df["kind"] == "image"] if "kind" in df else df.iloc[0:0]
+    if len(images):
+        fig.add_trace(
+            go.Scatter(
+                x=images["x"],
+                y=images["y"],
+                mode="markers+text",
+                name="image",
+                text=[html.escape(str(f)) for f in images["finding"]],
+                textposition="top center",
+                marker={"symbol": "star", "size": 20, "color": "#000000", "line": {"color": "#ffd33d", "width": 2}},
+                hovertemplate="<b>%{text}</b><extra></extra>",
+            )
+        )
     fig.update_layout(xaxis_title="", yaxis_title="", legend_title=color, height=560)
+    return fig
+
+
+def pair_histogram(pairs: pd.DataFrame, *, title: str = "") -> go.Figure:
+    """Distribution of :func:`~cxrvlp.analysis.projection.pair_cosines`: cos(r, r^n) (and r^r) next to cos(r,
+    another report), overlaid histograms with a box per pair kind above them."""
+    import plotly.express as px
+
+    fig = px.histogram(
+        pairs,
+        x="cosine",
+        color="pair",
+        barmode="overlay",
+        nbins=40,
+        marginal="box",
+        opacity=0.6,
+        color_discrete_map=PAIR_COLOURS,
+        category_orders={"pair": [p for p in PAIR_COLOURS if p in set(pairs["pair"])]},
+        title=html.escape(title),
+    )
+    fig.update_layout(
+        xaxis_title="cosine similarity of the two texts", yaxis_title="pairs", legend_title="", height=380
+    )
     return fig
 
 
@@ -197,3 +315,65 @@ def breakdown_bar(frame: pd.DataFrame, *, title: str = "") -> go.Figure:
     return px.bar(
         df, x="finding", y="value", color="metric", barmode="group", hover_data=["n"], title=html.escape(title) or None
     )
+
+
+def reference_strip(frame: pd.DataFrame, *, title: str = "") -> go.Figure:
+    """Strip plot of :func:`cxrvlp.analysis.reference.reference_scores`: per version the cosine of every reference
+    X-ray (grey; with / without the finding in orange / teal where the labels say) and this image (a large red
+    diamond), in the table's order."""
+    import plotly.graph_objects as go
+
+    order = list(dict.fromkeys(frame["version"]))
+    fig = go.Figure()
+    ref = frame[frame["source"] == "reference"]
+    shown: set[str] = set()
+    for group in dict.fromkeys(ref["group"]):
+        part = ref[ref["group"] == group]
+        kind = "labels silent" if group == "reference" else ("with" if " with " in group else "without")
+        legend = {
+            "labels silent": "reference film (labels silent on the finding)",
+            "with": "reference film with the version's finding",
+            "without": "reference film without it",
+        }[kind]
+        colour = {"labels silent": "#8b949e", "with": "#d29922", "without": "#2aa198"}[kind]
+        fig.add_trace(
+            go.Box(
+                x=part["version"],
+                y=part["cosine"],
+                name=legend,
+                legendgroup=kind,
+                showlegend=kind not in shown,
+                boxpoints="all",
+                jitter=0.5,
+                pointpos=0,
+                fillcolor="rgba(0,0,0,0)",
+                line={"color": "rgba(0,0,0,0)"},
+                marker={"color": colour, "size": 6, "opacity": 0.75},
+                customdata=np.stack([part["image"], part["labels"].map(html.escape)], axis=-1),
+                hovertemplate="%{customdata[0]} (%{customdata[1]}): %{y:+.4f}<extra></extra>",
+            )
+        )
+        shown.add(kind)
+    mine = frame[frame["source"] == "this image"]
+    fig.add_trace(
+        go.Scatter(
+            x=mine["version"],
+            y=mine["cosine"],
+            mode="markers",
+            name="this image",
+            marker={"color": "#dc322f", "size": 16, "symbol": "diamond", "line": {"color": "white", "width": 1.5}},
+            customdata=mine["rank"],
+            hovertemplate="this image: %{y:+.4f} (rank %{customdata} of "
+            + str(len(ref) // max(len(order), 1) + 1)
+            + ")<extra></extra>",
+        )
+    )
+    fig.update_layout(
+        title=title,
+        boxmode="overlay",
+        xaxis={"categoryorder": "array", "categoryarray": order, "title": ""},
+        yaxis={"title": "cosine similarity"},
+        legend={"orientation": "h", "y": -0.25},
+        margin={"t": 50, "b": 10},
+    )
+    return fig

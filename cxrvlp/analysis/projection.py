@@ -200,3 +200,60 @@ def projection_frame(
     xy = project(emb, method=method, seed=seed, **kwargs)
     frame["x"], frame["y"] = xy[:, 0], xy[:, 1]
     return frame
+
+
+PAIR_NAMES = {
+    "negated": "r vs its r^n",
+    "omitted": "r vs its r^r",
+    "other": "r vs another report",
+}
+
+
+def pair_cosines(records: pd.DataFrame, embeddings: torch.Tensor | np.ndarray, *, seed: int = 0) -> pd.DataFrame:
+    """Text–text cosines that answer the Embeddings page's question directly.
+
+    For each report with variants: ``cos(r, r^n)`` and ``cos(r, r^r)``; for every report: ``cos(r, r')`` with
+    ``r'`` another report of the sample (a seeded derangement: no report is paired with itself). A model that reads
+    negation puts ``cos(r, r^n)`` well below 1, towards the ``r vs another report`` values; a bag of words keeps it
+    near 1.
+
+    Args:
+        records: :func:`variant_records` (columns ``text, kind, group``), in the order of ``embeddings``.
+        embeddings: ``[N, D]`` L2-normalised, one row per record.
+        seed: seed of the derangement.
+
+    Returns:
+        DataFrame with columns ``pair`` (a :data:`PAIR_NAMES` value), ``cosine``, ``group``, ``text`` (the report)
+        and ``other`` (the text it is compared with).
+    """
+    import random
+
+    emb = torch.as_tensor(np.asarray(embeddings, dtype=np.float32))
+    frame = records.reset_index(drop=True)
+    reports = frame.index[frame["kind"] == "report"].tolist()
+    rows = []
+    by_group = {int(frame.loc[i, "group"]): i for i in reports}
+    for j in frame.index[frame["kind"].isin(["negated", "omitted"])]:
+        i = by_group.get(int(frame.loc[j, "group"]))
+        if i is None:
+            continue
+        kind = str(frame.loc[j, "kind"])
+        rows.append((PAIR_NAMES[kind], float(emb[i] @ emb[j]), int(frame.loc[i, "group"]), i, j))
+    if len(reports) >= 2:
+        rng = random.Random(seed)
+        shift = rng.randrange(1, len(reports))  # a cyclic shift of a seeded permutation: a derangement
+        order = reports[:]
+        rng.shuffle(order)
+        for k, i in enumerate(order):
+            j = order[(k + shift) % len(order)]
+            rows.append((PAIR_NAMES["other"], float(emb[i] @ emb[j]), int(frame.loc[i, "group"]), i, j))
+    return pd.DataFrame(
+        {
+            "pair": [r[0] for r in rows],
+            "cosine": [r[1] for r in rows],
+            "group": [r[2] for r in rows],
+            "text": [frame.loc[r[3], "text"] for r in rows],
+            "other": [frame.loc[r[4], "text"] for r in rows],
+        },
+        columns=["pair", "cosine", "group", "text", "other"],
+    )

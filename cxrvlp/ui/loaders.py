@@ -17,6 +17,8 @@ from PIL import Image
 
 from cxrvlp.analysis import corpus
 from cxrvlp.analysis.projection import EmbeddingCache
+from cxrvlp.analysis.reference import ReferenceSet
+from cxrvlp.analysis.reference import reference_embeddings as reference_embeddings_of
 from cxrvlp.ui import session
 from cxrvlp.ui.state import load_predictor
 
@@ -53,6 +55,26 @@ def current_image_embedding(spec: str) -> torch.Tensor | None:
     """The ``[D]`` embedding of the current image (:func:`cxrvlp.ui.session.current_image`); None without one."""
     image, _, digest = session.current_image()
     return None if image is None else torch.from_numpy(image_embedding(spec, digest, image))
+
+
+@st.cache_resource(show_spinner=False)
+def reference_set() -> ReferenceSet:
+    """The bundled reference X-rays (:data:`cxrvlp.analysis.reference.REFERENCE_DIR`) and their labels."""
+    return ReferenceSet.load()
+
+
+@st.cache_resource(show_spinner=False)
+def reference_digests() -> tuple[str, ...]:
+    """Pixel digests (:func:`cxrvlp.ui.session.image_digest`) of the reference X-rays, to spot one being probed."""
+    from cxrvlp.data.images import read_image
+
+    return tuple(session.image_digest(read_image(p)) for p in reference_set().paths)
+
+
+@st.cache_data(show_spinner="Embedding the reference X-rays (once per model)…", max_entries=8)
+def reference_embeddings(spec: str) -> np.ndarray:
+    """The ``[N, D]`` embeddings of :func:`reference_set` for one model (computed once per model spec)."""
+    return reference_embeddings_of(load_predictor(spec), reference_set()).numpy()
 
 
 def blobs_digest(blobs: Sequence[bytes]) -> str:
