@@ -86,10 +86,12 @@ def attribution(
 
     ``reference_key`` identifies ``_reference`` (an image digest or the reference text) for the cache.
     Returns a :class:`cxrvlp.analysis.Attribution`; the convergence warning is left to the page (``delta_is_large``).
+    Both run on a private copy of the shared model (:mod:`cxrvlp.analysis.isolation`): captum hooks the embedding
+    layer while it works, which other sessions must not see.
     """
     import warnings
 
-    from cxrvlp.analysis import attribute, occlusion
+    from cxrvlp.analysis.isolation import attribute, occlusion
 
     model = load_predictor(spec).model
     if method == "occlusion":
