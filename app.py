@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from cxrvlp.ui import session
+from cxrvlp.ui import guard, session
 from cxrvlp.ui.state import model_picker
-from cxrvlp.ui.widgets import NOTICE
+from cxrvlp.ui.widgets import NOTICE, PAGE_ICON
 
 PAGES = [
     (
@@ -38,7 +38,8 @@ PAGES = [
     ("pages/7_Training.py", "Training", ":material/model_training:", "loss curves of runs, start and stop a small run"),
 ]
 
-st.set_page_config(page_title="cxrvlp — negation-aware CXR CLIP", page_icon=":material/radiology:", layout="wide")
+guard.install()
+st.set_page_config(page_title="cxrvlp — negation-aware CXR CLIP", page_icon=PAGE_ICON, layout="wide")
 st.title("cxrvlp: does the model notice a negation?")
 st.caption(f"**{NOTICE}** Outputs are similarity scores of a research model, not findings.")
 st.markdown(

@@ -23,7 +23,10 @@ left, right = st.columns([1, 2])
 with left:
     if text_only:
         reference_text = st.text_area(
-            "Reference report (stands in for the image)", session.current_report(), key="probe_reference", height=140
+            "Reference report (stands in for the image)",
+            key="probe_reference",
+            height=140,
+            placeholder="The report of the film you have in mind, e.g. No acute cardiopulmonary abnormality.",
         )
     else:
         image = image_input(key="probe_img")
@@ -42,6 +45,8 @@ if text_only:
     if not reference_text.strip():
         st.info("Type a reference report.")
         st.stop()
+    if reference_text.strip() == report.strip():
+        st.warning("The reference is the report itself: every score would compare the report with itself (+1).")
     reference = loaders.text_embedding(spec, reference_text)
     st.metric("text similarity(report, reference)", f"{float(loaders.text_embedding(spec, report) @ reference):+.4f}")
 else:
@@ -75,14 +80,18 @@ st.dataframe(
     },
     key="probe_table",
 )
-plot = table.assign(hover=[hover_text(t) for t in table["text"]], wrong=table["flag"] != "")
+plot = table.assign(
+    hover=[hover_text(t) for t in table["text"]],
+    preference=["wrong preference" if f else "no flag" for f in table["flag"] != ""],
+)
 fig = px.bar(
     plot,
     x="version",
     y="cosine",
-    color="wrong",
+    color="preference",
     custom_data=["hover"],
-    color_discrete_map={False: "#1f6feb", True: "#dc322f"},
+    category_orders={"version": list(table["version"])},  # chart order = table order
+    color_discrete_map={"no flag": "#1f6feb", "wrong preference": "#dc322f"},
     title="Cosine similarity per version",
 )
 fig.update_traces(hovertemplate="%{x}: %{y:+.4f}<br>%{customdata[0]}<extra></extra>")

@@ -14,7 +14,7 @@ from PIL import Image
 
 from cxrvlp.data.images import ImageReadError, read_image
 from cxrvlp.inference import Predictor
-from cxrvlp.ui import session
+from cxrvlp.ui import guard, session
 from cxrvlp.ui.probe import labels_of
 from cxrvlp.ui.state import model_picker
 
@@ -22,13 +22,18 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".dcm", ".dicom")
 MAX_FILE_BYTES = 200 * 1024 * 1024  # example files larger than this are not read (uploads are capped in config)
 MAX_LISTED = 500  # example files listed per folder
 NOTICE = "Research use only — not for diagnosis or any clinical decision."
+# the favicon, served by the app itself: a ":material/...:" page icon makes the browser fetch it from
+# fonts.gstatic.com on every page, and nothing may reach the network at run time
+PAGE_ICON = str(Path(__file__).resolve().parents[1] / "assets" / "icon.png")
 
 
 def page_frame(title: str, icon: str, intro: str) -> Predictor:
-    """Page config (``icon``: a Material icon such as ``":material/rule:"``), title, intro and the sidebar model
-    picker; stops the page when no model could be loaded."""
-    st.set_page_config(page_title=f"{title} · cxrvlp", page_icon=icon, layout="wide")
-    st.title(title)
+    """Page config (the bundled :data:`PAGE_ICON` as favicon), title with ``icon`` (a Material icon such as
+    ``":material/rule:"``, drawn from the font Streamlit ships), intro and the sidebar model picker; stops the page
+    when no model could be loaded. Uncaught errors of the page show as one message (:mod:`cxrvlp.ui.guard`)."""
+    guard.install()
+    st.set_page_config(page_title=f"{title} · cxrvlp", page_icon=PAGE_ICON, layout="wide")
+    st.title(f"{icon} {title}")
     st.caption(f"{intro} **{NOTICE}**")
     predictor = model_picker()
     if predictor is None:
@@ -84,6 +89,19 @@ def _example_picker(key: str) -> None:
         _load_image(path, path.name, chosen)
 
 
+def upload_limit_mb() -> int:
+    """The server's upload cap (``server.maxUploadSize`` in ``.streamlit/config.toml``), in MB."""
+    return int(st.get_option("server.maxUploadSize"))
+
+
+def upload_help() -> str:
+    """What happens to a file over the cap: the browser refuses it before it reaches the app."""
+    return (
+        f"Files up to {upload_limit_mb()} MB. A larger file is refused by the browser with a red mark next to "
+        "its name: downscale it or convert it to PNG first."
+    )
+
+
 def image_input(*, key: str = "img") -> Image.Image | None:
     """Upload a chest X-ray or pick one from a folder; returns the current image (shared by all pages) or None."""
     modes = ["Upload", "Example folder"]
@@ -91,7 +109,10 @@ def image_input(*, key: str = "img") -> Image.Image | None:
     mode = st.radio("Image source", modes, index=default, horizontal=True, key=f"{key}_mode")
     if mode == "Upload":
         upload = st.file_uploader(
-            "Chest X-ray (PNG, JPEG, 16-bit PNG or DICOM)", type=[s[1:] for s in IMAGE_SUFFIXES], key=f"{key}_upload"
+            f"Chest X-ray (PNG, JPEG, 16-bit PNG or DICOM; up to {upload_limit_mb()} MB)",
+            type=[s[1:] for s in IMAGE_SUFFIXES],
+            key=f"{key}_upload",
+            help=upload_help(),
         )
         if upload is not None and upload.file_id != st.session_state.get(session.IMAGE_SOURCE_KEY):
             _load_image(upload.getvalue(), upload.name, upload.file_id)  # in memory only
