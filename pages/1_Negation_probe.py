@@ -8,7 +8,15 @@ import streamlit as st
 from cxrvlp.analysis.figures import hover_text
 from cxrvlp.ui import loaders, session
 from cxrvlp.ui.probe import score_versions, versions
-from cxrvlp.ui.widgets import finding_chips, image_input, page_frame, report_editor, truncation_warning
+from cxrvlp.ui.widgets import (
+    COSINE_HELP,
+    SOFTMAX_HELP,
+    finding_chips,
+    image_input,
+    page_frame,
+    report_editor,
+    truncation_warning,
+)
 
 predictor = page_frame(
     "Negation probe",
@@ -48,7 +56,11 @@ if text_only:
     if reference_text.strip() == report.strip():
         st.warning("The reference is the report itself: every score would compare the report with itself (+1).")
     reference = loaders.text_embedding(spec, reference_text)
-    st.metric("text similarity(report, reference)", f"{float(loaders.text_embedding(spec, report) @ reference):+.4f}")
+    st.metric(
+        "text similarity(report, reference)",
+        f"{float(loaders.text_embedding(spec, report) @ reference):+.4f}",
+        help=COSINE_HELP,
+    )
 else:
     reference = loaders.current_image_embedding(spec)
     if reference is None:
@@ -60,9 +72,13 @@ table = score_versions(predictor, rows, reference, cache=loaders.text_cache())
 truncation_warning(predictor, list(table["truncated"]))
 current = table.index[table["text"] == report]
 m1, m2, m3 = st.columns(3)
-m1.metric("similarity(current report)", f"{table.loc[current[0], 'cosine']:+.4f}")
-m2.metric("softmax(current report)", f"{table.loc[current[0], 'softmax']:.3f}")
-m3.metric("original − current", f"{table.loc[0, 'cosine'] - table.loc[current[0], 'cosine']:+.4f}")
+m1.metric("similarity(current report)", f"{table.loc[current[0], 'cosine']:+.4f}", help=COSINE_HELP)
+m2.metric("softmax(current report)", f"{table.loc[current[0], 'softmax']:.3f}", help=SOFTMAX_HELP)
+m3.metric(
+    "original − current",
+    f"{table.loc[0, 'cosine'] - table.loc[current[0], 'cosine']:+.4f}",
+    help="How much higher the original scores than the current report: > 0 means the model prefers the original.",
+)
 wrong = table[table["flag"] != ""]
 if len(wrong):
     st.error(f"The model prefers a wrong version in {len(wrong)} row(s): see the **flag** column.")
@@ -79,6 +95,11 @@ st.dataframe(
         "text": st.column_config.TextColumn(width="large"),
     },
     key="probe_table",
+)
+st.caption(
+    '**r^n F**: the original with finding F negated ("no F"); **r^r F**: the original with every sentence '
+    "about F removed; **edit N**: your edits, in order. A flagged row is a version the model scores above the "
+    "original although it denies a finding the original asserts."
 )
 plot = table.assign(
     hover=[hover_text(t) for t in table["text"]],

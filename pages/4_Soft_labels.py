@@ -93,7 +93,12 @@ for name, why in m.skipped.items():
 if m.total_loss is None:
     st.info("Loss values need one image per report (upload them above); the matrices below are text-side only.")
 else:
-    st.metric("Total soft-label loss (all streams)", f"{m.total_loss:.4f}")
+    st.metric(
+        "Total soft-label loss (all streams)",
+        f"{m.total_loss:.4f}",
+        help="Sum over the streams of the cross-entropy between the image-report softmax and the soft targets y "
+        "(lower: the model's similarities already follow the targets).",
+    )
 for s in m.streams:
     st.subheader(f"{s.name} stream (τ = {s.tau:.2f})" + (f" · loss {s.loss:.4f}" if s.loss is not None else ""))
     a, b = st.columns(2)

@@ -64,6 +64,7 @@ def test_guard_turns_an_uncaught_error_into_one_message_and_a_log_line(caplog):
 def test_every_page_installs_the_guard(app, monkeypatch, page):
     """Any page: an unexpected error after the frame is drawn shows a message, not a traceback."""
     import cxrvlp.ui.state as state
+    import cxrvlp.ui.widgets as widgets  # before the patch: widgets binds state.model_picker when imported
 
     calls = {"n": 0}
     real = state.model_picker
@@ -74,8 +75,6 @@ def test_every_page_installs_the_guard(app, monkeypatch, page):
         raise ValueError("injected failure")
 
     monkeypatch.setattr(state, "model_picker", picker_then_fail)
-    import cxrvlp.ui.widgets as widgets
-
     monkeypatch.setattr(widgets, "model_picker", picker_then_fail)
     if page == "app":
         app.run()
@@ -231,3 +230,50 @@ def test_heatmap_boundary_lines():
     xs = sorted(s.x0 for s in fig.layout.shapes)
     assert len(fig.layout.shapes) == 2 and xs == [-0.5, 1.5]
     assert len(matrix_heatmap(np.eye(4), list("abcd"), title="S").layout.shapes) == 0
+
+
+# --------------------------------------------------------------------------------------------- clarity, speed
+def _metric_calls(path: Path):
+    import ast
+
+    tree = ast.parse(path.read_text())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "metric":
+            yield node
+
+
+def test_every_metric_has_a_tooltip():
+    files = [REPO / "app.py", *sorted((REPO / "pages").glob("*.py"))]
+    missing = [
+        f"{f.name}:{call.lineno}"
+        for f in files
+        for call in _metric_calls(f)
+        if not any(k.arg == "help" for k in call.keywords)
+    ]
+    assert missing == []
+
+
+def test_frame_imports_no_torch_and_models_defer_torch_geometric():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "import cxrvlp.ui.frame\n"
+        "assert 'torch' not in sys.modules, 'frame imports torch'\n"
+        "import cxrvlp.ui.widgets, cxrvlp.ui.loaders\n"
+        "assert 'torch_geometric' not in sys.modules, 'torch_geometric imported eagerly'\n"
+        "from cxrvlp.models import GraphEncoder\n"
+        "assert GraphEncoder.__name__ == 'GraphEncoder'\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+
+
+def test_home_draws_its_frame_and_links_before_importing_the_model_code():
+    source = (REPO / "app.py").read_text().splitlines()
+    keys = ("frame(", "st.page_link")
+    first = {key: next(i for i, line in enumerate(source) if line.strip().startswith(key)) for key in keys}
+    heavy = [i for i, line in enumerate(source) if "import" in line and ("ui.state" in line or "ui.widgets" in line)]
+    heavy += [i for i, line in enumerate(source) if "import" in line and "cxrvlp.ui import" in line]
+    assert heavy and min(heavy) > max(first.values())

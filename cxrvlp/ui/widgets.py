@@ -14,27 +14,31 @@ from PIL import Image
 
 from cxrvlp.data.images import ImageReadError, read_image
 from cxrvlp.inference import Predictor
-from cxrvlp.ui import guard, session
+from cxrvlp.ui import session
+from cxrvlp.ui.frame import NOTICE, frame
 from cxrvlp.ui.probe import labels_of
 from cxrvlp.ui.state import model_picker
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".dcm", ".dicom")
 MAX_FILE_BYTES = 200 * 1024 * 1024  # example files larger than this are not read (uploads are capped in config)
 MAX_LISTED = 500  # example files listed per folder
-NOTICE = "Research use only — not for diagnosis or any clinical decision."
-# the favicon, served by the app itself: a ":material/...:" page icon makes the browser fetch it from
-# fonts.gstatic.com on every page, and nothing may reach the network at run time
-PAGE_ICON = str(Path(__file__).resolve().parents[1] / "assets" / "icon.png")
+
+
+COSINE_HELP = (
+    "Cosine similarity of the two embeddings, between −1 and +1. A CLIP-style model keeps its cosines in a narrow "
+    "band, so read it against the other rows (the same image, other versions of the report), not on its own."
+)
+SOFTMAX_HELP = (
+    "The share this version gets when the model's softmax (with its learned temperature) is taken over all rows "
+    "of the table: the rows sum to 1, so it depends on which versions are listed."
+)
 
 
 def page_frame(title: str, icon: str, intro: str) -> Predictor:
-    """Page config (the bundled :data:`PAGE_ICON` as favicon), title with ``icon`` (a Material icon such as
-    ``":material/rule:"``, drawn from the font Streamlit ships), intro and the sidebar model picker; stops the page
-    when no model could be loaded. Uncaught errors of the page show as one message (:mod:`cxrvlp.ui.guard`)."""
-    guard.install()
-    st.set_page_config(page_title=f"{title} · cxrvlp", page_icon=PAGE_ICON, layout="wide")
-    st.title(f"{icon} {title}")
-    st.caption(f"{intro} **{NOTICE}**")
+    """Page config (the bundled :data:`cxrvlp.ui.frame.PAGE_ICON` as favicon), title with ``icon`` (a Material
+    icon such as ``":material/rule:"``, drawn from the font Streamlit ships), intro and the sidebar model picker;
+    stops the page when no model could be loaded. Uncaught page errors show as one message (:mod:`cxrvlp.ui.guard`)."""
+    frame(f"{title} · cxrvlp", f"{icon} {title}", f"{intro} **{NOTICE}**")
     predictor = model_picker()
     if predictor is None:
         st.info("Pick a model in the sidebar to continue.")
