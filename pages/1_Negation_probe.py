@@ -88,11 +88,11 @@ st.dataframe(
     table.style.apply(lambda r: ["font-weight: bold" if r.name in current else "" for _ in r], axis=1),
     hide_index=True,
     width="stretch",
-    column_order=["version", "cosine", "softmax", "flag", "text", "kind", "finding", "truncated"],
+    column_order=["version", "text", "cosine", "softmax", "flag", "kind", "finding", "truncated"],
     column_config={
         "cosine": st.column_config.NumberColumn(format="%.4f"),
         "softmax": st.column_config.ProgressColumn(min_value=0.0, max_value=1.0, format="%.3f"),
-        "text": st.column_config.TextColumn(width="large"),
+        "text": st.column_config.TextColumn(width="medium", help="Hover a cell to read the whole version"),
     },
     key="probe_table",
 )

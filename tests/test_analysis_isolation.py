@@ -138,3 +138,25 @@ def test_isolated_attribution_equals_direct(tiny):
     assert copied.similarity == pytest.approx(direct.similarity, abs=1e-6)
     assert copied.token_scores == pytest.approx(direct.token_scores, abs=1e-6)
     assert isolation.state_fingerprint(tiny) == isolation.state_fingerprint(create_model("tiny").eval())
+
+
+def test_shared_text_cache_is_consistent_under_threads():
+    from concurrent.futures import ThreadPoolExecutor
+
+    from cxrvlp.inference import Predictor
+    from cxrvlp.ui.loaders import SharedEmbeddingCache
+
+    torch.manual_seed(0)
+    predictor = Predictor(create_model("tiny"), device="cpu", spec="preset:tiny")
+    texts = [f"Report {i}: small pleural effusion." for i in range(40)]
+    expected = predictor.embed_texts(texts)
+    cache = SharedEmbeddingCache(max_items=16)  # small: eviction runs while other threads read
+
+    def job(k: int) -> tuple[torch.Tensor, list[str]]:
+        order = texts[k % 7 :] + texts[: k % 7]
+        return cache.embed_texts(predictor, order, batch_size=8), order
+
+    with ThreadPoolExecutor(4) as pool:
+        for got, order in pool.map(job, range(12)):
+            torch.testing.assert_close(got, expected[[texts.index(t) for t in order]], atol=1e-6, rtol=0)
+    assert len(cache) <= 16

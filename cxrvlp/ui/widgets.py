@@ -151,6 +151,9 @@ def report_editor(label: str = "Report", *, key: str = "report_editor", height: 
     return text
 
 
+CHIPS_PER_ROW = 2
+
+
 def finding_chips(text: str, *, key: str = "report_editor", seed: int = 0) -> None:
     """The labeler's findings of ``text`` as chips with buttons that negate or remove each one in the editor."""
     from cxrvlp.text import make_negated, make_omitted
@@ -161,7 +164,8 @@ def finding_chips(text: str, *, key: str = "report_editor", seed: int = 0) -> No
         st.caption("The labeler finds no CheXpert finding in this report.")
         return
     colours = {"positive": "red", "negative": "green", "uncertain": "orange"}
-    columns = st.columns(min(len(findings), 4))
+    # at most two chips a row: at 1024 px four chips (two buttons each) cut "negate" / "remove" to "n…" / "r…"
+    columns = st.columns(min(len(findings), CHIPS_PER_ROW))
     for i, finding in enumerate(findings):
         polarity = labels[finding]
         with columns[i % len(columns)]:
