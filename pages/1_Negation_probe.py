@@ -42,7 +42,7 @@ with right:
     report = report_editor("Report (edit freely; every version is kept below)")
     finding_chips(report, seed=st.session_state.get("probe_seed", 0))
     original, edits = session.original_and_history()
-    c1, c2 = st.columns([1, 3])
+    c1, c2 = st.columns([2, 3])  # [1, 3] cut "Set as original" at 1024 px
     c1.button("Set as original", on_click=session.reset_history, args=(report,), key="probe_reset")
     c2.number_input("Negation seed", min_value=0, value=0, step=1, key="probe_seed")
 

@@ -90,9 +90,10 @@ def _external(requests: list[str], base: str) -> list[str]:
 def _cut_buttons(page) -> list[str]:
     """Texts of visible buttons whose label does not fit (ellipsis: scrollWidth > clientWidth)."""
     return page.evaluate(
-        """() => [...document.querySelectorAll('[data-testid=stBaseButton-secondary] p')]
-            .filter(p => p.offsetParent !== null && p.scrollWidth > p.clientWidth + 1)
-            .map(p => p.textContent)"""
+        """() => [...document.querySelectorAll('[data-testid=stMain] button')]
+            .filter(b => b.offsetParent !== null)
+            .filter(b => [b, ...b.querySelectorAll('*')].some(e => e.scrollWidth > e.clientWidth + 1))
+            .map(b => b.textContent)"""
     )
 
 
