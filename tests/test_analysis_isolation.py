@@ -160,3 +160,23 @@ def test_shared_text_cache_is_consistent_under_threads():
         for got, order in pool.map(job, range(12)):
             torch.testing.assert_close(got, expected[[texts.index(t) for t in order]], atol=1e-6, rtol=0)
     assert len(cache) <= 16
+
+
+def test_interrupted_embedding_leaves_no_half_written_cache_entry():
+    from cxrvlp.inference import Predictor
+    from cxrvlp.ui.loaders import SharedEmbeddingCache
+
+    torch.manual_seed(0)
+    predictor = Predictor(create_model("tiny"), device="cpu", spec="preset:tiny")
+    texts = [f"Report {i}: mild cardiomegaly." for i in range(20)]
+    cache = SharedEmbeddingCache()
+
+    def stop(done: int, total: int) -> None:
+        if done < total:  # after the first batch of 8
+            raise Interrupted
+
+    with pytest.raises(Interrupted):
+        cache.embed_texts(predictor, texts, batch_size=8, on_progress=stop)
+    assert len(cache) == 0  # nothing stored from the unfinished call
+    torch.testing.assert_close(cache.embed_texts(predictor, texts), predictor.embed_texts(texts), atol=1e-6, rtol=0)
+    assert len(cache) == 20
