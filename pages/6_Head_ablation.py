@@ -5,9 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from cxrvlp.analysis import head_sweep, mask_heads
 from cxrvlp.analysis.corpus import negation_pairs
 from cxrvlp.analysis.figures import head_heatmap
+from cxrvlp.analysis.isolation import head_sweep, masked_text_embeddings
 from cxrvlp.text import make_negated
 from cxrvlp.ui import loaders, session
 from cxrvlp.ui.probe import labels_of
@@ -60,8 +60,7 @@ texts = [report, make_negated(report, finding, seed=0)]
 reference = loaders.current_image_embedding(predictor.spec)
 rows = []
 for label, heads in (("no head masked", []), (f"top {k} masked", [(h[0], h[1]) for h in sweep.top_heads[:k]])):
-    with mask_heads(predictor.model.text.backbone, heads):
-        emb = predictor.embed_texts(texts)  # (2, D), uncached: the mask changes the embeddings
+    emb = masked_text_embeddings(predictor.model, texts, heads)  # (2, D), uncached, on a private copy
     row = {"condition": label, "text distance 1 − cos(r, r^n)": float(1 - emb[0] @ emb[1])}
     if reference is not None:
         row |= {"sim(image, r)": float(emb[0] @ reference), "sim(image, r^n)": float(emb[1] @ reference)}

@@ -29,6 +29,12 @@ with st.expander("Start a small run"):
         "Model preset", ["tiny", "lite", ""], key="train_preset", format_func=lambda p: p or "(from the config)"
     )
     max_steps = c4.number_input("Max steps", 1, 1_000_000, 200, key="train_steps")
+    data_root = st.text_input(
+        "Dataset (data.root)",
+        key="train_data_root",
+        placeholder="../shared/data/nih_cxr14_sample/manifest.csv",
+        help="A dataset folder or a manifest CSV; leave empty when the config file sets data.root.",
+    )
     extra = st.text_input("More overrides (key=value …)", key="train_overrides", placeholder="train.lr=3e-4")
     if st.button("Start", type="primary", key="train_start"):
         run_dir = root / name.strip()
@@ -38,14 +44,18 @@ with st.expander("Start a small run"):
             st.error(f"Config file not found: {md_escape(config.strip())}")
         else:
             try:
-                overrides = [f"train.max_steps={int(max_steps)}", *shlex.split(extra)]
+                overrides = [f"train.max_steps={int(max_steps)}"]
+                overrides += [f"data.root={data_root.strip()}"] if data_root.strip() else []
+                overrides += shlex.split(extra)
+                runs.check_run(config=config.strip(), preset=preset, overrides=overrides)  # fail here, not later
                 cmd = runs.train_command(run_dir, config=config.strip(), preset=preset, overrides=overrides)
                 pid = runs.start_run(run_dir, cmd)
             except (RuntimeError, ValueError, OSError) as e:
-                st.error(md_escape(str(e)))
+                st.error(f"Not started: {md_escape(str(e))}")
             else:
                 st.success(f"Started process {pid} in {md_escape(str(run_dir))}.")
                 st.session_state["train_run"] = str(run_dir)
+                st.session_state["train_new_run"] = str(run_dir)
 
 found = runs.list_runs(root)
 if not found:
@@ -53,6 +63,8 @@ if not found:
     st.stop()
 paths = [str(p) for p in found]
 default = paths.index(st.session_state["train_run"]) if st.session_state.get("train_run") in paths else 0
+if st.session_state.pop("train_new_run", None) in paths:  # a run just started: show it, not the one picked before
+    st.session_state["train_pick"] = paths[default]
 run_dir = Path(st.selectbox("Run", paths, index=default, format_func=lambda p: Path(p).name, key="train_pick"))
 
 

@@ -117,6 +117,8 @@ def test_probe_text_only_mode(app):
     go(app, "1_Negation_probe")
     app.toggle(key="probe_text_only").set_value(True).run()
     assert not app.exception
+    assert "Type a reference report" in messages(app.info)  # not pre-filled with the report itself
+    app.text_area(key="probe_reference").input("No acute cardiopulmonary abnormality.").run()
     assert "text similarity" in app.metric[0].label
     assert len(app.dataframe[0].value) >= 3
 

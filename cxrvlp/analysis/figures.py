@@ -251,9 +251,18 @@ def head_heatmap(sweep: HeadSweep, *, accuracy: bool = False) -> go.Figure:
 
 
 def matrix_heatmap(
-    matrix: np.ndarray, labels: Sequence[str], *, title: str, zmin: float | None = None, zmax: float | None = None
+    matrix: np.ndarray,
+    labels: Sequence[str],
+    *,
+    title: str,
+    zmin: float | None = None,
+    zmax: float | None = None,
+    boundary: int | None = None,
 ) -> go.Figure:
-    """A square matrix (similarity or soft labels) with both reports on hover."""
+    """A square matrix (similarity or soft labels) with both reports on hover.
+
+    ``boundary``: index of the first hard-negative row / column; a white line is drawn before it on both axes.
+    """
     import plotly.graph_objects as go
 
     n = len(labels)
@@ -276,6 +285,17 @@ def matrix_heatmap(
             "<extra></extra>",
         )
     )
+    if boundary is not None and 0 < boundary < n:
+        for axis in ("x", "y"):
+            line = {"type": "line", "line": {"color": "white", "width": 3}, "xref": "x", "yref": "y"}
+            if axis == "x":
+                line |= {"x0": boundary - 0.5, "x1": boundary - 0.5, "y0": -0.5, "y1": n - 0.5}
+            else:
+                line |= {"y0": boundary - 0.5, "y1": boundary - 0.5, "x0": -0.5, "x1": n - 0.5}
+            fig.add_shape(line)
+        fig.add_annotation(
+            x=boundary - 0.5, y=-0.5, text="hard negatives →", showarrow=False, xanchor="left", yanchor="bottom"
+        )
     fig.update_layout(
         title=html.escape(title),
         yaxis={"autorange": "reversed"},

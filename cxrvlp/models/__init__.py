@@ -1,10 +1,16 @@
 """Models: image / text / graph towers, the CLIP wrapper, presets, weight loading, and adapters for other
-people's CLIP-style models selected by a model spec (:func:`load_model`)."""
+people's CLIP-style models selected by a model spec (:func:`load_model`).
+
+The graph tower (``GraphEncoder`` and its helpers) is imported on first use: ``torch_geometric`` takes seconds to
+import (it pulls in ``torch._dynamo``) and a model without a graph encoder never needs it, so the app's first page
+does not wait for it.
+"""
+
+from typing import Any
 
 from cxrvlp.models.clip import CheckpointError, CXRClip
 from cxrvlp.models.external import ANALYSES, SPEC_KINDS, ExternalClip, load_checkpoint, load_model, parse_spec
 from cxrvlp.models.factory import create_model, list_presets, preset_config
-from cxrvlp.models.graph import GraphEncoder, collate_graphs, graph_to_data, graphs_to_data
 from cxrvlp.models.image import ImageEncoder
 from cxrvlp.models.text import TextEncoder
 from cxrvlp.models.weights import WeightsError
@@ -29,3 +35,13 @@ __all__ = [
     "parse_spec",
     "preset_config",
 ]
+
+_GRAPH = {"GraphEncoder", "collate_graphs", "graph_to_data", "graphs_to_data"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _GRAPH:
+        from cxrvlp.models import graph
+
+        return getattr(graph, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

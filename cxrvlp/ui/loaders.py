@@ -7,8 +7,9 @@ so the cache key is the spec (plus the other arguments), never a model object.
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import streamlit as st
@@ -27,10 +28,27 @@ if TYPE_CHECKING:
     from cxrvlp.analysis.softlabels import SoftLabelMatrices
 
 
+class SharedEmbeddingCache(EmbeddingCache):
+    """An :class:`EmbeddingCache` that several sessions (threads) may use at once: one lookup-and-fill at a time,
+    so no entry is read half written and the LRU order is never changed under another thread's feet."""
+
+    def __init__(self, max_items: int = 200_000) -> None:
+        super().__init__(max_items)
+        self._lock = threading.RLock()
+
+    def embed_texts(self, *args: Any, **kwargs: Any) -> torch.Tensor:
+        with self._lock:
+            return super().embed_texts(*args, **kwargs)
+
+    def __len__(self) -> int:
+        with self._lock:
+            return super().__len__()
+
+
 @st.cache_resource(show_spinner=False)
 def text_cache() -> EmbeddingCache:
-    """One text-embedding cache for the whole server (keys include the model's identity)."""
-    return EmbeddingCache(max_items=50_000)
+    """One text-embedding cache for the whole server (keys include the model's identity; thread-safe)."""
+    return SharedEmbeddingCache(max_items=50_000)
 
 
 @st.cache_data(show_spinner="Reading the Open-I reports…")
@@ -108,10 +126,12 @@ def attribution(
 
     ``reference_key`` identifies ``_reference`` (an image digest or the reference text) for the cache.
     Returns a :class:`cxrvlp.analysis.Attribution`; the convergence warning is left to the page (``delta_is_large``).
+    Both run on a private copy of the shared model (:mod:`cxrvlp.analysis.isolation`): captum hooks the embedding
+    layer while it works, which other sessions must not see.
     """
     import warnings
 
-    from cxrvlp.analysis import attribute, occlusion
+    from cxrvlp.analysis.isolation import attribute, occlusion
 
     model = load_predictor(spec).model
     if method == "occlusion":

@@ -102,6 +102,29 @@ def train_command(
     return [*cmd, "--no-progress", f"train.run_dir={run_dir}", *overrides]
 
 
+def check_run(*, config: str = "", preset: str = "", overrides: Sequence[str] = ()) -> None:
+    """Resolve the run's configuration as ``cxrvlp train`` will and check what would make it fail at once.
+
+    Raises:
+        ValueError: an unknown key or preset, an unreadable config file, or a ``data.root`` that is empty or
+            missing; the message says what to set.
+    """
+    from cxrvlp.train import build_config
+
+    try:
+        cfg = build_config(config or None, preset=preset or None, overrides=list(overrides))
+    except KeyError as e:
+        raise ValueError(f"unknown model preset: {e.args[0] if e.args else preset}") from e
+    root = str(cfg.data.root or "").strip()
+    if not root:
+        raise ValueError(
+            "no dataset: data.root is empty. Fill in 'Dataset (data.root)' with a dataset folder or a manifest CSV "
+            "(e.g. ../shared/data/nih_cxr14_sample/manifest.csv), or give a config file that sets it."
+        )
+    if not Path(root).expanduser().exists():
+        raise ValueError(f"data.root {root} does not exist")
+
+
 def start_run(run_dir: str | Path, command: Sequence[str], *, cwd: str | Path | None = None) -> int:
     """Start ``command`` detached in its own process group; stdout and stderr go to ``RUN_DIR/app_output.log``.
 

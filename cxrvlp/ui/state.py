@@ -43,17 +43,21 @@ def model_picker() -> Predictor | None:
         "a model spec loads other people's CLIP-style models (docs/external_models.md).",
     )
     if choice == CHECKPOINT:
-        default_dir = current.removeprefix("cxrvlp:") if current.startswith("cxrvlp:") else ""
-        path = st.sidebar.text_input("Checkpoint directory", value=default_dir, placeholder="runs/my_run/best")
+        # a keyed widget initialised once: with ``value=`` tied to the last spec tried, the widget's identity changed
+        # after each attempt and the first corrected path typed after a bad one was thrown away
+        if "model_ckpt_dir" not in st.session_state:
+            last = current.removeprefix("cxrvlp:") if current.startswith("cxrvlp:") else ""
+            st.session_state["model_ckpt_dir"] = last
+        path = st.sidebar.text_input("Checkpoint directory", key="model_ckpt_dir", placeholder="runs/my_run/best")
         if not path.strip():
             st.sidebar.info("Enter a checkpoint directory.")
             return None
         spec = f"cxrvlp:{path.strip()}"
     elif choice == SPEC:
-        default_spec = "" if current in options or current.startswith("cxrvlp:") else current
+        if "model_spec_text" not in st.session_state:
+            st.session_state["model_spec_text"] = "" if current in options or current.startswith("cxrvlp:") else current
         text = st.sidebar.text_input(
             "Model spec",
-            value=default_spec,
             key="model_spec_text",
             placeholder="hf:/models/my-siglip",
             help="preset:NAME, cxrvlp:DIR, hf:ID_OR_DIR (Hugging Face CLIP / SigLIP), open_clip:NAME, "

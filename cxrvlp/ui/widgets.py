@@ -15,21 +15,30 @@ from PIL import Image
 from cxrvlp.data.images import ImageReadError, read_image
 from cxrvlp.inference import Predictor
 from cxrvlp.ui import session
+from cxrvlp.ui.frame import NOTICE, frame
 from cxrvlp.ui.probe import labels_of
 from cxrvlp.ui.state import model_picker
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".dcm", ".dicom")
 MAX_FILE_BYTES = 200 * 1024 * 1024  # example files larger than this are not read (uploads are capped in config)
 MAX_LISTED = 500  # example files listed per folder
-NOTICE = "Research use only — not for diagnosis or any clinical decision."
+
+
+COSINE_HELP = (
+    "Cosine similarity of the two embeddings, between −1 and +1. A CLIP-style model keeps its cosines in a narrow "
+    "band, so read it against the other rows (the same image, other versions of the report), not on its own."
+)
+SOFTMAX_HELP = (
+    "The share this version gets when the model's softmax (with its learned temperature) is taken over all rows "
+    "of the table: the rows sum to 1, so it depends on which versions are listed."
+)
 
 
 def page_frame(title: str, icon: str, intro: str) -> Predictor:
-    """Page config (``icon``: a Material icon such as ``":material/rule:"``), title, intro and the sidebar model
-    picker; stops the page when no model could be loaded."""
-    st.set_page_config(page_title=f"{title} · cxrvlp", page_icon=icon, layout="wide")
-    st.title(title)
-    st.caption(f"{intro} **{NOTICE}**")
+    """Page config (the bundled :data:`cxrvlp.ui.frame.PAGE_ICON` as favicon), title with ``icon`` (a Material
+    icon such as ``":material/rule:"``, drawn from the font Streamlit ships), intro and the sidebar model picker;
+    stops the page when no model could be loaded. Uncaught page errors show as one message (:mod:`cxrvlp.ui.guard`)."""
+    frame(f"{title} · cxrvlp", f"{icon} {title}", f"{intro} **{NOTICE}**")
     predictor = model_picker()
     if predictor is None:
         st.info("Pick a model in the sidebar to continue.")
@@ -84,6 +93,19 @@ def _example_picker(key: str) -> None:
         _load_image(path, path.name, chosen)
 
 
+def upload_limit_mb() -> int:
+    """The server's upload cap (``server.maxUploadSize`` in ``.streamlit/config.toml``), in MB."""
+    return int(st.get_option("server.maxUploadSize"))
+
+
+def upload_help() -> str:
+    """What happens to a file over the cap: the browser refuses it before it reaches the app."""
+    return (
+        f"Files up to {upload_limit_mb()} MB. A larger file is refused by the browser with a red mark next to "
+        "its name: downscale it or convert it to PNG first."
+    )
+
+
 def image_input(*, key: str = "img") -> Image.Image | None:
     """Upload a chest X-ray or pick one from a folder; returns the current image (shared by all pages) or None."""
     modes = ["Upload", "Example folder"]
@@ -91,7 +113,10 @@ def image_input(*, key: str = "img") -> Image.Image | None:
     mode = st.radio("Image source", modes, index=default, horizontal=True, key=f"{key}_mode")
     if mode == "Upload":
         upload = st.file_uploader(
-            "Chest X-ray (PNG, JPEG, 16-bit PNG or DICOM)", type=[s[1:] for s in IMAGE_SUFFIXES], key=f"{key}_upload"
+            f"Chest X-ray (PNG, JPEG, 16-bit PNG or DICOM; up to {upload_limit_mb()} MB)",
+            type=[s[1:] for s in IMAGE_SUFFIXES],
+            key=f"{key}_upload",
+            help=upload_help(),
         )
         if upload is not None and upload.file_id != st.session_state.get(session.IMAGE_SOURCE_KEY):
             _load_image(upload.getvalue(), upload.name, upload.file_id)  # in memory only
@@ -126,6 +151,9 @@ def report_editor(label: str = "Report", *, key: str = "report_editor", height: 
     return text
 
 
+CHIPS_PER_ROW = 2
+
+
 def finding_chips(text: str, *, key: str = "report_editor", seed: int = 0) -> None:
     """The labeler's findings of ``text`` as chips with buttons that negate or remove each one in the editor."""
     from cxrvlp.text import make_negated, make_omitted
@@ -136,7 +164,8 @@ def finding_chips(text: str, *, key: str = "report_editor", seed: int = 0) -> No
         st.caption("The labeler finds no CheXpert finding in this report.")
         return
     colours = {"positive": "red", "negative": "green", "uncertain": "orange"}
-    columns = st.columns(min(len(findings), 4))
+    # at most two chips a row: at 1024 px four chips (two buttons each) cut "negate" / "remove" to "n…" / "r…"
+    columns = st.columns(min(len(findings), CHIPS_PER_ROW))
     for i, finding in enumerate(findings):
         polarity = labels[finding]
         with columns[i % len(columns)]:
