@@ -49,11 +49,14 @@ class EvalItem:
 
 
 def open_image(path: str | Path) -> Image.Image:
-    """Open an image file fully into memory as RGB."""
-    from PIL import Image
+    """Read an image file (PNG/JPEG of any bit depth, or DICOM) with :func:`cxrvlp.data.images.read_image`, as RGB.
 
-    with Image.open(path) as im:
-        return im.convert("RGB")
+    The one image reader of training, fine-tuning and the app: 16-bit PNGs keep their contrast (``PIL``'s own
+    ``convert("RGB")`` clips them to white) and DICOM files are read for their pixels only.
+    """
+    from cxrvlp.data.images import read_image
+
+    return read_image(path).convert("RGB")
 
 
 def normalize_label(name: str) -> str:
