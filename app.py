@@ -1,9 +1,14 @@
-"""cxrvlp home page: what the tool is, which model is loaded, and a link to every page."""
+"""cxrvlp app router: the shared page config, the navigation (first entry "Home") and the home page.
+
+``st.navigation`` names every entry: with the legacy ``pages/`` discovery the home page would be labelled after
+this file ("app"). Each page in ``pages/`` stays a standalone script.
+"""
 
 from __future__ import annotations
 
 import streamlit as st
 
+from cxrvlp.inference import display_name
 from cxrvlp.ui import session
 from cxrvlp.ui.state import model_picker
 from cxrvlp.ui.widgets import NOTICE
@@ -38,41 +43,51 @@ PAGES = [
     ("pages/7_Training.py", "Training", ":material/model_training:", "loss curves of runs, start and stop a small run"),
 ]
 
+
+def home() -> None:
+    """The home page: what the tool is, which model is loaded, and a link to every page."""
+    st.title("cxrvlp: does the model notice a negation?")
+    st.caption(f"**{NOTICE}** Outputs are similarity scores of a research model, not findings.")
+    st.markdown(
+        "A toolkit for chest X-ray vision-language models trained to read negation (Ko & Park, CVPR 2025: dynamic "
+        "soft labels, negation hard negatives, CXR-Align; Vu & Sheshappanavar: token attribution, t-SNE, head "
+        "ablation). Upload an X-ray, edit its report — negate or remove a finding — and watch how strongly the model "
+        "ties each version to the image."
+    )
+
+    predictor = model_picker()
+    if predictor is None:
+        st.stop()
+    info = predictor.describe()
+    cols = st.columns(4)
+    cols[0].metric("Model", display_name(info["spec"]))
+    cols[1].metric("Device", info["device"])
+    cols[2].metric("Parameters", f"{info['parameters'] / 1e6:.1f} M")
+    cols[3].metric("Text limit", f"{info['max_text_tokens']} tokens")
+    st.caption(
+        f"Image encoder `{info['image_encoder']}` at {info['image_size']} px · text encoder `{info['text_encoder']}` · "
+        f"joint space D={info['embed_dim']} · graph encoder {'on' if info['graph_encoder'] else 'off'}. "
+        "The model chosen in the sidebar is used on every page."
+    )
+
+    st.subheader("Pages")
+    grid = st.columns(2)
+    for i, (path, label, icon, what) in enumerate(PAGES):
+        with grid[i % 2]:
+            st.page_link(path, label=f"{label} — {what}", icon=icon)
+
+    st.subheader("Current probe")
+    image, name, _ = session.current_image()
+    if image is None:
+        st.info("Upload an image on the Negation probe page (or pick one from an example folder) to start.")
+    else:
+        st.text(f"Image: {name} ({image.size[0]}×{image.size[1]} px)")
+    st.text(f"Report: {session.current_report()[:300]}")
+
+
 st.set_page_config(page_title="cxrvlp — negation-aware CXR CLIP", page_icon=":material/radiology:", layout="wide")
-st.title("cxrvlp: does the model notice a negation?")
-st.caption(f"**{NOTICE}** Outputs are similarity scores of a research model, not findings.")
-st.markdown(
-    "A toolkit for chest X-ray vision-language models trained to read negation (Ko & Park, CVPR 2025: dynamic "
-    "soft labels, negation hard negatives, CXR-Align; Vu & Sheshappanavar: token attribution, t-SNE, head "
-    "ablation). Upload an X-ray, edit its report — negate or remove a finding — and watch how strongly the model "
-    "ties each version to the image."
+navigation = st.navigation(
+    [st.Page(home, title="Home", icon=":material/home:", default=True)]
+    + [st.Page(path, title=label, icon=icon) for path, label, icon, _ in PAGES]
 )
-
-predictor = model_picker()
-if predictor is None:
-    st.stop()
-info = predictor.describe()
-cols = st.columns(4)
-cols[0].metric("Model", info["spec"].split("/")[-1] or info["spec"])
-cols[1].metric("Device", info["device"])
-cols[2].metric("Parameters", f"{info['parameters'] / 1e6:.1f} M")
-cols[3].metric("Text limit", f"{info['max_text_tokens']} tokens")
-st.caption(
-    f"Image encoder `{info['image_encoder']}` at {info['image_size']} px · text encoder `{info['text_encoder']}` · "
-    f"joint space D={info['embed_dim']} · graph encoder {'on' if info['graph_encoder'] else 'off'}. "
-    "The model chosen in the sidebar is used on every page."
-)
-
-st.subheader("Pages")
-grid = st.columns(2)
-for i, (path, label, icon, what) in enumerate(PAGES):
-    with grid[i % 2]:
-        st.page_link(path, label=f"{label} — {what}", icon=icon)
-
-st.subheader("Current probe")
-image, name, _ = session.current_image()
-if image is None:
-    st.info("Upload an image on the Negation probe page (or pick one from an example folder) to start.")
-else:
-    st.text(f"Image: {name} ({image.size[0]}×{image.size[1]} px)")
-st.text(f"Report: {session.current_report()[:300]}")
+navigation.run()

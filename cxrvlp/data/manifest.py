@@ -12,6 +12,7 @@ import logging
 from pathlib import Path
 
 from cxrvlp.data.records import DATASETS, Record, filter_frontal, hashed_split, normalise_split
+from cxrvlp.types import UserError
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +45,7 @@ def load_manifest(root: str | Path, *, frontal_only: bool = True, seed: int = 0)
     df = pd.read_csv(path, dtype=str, keep_default_na=False)
     text_col = "report" if "report" in df.columns else "text" if "text" in df.columns else None
     if "image" not in df.columns or text_col is None:
-        raise ValueError(f"{path}: a manifest needs columns image and report (or text); it has {list(df.columns)}")
+        raise UserError(f"{path}: a manifest needs columns image and report (or text); it has {list(df.columns)}")
     patient_col = next((c for c in ("patient", "patient_id") if c in df.columns), None)
     base = path.parent
     records, empty = [], 0

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from cxrvlp.types import UserError
+
 if TYPE_CHECKING:
     from PIL import Image
 
@@ -88,7 +90,7 @@ def read_manifest(path: str | Path, *, split: str | None = None) -> list[EvalIte
     with path.open(newline="", encoding="utf-8", errors="replace") as f:
         reader = csv.DictReader(f)
         if "image" not in (reader.fieldnames or []):
-            raise ValueError(f"{path}: manifest needs an 'image' column, found {reader.fieldnames}")
+            raise UserError(f"{path}: manifest needs an 'image' column, found {reader.fieldnames}")
         for row in reader:
             row_split = (row.get("split") or "").strip()
             splits.add(row_split)
@@ -108,5 +110,5 @@ def read_manifest(path: str | Path, *, split: str | None = None) -> list[EvalIte
                 )
             )
     if split is not None and not items:
-        raise ValueError(f"{path}: no rows with split {split!r}; splits present: {sorted(splits)}")
+        raise UserError(f"{path}: no rows with split {split!r}; splits present: {sorted(splits)}")
     return items

@@ -17,6 +17,7 @@ import numpy as np
 
 from cxrvlp.eval.dataset import EvalItem, read_manifest
 from cxrvlp.eval.engine import NO_FINDING
+from cxrvlp.types import UserError
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +96,7 @@ def sample_fraction(patients: Sequence[str], fraction: float, *, seed: int) -> n
         ValueError: for a fraction outside (0, 1].
     """
     if not 0.0 < fraction <= 1.0:
-        raise ValueError(f"fraction must be in (0, 1], got {fraction}")
+        raise UserError(f"fraction must be in (0, 1], got {fraction}")
     unique = list(dict.fromkeys(patients))
     n_keep = max(1, round(fraction * len(unique)))
     if n_keep >= len(unique):
@@ -110,11 +111,11 @@ def check_splits(data: LabelledSet) -> None:
     present = {it.split for it in data.items}
     missing = [s for s in SPLITS if s not in present]
     if missing:
-        raise ValueError(
+        raise UserError(
             f"{data.source or 'data'}: fine-tuning needs splits {SPLITS} (val for early stopping, test for the final "
             f"numbers); missing {missing}, present {sorted(present)}"
         )
     owner: dict[str, str] = {}
     for it, p in zip(data.items, data.patients, strict=True):
         if it.split in SPLITS and owner.setdefault(p, it.split) != it.split:
-            raise ValueError(f"patient {p!r} is in both {owner[p]!r} and {it.split!r}: splits must be by patient")
+            raise UserError(f"patient {p!r} is in both {owner[p]!r} and {it.split!r}: splits must be by patient")

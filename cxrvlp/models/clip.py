@@ -22,13 +22,14 @@ from cxrvlp.config import ConfigError, ModelConfig, from_dict, to_dict
 from cxrvlp.data.transforms import image_transform
 from cxrvlp.models.image import ImageEncoder
 from cxrvlp.models.text import TextEncoder
+from cxrvlp.types import UserError
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
 TEXT_DIR = "text_encoder"
 
 
-class CheckpointError(RuntimeError):
+class CheckpointError(UserError, RuntimeError):
     """A directory is not a cxrvlp checkpoint, or its files are corrupt or do not fit its config."""
 
 

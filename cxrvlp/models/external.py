@@ -52,6 +52,7 @@ from cxrvlp.models.clip import (
     save_config,
     save_weights,
 )
+from cxrvlp.types import UnsupportedError, UserError
 
 SPEC_KINDS: tuple[str, ...] = ("preset", "cxrvlp", "hf", "open_clip", "openai_clip")
 ANALYSES: tuple[str, ...] = ("similarity", "attribution", "occlusion", "head_ablation", "graph", "training")
@@ -87,9 +88,9 @@ class ExternalClip(nn.Module):
         return analysis not in self.unsupported
 
     def require(self, analysis: str) -> None:
-        """Raise :class:`NotImplementedError` with the reason when ``analysis`` is not supported."""
+        """Raise :class:`~cxrvlp.types.UnsupportedError` with the reason when ``analysis`` is not supported."""
         if not self.supports(analysis):
-            raise NotImplementedError(f"{analysis} is not supported for {self.spec}: {self.unsupported[analysis]}")
+            raise UnsupportedError(f"{analysis} is not supported for {self.spec}: {self.unsupported[analysis]}")
 
     # ----------------------------------------------------------------------------------------------- encoders
     @property
@@ -225,7 +226,7 @@ def parse_spec(spec: str) -> tuple[str, str]:
         return kind, rest.strip()
     if Path(spec).expanduser().is_dir():
         return "cxrvlp", spec
-    raise ValueError(
+    raise UserError(
         f"unknown model spec {spec!r}; use preset:NAME (preset:lite), cxrvlp:DIR (a checkpoint), hf:ID_OR_DIR "
         "(hf:openai/clip-vit-base-patch32), open_clip:NAME (open_clip:hf-hub:ORG/REPO) or openai_clip:FILE "
         "(an OpenAI-CLIP state dict such as CheXzero's)"

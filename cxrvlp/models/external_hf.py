@@ -32,6 +32,7 @@ from torch import nn
 from cxrvlp.models.external import BASE_DIR, ExternalClip
 from cxrvlp.models.text import quiet_transformers, tokenize_texts
 from cxrvlp.models.weights import WeightsError, resolve_hf
+from cxrvlp.types import UnsupportedError
 
 FAMILIES = ("clip", "siglip", "generic")
 
@@ -106,7 +107,7 @@ class HFTextTower:
                 emb = owner.get_input_embeddings()
                 if isinstance(emb, nn.Embedding):
                     return emb
-        raise NotImplementedError(
+        raise UnsupportedError(
             f"token attribution needs the token-embedding layer; {type(self.model).__name__} does not expose it "
             "through get_input_embeddings()"
         )

@@ -13,6 +13,7 @@ from torch import nn
 from cxrvlp.config import ModelConfig
 from cxrvlp.models.image import make_projection
 from cxrvlp.models.weights import WeightsError, minilm_dir, resolve_hf
+from cxrvlp.types import UserError
 
 MINILM_ID = "sentence-transformers/all-MiniLM-L6-v2"
 
@@ -30,7 +31,7 @@ def text_source(cfg: ModelConfig) -> tuple[str, bool]:
             )
         return str(minilm_dir()), True
     if cfg.text_weights not in ("hub", "none"):
-        raise ValueError(f"text_weights must be package, hub or none, got {cfg.text_weights!r}")
+        raise UserError(f"text_weights must be package, hub or none, got {cfg.text_weights!r}")
     return resolve_hf(cfg.text_encoder)
 
 
@@ -86,7 +87,7 @@ class TextEncoder(nn.Module):
         with quiet_transformers():
             if load_weights and cfg.text_weights != "none":
                 if cfg.text_config:
-                    raise ValueError("text_config overrides apply to random init only (text_weights=none)")
+                    raise UserError("text_config overrides apply to random init only (text_weights=none)")
                 self.backbone = AutoModel.from_pretrained(path, local_files_only=local_only, add_pooling_layer=False)
             else:
                 hf_cfg = AutoConfig.from_pretrained(path, local_files_only=local_only, **cfg.text_config)
