@@ -99,6 +99,7 @@ def test_every_page_in_headless_chromium(tmp_path):
                 page.goto(url)
                 page.get_by_text("does the model notice a negation").wait_for(timeout=30_000)
                 page.get_by_text("preset:tiny").first.wait_for(timeout=30_000)
+                page.locator("[data-testid=stSidebarNav]").get_by_text("Home", exact=True).wait_for(timeout=30_000)
                 page.screenshot(path=str(SHOTS / "0_home.png"), full_page=True)
 
                 page.goto(f"{url}/Negation_probe")
