@@ -20,6 +20,7 @@ from PIL import Image
 
 from cxrvlp.data.images import read_image
 from cxrvlp.models import CXRClip, ExternalClip, create_model, load_model, parse_spec
+from cxrvlp.runtime import autocast, default_device
 from cxrvlp.types import UserError
 
 log = logging.getLogger(__name__)
@@ -55,15 +56,6 @@ class SimilarityResult:
     logits: tuple[float, ...]
     probs: tuple[float, ...]
     truncated: tuple[bool, ...]
-
-
-def autocast(device: torch.device) -> contextlib.AbstractContextManager:
-    """bf16 autocast on CUDA, nothing on CPU."""
-    return torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else contextlib.nullcontext()
-
-
-def default_device() -> torch.device:
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 def display_name(spec: str) -> str:

@@ -79,7 +79,8 @@ def _png() -> bytes:
 
 
 def test_every_page_in_headless_chromium(tmp_path):
-    sync_api = pytest.importorskip("playwright.sync_api")
+    from playwright import sync_api  # the dev extra
+
     SHOTS.mkdir(parents=True, exist_ok=True)
     port = _free_port()
     url = f"http://127.0.0.1:{port}"

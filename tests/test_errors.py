@@ -16,7 +16,7 @@ from cxrvlp.config import ConfigError
 from cxrvlp.data.images import ImageReadError
 from cxrvlp.eval.runner import TASKS
 from cxrvlp.models.clip import CheckpointError
-from cxrvlp.models.external import SPEC_KINDS
+from cxrvlp.models.loading import SPEC_KINDS
 from cxrvlp.models.weights import WeightsError
 from cxrvlp.registry import Registry
 from cxrvlp.types import UnknownNameError, UnsupportedError, UserError

@@ -1,6 +1,6 @@
 """The evaluation suite with the real text engine (and, where present, the real ``lite`` model and real images).
 
-Skipped until ``cxrvlp.text`` exists; the model test also needs ``cxrvlp.inference`` and ``../shared/data``.
+The model test also needs ``../shared/data``.
 The covid_chestxray "reports" are case notes from papers and teaching sites, not radiology reports: numbers on them
 are a smoke test of the pipeline, never results on real reports.
 """
@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 import torch
 
-text_engine = pytest.importorskip("cxrvlp.text")
-openi = pytest.importorskip("cxrvlp.data.openi")
-
-from cxrvlp.eval import (  # noqa: E402
+import cxrvlp.text as text_engine
+from cxrvlp import inference
+from cxrvlp.data import openi
+from cxrvlp.eval import (
     EvalItem,
     build_cxr_align,
     build_prompt_sets,
@@ -86,7 +86,6 @@ def test_text_diagnostics_on_openi_with_a_bag_of_words_model():
 
 @pytest.mark.shared_data
 def test_lite_on_real_images(shared_data: Path):
-    inference = pytest.importorskip("cxrvlp.inference")
     covid = [it for it in read_manifest(shared_data / "covid_chestxray" / "manifest.csv") if it.report][:48]
     nih = read_manifest(shared_data / "nih_cxr14_sample" / "manifest.csv", split="test")[:48]
     openi = read_manifest(shared_data / "iu_openi" / "manifest.csv")

@@ -59,7 +59,7 @@ def _clinical(reports: Sequence[str]) -> torch.Tensor:
 
 
 def _graph_features(model: CXRClip, reports: Sequence[str]) -> torch.Tensor:
-    from cxrvlp.models.graph import collate_graphs, graph_to_data
+    from cxrvlp.data.graphs import collate_graphs, graph_to_data
     from cxrvlp.text import extract_graph
 
     device = next(model.parameters()).device

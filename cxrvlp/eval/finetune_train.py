@@ -19,8 +19,8 @@ import torch
 from torch import nn
 
 from cxrvlp.eval.bootstrap import auroc
-from cxrvlp.inference import autocast
 from cxrvlp.models.image import ImageEncoder
+from cxrvlp.runtime import autocast
 from cxrvlp.types import UserError
 
 StepProgress = Callable[[int, int], None]

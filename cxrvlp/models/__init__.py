@@ -2,10 +2,11 @@
 people's CLIP-style models selected by a model spec (:func:`load_model`)."""
 
 from cxrvlp.models.clip import CheckpointError, CXRClip
-from cxrvlp.models.external import ANALYSES, SPEC_KINDS, ExternalClip, load_checkpoint, load_model, parse_spec
+from cxrvlp.models.external import ANALYSES, ExternalClip
 from cxrvlp.models.factory import create_model, list_presets, preset_config
 from cxrvlp.models.graph import GraphEncoder, collate_graphs, graph_to_data, graphs_to_data
 from cxrvlp.models.image import ImageEncoder
+from cxrvlp.models.loading import SPEC_KINDS, load_checkpoint, load_model, parse_spec
 from cxrvlp.models.text import TextEncoder
 from cxrvlp.models.weights import WeightsError
 

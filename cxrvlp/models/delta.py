@@ -22,11 +22,10 @@ from pathlib import Path
 import torch
 
 from cxrvlp.config import from_dict, to_dict
-from cxrvlp.models.clip import CheckpointError, CXRClip
+from cxrvlp.models.clip import DELTA_NAME, CheckpointError, CXRClip
 from cxrvlp.models.factory import create_model
 from cxrvlp.types import UserError
 
-DELTA_NAME = "delta.safetensors"
 META_NAME = "config.json"
 ROWS, VALUES = "::rows", "::values"
 

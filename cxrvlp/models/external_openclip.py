@@ -24,9 +24,9 @@ import torch
 from PIL import Image
 from torch import nn
 
+from cxrvlp.data.collate import tokenize_texts
 from cxrvlp.models.external import ExternalClip
 from cxrvlp.models.external_hf import replaced_output
-from cxrvlp.models.text import tokenize_texts
 from cxrvlp.models.weights import WeightsError, hub_offline, hub_reachable, is_cached
 from cxrvlp.types import UnsupportedError
 

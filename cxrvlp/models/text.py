@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from cxrvlp.config import ModelConfig
+from cxrvlp.data.collate import tokenize_texts
 from cxrvlp.models.image import make_projection
 from cxrvlp.models.weights import WeightsError, minilm_dir, resolve_hf
 from cxrvlp.types import UserError
@@ -54,18 +55,6 @@ def load_tokenizer(source: str, local_only: bool) -> Any:
     from transformers import AutoTokenizer
 
     return AutoTokenizer.from_pretrained(source, local_files_only=local_only)
-
-
-def tokenize_texts(tokenizer: Any, texts: list[str], max_length: int) -> dict[str, torch.Tensor]:
-    """Texts -> ``{"input_ids": [B, L], "attention_mask": [B, L]}`` padded to the longest, truncated to ``max_length``.
-
-    Args:
-        tokenizer: anything with the Hugging Face call signature (a HF tokenizer, or an adapter's wrapper of one).
-        texts: the texts to encode.
-        max_length: token limit per text.
-    """
-    enc = tokenizer(list(texts), padding=True, truncation=True, max_length=max_length, return_tensors="pt")
-    return {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"]}
 
 
 class TextEncoder(nn.Module):
