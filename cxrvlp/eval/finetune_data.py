@@ -7,7 +7,6 @@ A row with no label at all is unlabelled and is left out of training and scoring
 
 from __future__ import annotations
 
-import csv
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -15,14 +14,13 @@ from pathlib import Path
 
 import numpy as np
 
-from cxrvlp.eval.dataset import EvalItem, read_manifest
+from cxrvlp.data.manifest import PATIENT_COLUMNS, read_manifest_rows
+from cxrvlp.eval.dataset import EvalItem, item_from_row
 from cxrvlp.eval.engine import NO_FINDING
 from cxrvlp.types import UserError
 
 log = logging.getLogger(__name__)
 
-PATIENT_COLUMNS: tuple[str, ...] = ("patient", "patient_id", "subject_id")
-"""Manifest columns read as the patient id, first match wins (NIH: ``patient_id``; MIMIC: ``subject_id``)."""
 SPLITS: tuple[str, str, str] = ("train", "val", "test")
 
 
@@ -49,17 +47,14 @@ def read_labelled_manifest(path: str | Path) -> LabelledSet:
     """Read a manifest (``image,labels,split[,patient|patient_id|subject_id]``) as a :class:`LabelledSet`.
 
     Raises:
-        FileNotFoundError / ValueError: from :func:`cxrvlp.eval.dataset.read_manifest`.
+        FileNotFoundError / UserError: from :func:`cxrvlp.data.manifest.read_manifest_rows`.
     """
-    items = read_manifest(path)
-    with Path(path).open(newline="", encoding="utf-8", errors="replace") as f:
-        reader = csv.DictReader(f)
-        column = next((c for c in PATIENT_COLUMNS if c in (reader.fieldnames or [])), None)
-        by_image = {row["image"]: (row.get(column) or "").strip() for row in reader} if column else {}
-    if column is None:
+    manifest = read_manifest_rows(path)
+    if manifest.patient_column is None:
         log.info("%s: no patient column (%s); each image is its own patient", path, ", ".join(PATIENT_COLUMNS))
-    patients = tuple(by_image.get(it.id) or f"image:{it.id}" for it in items)
-    return LabelledSet(tuple(items), patients, source=str(path))
+    items = tuple(item_from_row(r) for r in manifest.rows)
+    patients = tuple(r.patient or f"image:{r.image}" for r in manifest.rows)
+    return LabelledSet(items, patients, source=str(path))
 
 
 def class_list(items: Sequence[EvalItem]) -> list[str]:
