@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import csv
-import io
 
 import numpy as np
-import pydicom
 from PIL import Image
-from pydicom.dataset import FileDataset, FileMetaDataset
-from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+from test_images import _dicom_bytes
 
 from cxrvlp.data.images import read_image
 from cxrvlp.eval.dataset import read_manifest
@@ -20,28 +17,10 @@ def _ramp16() -> np.ndarray:
     return np.tile(np.linspace(1000, 4000, 48, dtype=np.uint16), (32, 1))
 
 
-def _dicom(arr: np.ndarray) -> bytes:
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.1.1"
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds = FileDataset(None, {}, file_meta=meta, preamble=b"\x00" * 128)
-    ds.Rows, ds.Columns = arr.shape
-    ds.SamplesPerPixel = 1
-    ds.PhotometricInterpretation = "MONOCHROME2"
-    ds.BitsAllocated = ds.BitsStored = 16
-    ds.HighBit = 15
-    ds.PixelRepresentation = 0
-    ds.PixelData = arr.astype(np.uint16).tobytes()
-    buf = io.BytesIO()
-    pydicom.dcmwrite(buf, ds, enforce_file_format=True)
-    return buf.getvalue()
-
-
 def _manifest(tmp_path) -> list:
     Image.fromarray(_ramp16()).save(tmp_path / "a16.png")
     assert Image.open(tmp_path / "a16.png").mode.startswith("I")  # really a 16-bit fixture
-    (tmp_path / "b.dcm").write_bytes(_dicom(_ramp16()))
+    (tmp_path / "b.dcm").write_bytes(_dicom_bytes(_ramp16()))
     with (tmp_path / "m.csv").open("w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["image", "report", "split"])
