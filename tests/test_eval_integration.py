@@ -77,11 +77,12 @@ def test_prompt_sets_pass_the_guard_for_chexpert_and_nih_names():
 def test_text_diagnostics_on_openi_with_a_bag_of_words_model():
     res = text_diagnostics(HashEmbedder(), max_reports=300, n_bootstrap=200)
     m = res.metrics
-    assert res.info["reports"] >= 20
-    assert all(math.isfinite(m[k].value) for k in ("cos_negation", "cos_omitted", "cos_gap"))
-    assert 0.0 <= m["negation_closer"].value <= 1.0
-    for key in ("cos_negation", "cos_omitted"):
-        assert -1.0 <= m[key].value <= 1.0
+    # measured (deterministic: hashed word vectors, the first 300 Open-I reports): 113 reports, cos(r, r^n) 0.871,
+    # cos(r, r^r) 0.890, negated closer than omitted in 34.5%; a bag of words shares most words with both variants
+    assert res.info["reports"] >= 100
+    assert m["cos_negation"].value > 0.8 and m["cos_omitted"].value > 0.8
+    assert m["cos_gap"].value == pytest.approx(m["cos_negation"].value - m["cos_omitted"].value, abs=1e-6)
+    assert 0.2 < m["negation_closer"].value < 0.5
 
 
 @pytest.mark.shared_data
