@@ -14,6 +14,7 @@ import logging
 import sys
 
 from cxrvlp import __version__
+from cxrvlp.types import UserError
 
 # Module names under cxrvlp.commands, in the order `cxrvlp --help` lists them.
 COMMANDS: tuple[str, ...] = (
@@ -30,8 +31,8 @@ COMMANDS: tuple[str, ...] = (
 )
 
 
-class CLIError(Exception):
-    """A user-facing error: printed as one line, exit code 2, no traceback."""
+class CLIError(UserError):
+    """A user-facing error raised by a command: printed as one line, exit code 2 (see :class:`UserError`)."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -59,21 +60,16 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as e:
         if not _is_user_error(e):
             raise
+        if args.verbose:
+            logging.debug("traceback of the error below", exc_info=e)
         print(f"cxrvlp {args.command}: error: {e}", file=sys.stderr)
         return 2
 
 
 def _is_user_error(error: Exception) -> bool:
-    """Errors whose message tells the user what to fix: printed as one line, no traceback."""
-    if isinstance(error, CLIError | FileNotFoundError | ValueError | KeyError):
-        return True
-    # raised only by modules already imported when they occur; looked up lazily so --help stays light
-    user_errors = [("cxrvlp.models.weights", "WeightsError"), ("cxrvlp.models.clip", "CheckpointError")]
-    for module, name in user_errors:
-        cls = getattr(sys.modules.get(module), name, None)
-        if cls is not None and isinstance(error, cls):
-            return True
-    return False
+    """Bad input or a model that cannot do what was asked (:class:`~cxrvlp.types.UserError`, a missing file):
+    printed as one line (with the traceback under ``-v``). Anything else is a bug and keeps its traceback."""
+    return isinstance(error, UserError | FileNotFoundError)
 
 
 if __name__ == "__main__":

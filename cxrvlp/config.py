@@ -15,10 +15,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
+from cxrvlp.types import UserError
+
 C = TypeVar("C")
 
 
-class ConfigError(ValueError):
+class ConfigError(UserError):
     """Raised for an unknown key, a wrong type or an unreadable config file; the message names the key."""
 
 
@@ -228,8 +230,13 @@ def _coerce(tp: Any, value: Any, key: str) -> Any:
 # ------------------------------------------------------------------------------------------------------ files
 
 
-def load_config(path: str | Path, cls: type[C] = ExperimentConfig) -> C:  # type: ignore[assignment]
-    """Read a ``.yaml`` / ``.yml`` / ``.json`` file into ``cls`` (strictly, see :func:`from_dict`)."""
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    """The one config-file reader: a ``.json`` file as JSON, anything else as YAML; the top level must be a mapping
+    (an empty file is ``{}``).
+
+    Raises:
+        ConfigError: unreadable file, invalid JSON / YAML, or a top level that is not a mapping.
+    """
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -247,7 +254,17 @@ def load_config(path: str | Path, cls: type[C] = ExperimentConfig) -> C:  # type
             data = yaml.safe_load(text)
         except yaml.YAMLError as e:
             raise ConfigError(f"{path}: invalid YAML: {e}") from e
-    return from_dict(cls, data or {})
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
+    return data
+
+
+def load_config(path: str | Path, cls: type[C] = ExperimentConfig) -> C:  # type: ignore[assignment]
+    """Read a ``.yaml`` / ``.yml`` / ``.json`` file (:func:`read_config_file`) into ``cls`` (strictly, see
+    :func:`from_dict`)."""
+    return from_dict(cls, read_config_file(path))
 
 
 def save_config(cfg: Any, path: str | Path) -> None:

@@ -20,6 +20,8 @@ from PIL import Image
 
 from cxrvlp.data.images import read_image
 from cxrvlp.models import CXRClip, ExternalClip, create_model, load_model, parse_spec
+from cxrvlp.runtime import autocast, default_device
+from cxrvlp.types import UserError
 
 log = logging.getLogger(__name__)
 
@@ -56,13 +58,24 @@ class SimilarityResult:
     truncated: tuple[bool, ...]
 
 
-def autocast(device: torch.device) -> contextlib.AbstractContextManager:
-    """bf16 autocast on CUDA, nothing on CPU."""
-    return torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else contextlib.nullcontext()
+def display_name(spec: str) -> str:
+    """A short, telling name for a model spec (the app's Model metric).
 
-
-def default_device() -> torch.device:
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    A checkpoint keeps its run folder: ``cxrvlp:runs/my_run/best`` -> ``my_run/best`` (the last path part alone,
+    ``best``, names no model); a file spec keeps its file name; presets, ``demo`` and hub ids stay as written.
+    """
+    if spec == "demo":
+        return spec
+    kind, sep, rest = spec.partition(":")
+    if not sep:
+        kind, rest = "cxrvlp", spec  # a bare directory
+    parts = [p for p in rest.replace("\\", "/").split("/") if p and p != "."]
+    local = rest.startswith(("/", ".", "~")) or Path(rest).expanduser().exists()
+    if kind == "cxrvlp" or (local and kind in ("hf", "openai_clip")):
+        if kind == "openai_clip":
+            return parts[-1] if parts else spec
+        return "/".join(parts[-2:]) or spec
+    return spec
 
 
 class Predictor:
@@ -175,9 +188,9 @@ class Predictor:
         """
         texts = [str(t) for t in texts]
         if not texts:
-            raise ValueError("give at least one report")
+            raise UserError("give at least one report")
         if any(not t.strip() for t in texts):
-            raise ValueError("a report is empty")
+            raise UserError("a report is empty")
         img = self.embed_images([image])  # (1, D)
         txt = self.embed_texts(texts)  # (T, D)
         cos = (img @ txt.T)[0]  # (T,)

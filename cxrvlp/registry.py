@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Generic, TypeVar
 
+from cxrvlp.types import UnknownNameError
+
 T = TypeVar("T")
 
 
@@ -38,11 +40,12 @@ class Registry(Generic[T]):
         self._items[name] = obj
 
     def get(self, name: str) -> T:
+        """The object registered as ``name``; raises :class:`~cxrvlp.types.UnknownNameError` listing valid names."""
         try:
             return self._items[name]
         except KeyError:
             valid = ", ".join(self.names()) or "(none)"
-            raise KeyError(f"unknown {self.kind} {name!r}; valid names: {valid}") from None
+            raise UnknownNameError(f"unknown {self.kind} {name!r}; valid names: {valid}") from None
 
     def names(self) -> list[str]:
         return sorted(self._items)

@@ -33,6 +33,27 @@ NodeStatus = Literal["present", "absent", "uncertain", ""]
 Relation = Literal["located_at", "modify", "suggestive_of"]
 
 
+class UserError(ValueError):
+    """Bad input, or a model that cannot do what was asked: the message tells the user what to fix.
+
+    The one error type user interfaces show as a single line (``cxrvlp`` exits with code 2, the app shows
+    ``st.error``); any other exception is a bug and keeps its traceback. Subclasses keep the built-in type code
+    used to catch (``ValueError``; :class:`UnsupportedError` is also a ``NotImplementedError``,
+    :class:`UnknownNameError` a ``KeyError``).
+    """
+
+
+class UnsupportedError(UserError, NotImplementedError):
+    """This model (adapter, encoder) cannot do the requested analysis, e.g. head ablation on open_clip."""
+
+
+class UnknownNameError(UserError, KeyError):
+    """A name (preset, loss, task, ...) that is not registered; the message lists the valid names."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
 @dataclass(frozen=True)
 class GraphNode:
     """One entity of a report graph.

@@ -10,8 +10,6 @@ from cxrvlp.losses import functional as LF
 from cxrvlp.losses.soft_label import DynamicSoftLabelLoss
 from cxrvlp.models import create_model
 
-pytest.importorskip("cxrvlp.text")
-
 REPORTS = ["Small right pleural effusion.", "No acute cardiopulmonary process.", "No acute cardiopulmonary process."]
 HARDNEG = ["No pleural effusion.", "Mild cardiomegaly.", "Right upper lobe pneumonia."]
 

@@ -98,7 +98,8 @@ def _cut_buttons(page) -> list[str]:
 
 
 def test_every_page_in_headless_chromium(tmp_path):
-    sync_api = pytest.importorskip("playwright.sync_api")
+    from playwright import sync_api  # the dev extra
+
     SHOTS.mkdir(parents=True, exist_ok=True)
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
@@ -120,6 +121,7 @@ def test_every_page_in_headless_chromium(tmp_path):
                 page.goto(url)
                 page.get_by_text("does the model notice a negation").wait_for(timeout=FIRST_RENDER_MS)
                 page.get_by_text("preset:tiny").first.wait_for(timeout=FIRST_RENDER_MS)
+                page.locator("[data-testid=stSidebarNav]").get_by_text("Home", exact=True).wait_for(timeout=RENDER_MS)
                 page.screenshot(path=str(SHOTS / "0_home.png"), full_page=True)
 
                 page.goto(f"{url}/Negation_probe")

@@ -82,3 +82,23 @@ def test_overrides():
 def test_to_dict_is_json_types():
     d = to_dict(ModelConfig())
     assert isinstance(d["image_mean"], list) and isinstance(d["graph"], dict)
+
+
+def test_read_config_file_is_the_one_reader(tmp_path):
+    from cxrvlp.config import read_config_file
+
+    (tmp_path / "a.yaml").write_text("train:\n  max_steps: 3\n")
+    (tmp_path / "a.json").write_text('{"train": {"max_steps": 3}}')
+    (tmp_path / "empty.yml").write_text("")
+    (tmp_path / "list.yaml").write_text("- 1\n- 2\n")
+    (tmp_path / "bad.json").write_text("{train: 3}")
+    assert read_config_file(tmp_path / "a.yaml") == read_config_file(tmp_path / "a.json") == {"train": {"max_steps": 3}}
+    assert read_config_file(tmp_path / "empty.yml") == {}
+    with pytest.raises(ConfigError, match="expected a mapping at the top level, got list"):
+        read_config_file(tmp_path / "list.yaml")
+    with pytest.raises(ConfigError, match="invalid JSON"):
+        read_config_file(tmp_path / "bad.json")
+    with pytest.raises(ConfigError, match="cannot read config file"):
+        read_config_file(tmp_path / "missing.yaml")
+    with pytest.raises(ConfigError, match="expected a mapping"):  # load_config and the trainer share it
+        load_config(tmp_path / "list.yaml")

@@ -7,9 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from cxrvlp.inference import DEMO_DIR, Predictor, demo_available
-
-pytestmark = pytest.mark.skipif(not demo_available(), reason="this build ships no demo checkpoint")
+from cxrvlp.inference import DEMO_DIR, Predictor
 
 
 def test_demo_loads_offline_and_is_small():
@@ -45,5 +43,6 @@ def test_demo_prefers_the_original_over_its_negation_on_nih_test_images(shared_d
         sims = (predictor.embed_images([image]) @ predictor.embed_texts(texts).T)[0]
         wins += int((sims[0] > sims[1:]).sum())
         total += len(positives)
-    assert total >= 30
-    assert wins / total > 0.6, f"original beat its negation in {wins}/{total} pairs"
+    assert total >= 40
+    # measured 40/48 = 0.833 (deterministic: seeded reports, eval mode); the floor allows one pair to flip
+    assert wins / total >= 0.8, f"original beat its negation in {wins}/{total} pairs"

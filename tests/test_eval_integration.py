@@ -1,6 +1,6 @@
 """The evaluation suite with the real text engine (and, where present, the real ``lite`` model and real images).
 
-Skipped until ``cxrvlp.text`` exists; the model test also needs ``cxrvlp.inference`` and ``../shared/data``.
+The model test also needs ``../shared/data``.
 The covid_chestxray "reports" are case notes from papers and teaching sites, not radiology reports: numbers on them
 are a smoke test of the pipeline, never results on real reports.
 """
@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 import torch
 
-text_engine = pytest.importorskip("cxrvlp.text")
-openi = pytest.importorskip("cxrvlp.data.openi")
-
-from cxrvlp.eval import (  # noqa: E402
+import cxrvlp.text as text_engine
+from cxrvlp import inference
+from cxrvlp.data import openi
+from cxrvlp.eval import (
     EvalItem,
     build_cxr_align,
     build_prompt_sets,
@@ -77,16 +77,16 @@ def test_prompt_sets_pass_the_guard_for_chexpert_and_nih_names():
 def test_text_diagnostics_on_openi_with_a_bag_of_words_model():
     res = text_diagnostics(HashEmbedder(), max_reports=300, n_bootstrap=200)
     m = res.metrics
-    assert res.info["reports"] >= 20
-    assert all(math.isfinite(m[k].value) for k in ("cos_negation", "cos_omitted", "cos_gap"))
-    assert 0.0 <= m["negation_closer"].value <= 1.0
-    for key in ("cos_negation", "cos_omitted"):
-        assert -1.0 <= m[key].value <= 1.0
+    # measured (deterministic: hashed word vectors, the first 300 Open-I reports): 113 reports, cos(r, r^n) 0.871,
+    # cos(r, r^r) 0.890, negated closer than omitted in 34.5%; a bag of words shares most words with both variants
+    assert res.info["reports"] >= 100
+    assert m["cos_negation"].value > 0.8 and m["cos_omitted"].value > 0.8
+    assert m["cos_gap"].value == pytest.approx(m["cos_negation"].value - m["cos_omitted"].value, abs=1e-6)
+    assert 0.2 < m["negation_closer"].value < 0.5
 
 
 @pytest.mark.shared_data
 def test_lite_on_real_images(shared_data: Path):
-    inference = pytest.importorskip("cxrvlp.inference")
     covid = [it for it in read_manifest(shared_data / "covid_chestxray" / "manifest.csv") if it.report][:48]
     nih = read_manifest(shared_data / "nih_cxr14_sample" / "manifest.csv", split="test")[:48]
     openi = read_manifest(shared_data / "iu_openi" / "manifest.csv")

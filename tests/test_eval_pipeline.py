@@ -90,7 +90,8 @@ BUILD = {k: ENGINE[k] for k in ("label_fn", "negate_fn", "omit_fn", "clean_fn")}
 class ConceptEmbedder:
     """Perfect by construction: one dimension per finding (+1 present / -1 absent) plus a bias dimension.
 
-    Images encode their findings in the RGB channels of pixel (0, 0); texts are embedded from the fake labeler.
+    Images encode finding ``k`` as pixel ``(k, 0)`` (255 present, 0 absent; grayscale, as ``read_image`` reads every
+    image); texts are embedded from the fake labeler.
     Counts what it embeds, to check that ``evaluate`` embeds everything once.
     """
 
@@ -100,7 +101,7 @@ class ConceptEmbedder:
 
     def embed_images(self, images, *, batch_size=32, on_progress=None) -> torch.Tensor:
         self.images_seen += len(images)
-        rows = [[1.0 if v > 127 else -1.0 for v in im.getpixel((0, 0))] + [0.5] for im in images]
+        rows = [[1.0 if im.convert("L").getpixel((k, 0)) > 127 else -1.0 for k in range(3)] + [0.5] for im in images]
         return torch.nn.functional.normalize(torch.tensor(rows), dim=1)
 
     def embed_texts(self, texts, *, batch_size=64, on_progress=None) -> torch.Tensor:
@@ -129,7 +130,7 @@ def report_for(present: tuple[bool, ...]) -> str:
 
 
 def write_dataset(root: Path, n: int = 24) -> Path:
-    """Images whose pixel colours are their findings, explicit reports, a manifest; 1 in 8 items is normal."""
+    """Images whose first pixels are their findings, explicit reports, a manifest; 1 in 8 items is normal."""
     (root / "images").mkdir(parents=True, exist_ok=True)
     combos = list(itertools.product([False, True], repeat=3))
     with (root / "manifest.csv").open("w", newline="") as f:
@@ -137,7 +138,9 @@ def write_dataset(root: Path, n: int = 24) -> Path:
         w.writerow(["image", "text", "labels", "split"])
         for i in range(n):
             present = combos[i % 8]
-            Image.new("RGB", (8, 8), tuple(255 if p else 0 for p in present)).save(root / "images" / f"im{i:03d}.png")
+            pixels = np.zeros((8, 8), dtype=np.uint8)
+            pixels[0, :3] = [255 if p else 0 for p in present]
+            Image.fromarray(pixels).save(root / "images" / f"im{i:03d}.png")
             labels = ";".join(c.replace(" ", "_") for c, p in zip(CLASSES, present, strict=True) if p) or "normal"
             w.writerow([f"images/im{i:03d}.png", report_for(present), labels, "test" if i % 4 else "train"])
     return root / "manifest.csv"

@@ -66,7 +66,7 @@ def test_paths_and_pil_inputs(tmp_path):
 
 
 def _dicom_bytes(arr: np.ndarray, photometric: str = "MONOCHROME2") -> bytes:
-    pydicom = pytest.importorskip("pydicom")
+    import pydicom
     from pydicom.dataset import FileDataset, FileMetaDataset
     from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 

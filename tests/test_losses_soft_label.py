@@ -158,6 +158,44 @@ def test_bf16_autocast_cpu_terms_are_float32_and_close() -> None:
     assert total(terms).item() == pytest.approx(ref.item(), rel=2e-2)
 
 
+def _near_tau_features(b: int = 32) -> tuple[torch.Tensor, torch.Tensor, float]:
+    """Images, texts and a tau where every off-diagonal ``S_t`` is tau + 2^-9, below bf16's resolution there.
+
+    All entries and every image-text product are exact in bf16 (so the logits are the same with and without
+    autocast); only ``T T^T`` needs more bits: off-diagonal 0.5 + 2^-10, diagonal 0.5 + 2^-9, which bf16 rounds
+    to 0.5. With ``tau = 0.5 - 2^-10`` fp32 targets are twice the bf16 ones.
+    """
+    d = 3 + b
+    text = torch.zeros(b, d)
+    text[:, :2] = 0.5
+    text[:, 2] = 2**-5
+    text[torch.arange(b), 3 + torch.arange(b)] = 2**-5
+    image = torch.zeros(b, d)
+    image[torch.arange(b), 3 + torch.arange(b)] = 1.0
+    return image, text, 0.5 - 2**-10
+
+
+def test_bf16_autocast_does_not_blur_soft_targets_near_tau(monkeypatch) -> None:
+    import cxrvlp.losses.soft_label as soft_label
+
+    image, text, tau = _near_tau_features()
+    sim = text @ text.T
+    assert sim[0, 1].item() == 0.5 + 2**-10 and (sim.bfloat16()[0, 1] == 0.5).item()  # the fixture is near tau
+    loss = DynamicSoftLabelLoss(hard_negatives=False, clinical_stream=False, tau_t=tau, gather=False)
+    inputs = {"image_features": image, "text_features": text, "logit_scale": torch.tensor(16.0)}
+    ref = loss(**inputs)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        got = loss(**inputs)
+    for key in ("i2t_loss", "t2i_loss"):
+        assert got[key].dtype == torch.float32
+        assert got[key].item() == pytest.approx(ref[key].item(), rel=1e-4), key
+    # the same loss with S as a plain product under autocast (bf16) is far off: the check above can fail
+    monkeypatch.setattr(soft_label, "_similarity_fp32", lambda a, b: a @ b.T)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        blurred = loss(**inputs)
+    assert blurred["i2t_loss"].item() > 5 * ref["i2t_loss"].item()
+
+
 def test_missing_inputs_name_the_key() -> None:
     out = make_outputs(3)
     with pytest.raises(ValueError, match="hardneg_text_features"):

@@ -5,7 +5,7 @@ import json
 import pytest
 import torch
 
-from cxrvlp.models import CheckpointError, CXRClip, create_model
+from cxrvlp.models import CheckpointError, CXRClip, create_model, load_checkpoint
 from cxrvlp.models.delta import DELTA_NAME, load_delta, save_delta
 
 
@@ -35,8 +35,10 @@ def test_delta_round_trip_is_small_and_faithful(trained, tmp_path):
     x = torch.randn(1, 3, 224, 224)
     with torch.no_grad():
         torch.testing.assert_close(back.encode_image(x), trained.encode_image(x), atol=1e-5, rtol=1e-4)
-    # CXRClip.from_pretrained reads delta checkpoints too
-    assert isinstance(CXRClip.from_pretrained(tmp_path / "d"), CXRClip)
+    # the one checkpoint loader (every --model cxrvlp:DIR) reads delta checkpoints; CXRClip.from_pretrained says so
+    assert isinstance(load_checkpoint(tmp_path / "d"), CXRClip)
+    with pytest.raises(CheckpointError, match="delta checkpoint: load it with cxrvlp.models.load_checkpoint"):
+        CXRClip.from_pretrained(tmp_path / "d")
 
 
 def test_half_precision_storage(trained, tmp_path):

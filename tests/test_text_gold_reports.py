@@ -20,8 +20,6 @@ GOLD = Path(__file__).parent / "data" / "gold_reports.jsonl"
 
 @pytest.fixture(scope="module")
 def dev():
-    if not GOLD.is_file():
-        pytest.skip(f"{GOLD} not found")
     return load_gold(GOLD, split="dev")
 
 

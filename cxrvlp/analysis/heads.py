@@ -29,6 +29,7 @@ import torch
 from torch import nn
 
 from cxrvlp.models import CXRClip
+from cxrvlp.types import UnsupportedError, UserError
 
 _OUT_PROJ = re.compile(
     r"^(?P<layer>(?:.*\.)?layers?\.(?P<index>\d+))\.(attention\.output\.dense|self_attn\.out_proj|attn\.out_proj)$"
@@ -48,7 +49,7 @@ def _transformer_layers(backbone: nn.Module) -> list[tuple[nn.Module, nn.Linear]
         if m and isinstance(module, nn.Linear):
             found.setdefault(int(m.group("index")), (backbone.get_submodule(m.group("layer")), module))
     if not found:
-        raise NotImplementedError(
+        raise UnsupportedError(
             f"head ablation supports BERT-, CLIP-text- and SigLIP-text-style encoders; found no per-layer attention "
             f"output projection in {type(backbone).__name__}"
         )
@@ -74,7 +75,7 @@ def _as_mask(spec: HeadSpec, layers: int, heads: int) -> torch.Tensor:
     for layer, hs in items:
         for head in hs:
             if not (0 <= layer < layers and 0 <= head < heads):
-                raise ValueError(f"head ({layer}, {head}) out of range: the encoder has {layers} x {heads} heads")
+                raise UserError(f"head ({layer}, {head}) out of range: the encoder has {layers} x {heads} heads")
             mask[layer, head] = 0.0
     return mask
 
@@ -261,7 +262,7 @@ def head_sweep(
         on_progress: called as ``(done, total)`` after each masked pass (``total`` = heads x chunks of 16 texts).
     """
     if len(reports) != len(negated) or not reports:
-        raise ValueError("give the same non-zero number of reports and negated reports")
+        raise UserError("give the same non-zero number of reports and negated reports")
     if image_features is not None and image_features.shape[0] != len(reports):
         raise ValueError(f"{image_features.shape[0]} image embeddings for {len(reports)} reports")
     n = len(reports)

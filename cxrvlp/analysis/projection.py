@@ -21,6 +21,8 @@ import numpy as np
 import pandas as pd
 import torch
 
+from cxrvlp.types import UserError
+
 log = logging.getLogger(__name__)
 
 Method = Literal["tsne", "umap"]
@@ -142,7 +144,7 @@ def project(
     x = x.astype(np.float32)
     n = x.shape[0]
     if n < 3:
-        raise ValueError(f"need at least 3 points to project, got {n}")
+        raise UserError(f"need at least 3 points to project, got {n}")
     if method == "tsne":
         from sklearn.manifold import TSNE
 
@@ -161,7 +163,7 @@ def project(
         with warnings.catch_warnings():  # we never call inverse_transform; umap warns about it for "precomputed"
             warnings.filterwarnings("ignore", message="using precomputed metric", category=UserWarning)
             return umap.UMAP(n_components=2, random_state=seed, n_jobs=1, **params).fit_transform(x)
-    raise ValueError(f"unknown projection method {method!r}; valid: tsne, umap")
+    raise UserError(f"unknown projection method {method!r}; valid: tsne, umap")
 
 
 def projection_frame(

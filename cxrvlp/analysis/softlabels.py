@@ -17,6 +17,7 @@ import torch
 from cxrvlp.losses import functional as LF
 from cxrvlp.losses.soft_label import DynamicSoftLabelLoss
 from cxrvlp.models import CXRClip
+from cxrvlp.types import UserError
 
 STREAMS = ("text", "clinical", "graph")
 
@@ -58,7 +59,7 @@ def _clinical(reports: Sequence[str]) -> torch.Tensor:
 
 
 def _graph_features(model: CXRClip, reports: Sequence[str]) -> torch.Tensor:
-    from cxrvlp.models.graph import collate_graphs, graph_to_data
+    from cxrvlp.data.graphs import collate_graphs, graph_to_data
     from cxrvlp.text import extract_graph
 
     device = next(model.parameters()).device
@@ -93,9 +94,9 @@ def soft_label_matrices(
     """
     unknown = set(streams) - set(STREAMS)
     if unknown:
-        raise ValueError(f"unknown streams {sorted(unknown)}; valid: {', '.join(STREAMS)}")
+        raise UserError(f"unknown streams {sorted(unknown)}; valid: {', '.join(STREAMS)}")
     if not reports:
-        raise ValueError("give at least one report")
+        raise UserError("give at least one report")
     if hardneg_reports is not None and len(hardneg_reports) != len(reports):
         raise ValueError(f"{len(hardneg_reports)} hard negatives for {len(reports)} reports")
     if image_features is not None and image_features.shape[0] != len(reports):

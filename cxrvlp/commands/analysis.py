@@ -7,7 +7,9 @@ import json
 from pathlib import Path
 from typing import Any
 
+from cxrvlp.commands import MODEL_SPEC_HELP
 from cxrvlp.commands.progress import StageBars
+from cxrvlp.types import UserError
 
 
 def __getattr__(name: str) -> Any:
@@ -20,7 +22,7 @@ def __getattr__(name: str) -> Any:
 
 
 def _model_arg(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", default="preset:lite", help="model spec: preset:NAME or cxrvlp:DIR (default preset:lite)")
+    p.add_argument("--model", default="preset:lite", help=f"{MODEL_SPEC_HELP}; default preset:lite")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -80,11 +82,11 @@ def read_reports(path: str | None, *, limit: int, seed: int) -> list[str]:
         df = pd.read_csv(path)
         reports = csv_reports(df)
         if reports is None:
-            raise ValueError(f"{path} has no 'report' or 'text' column (columns: {', '.join(df.columns)})")
+            raise UserError(f"{path} has no 'report' or 'text' column (columns: {', '.join(df.columns)})")
     else:
         reports = [line.strip() for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
     if not reports:
-        raise ValueError("no reports to analyse")
+        raise UserError("no reports to analyse")
     return sample_reports(reports, limit, seed)
 
 
@@ -104,7 +106,7 @@ def run_explain(args: argparse.Namespace) -> int:
     from cxrvlp.inference import Predictor
 
     if not args.image and not args.reference_text:
-        raise ValueError("give --image or --reference-text")
+        raise UserError("give --image or --reference-text")
     predictor = Predictor.from_spec(args.model)
     reference = predictor.embed_images([args.image])[0] if args.image else args.reference_text
 
@@ -120,7 +122,7 @@ def run_explain(args: argparse.Namespace) -> int:
 
         positives = label_report(args.report).positives()
         if not positives:
-            raise ValueError("--negated: the labeler finds no positive finding in the report to negate")
+            raise UserError("--negated: the labeler finds no positive finding in the report to negate")
         results.append(explain(make_negated(args.report, positives[0], seed=0)))
     body = attribution_pair_html(*results) if len(results) == 2 else attribution_html(result)
     body += attribution_bar(result).to_html(full_html=False, include_plotlyjs=True)

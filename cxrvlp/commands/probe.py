@@ -5,14 +5,15 @@ from __future__ import annotations
 import argparse
 import json
 
+from cxrvlp.commands import MODEL_SPEC_HELP
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("probe", help="score reports against one image with any model (preset, checkpoint, hf:, ...)")
     p.add_argument(
         "--model",
         default="preset:lite",
-        help="model spec: preset:NAME, cxrvlp:DIR, hf:ID_OR_DIR, open_clip:NAME or openai_clip:FILE "
-        "(docs/external_models.md; default preset:lite)",
+        help=f"{MODEL_SPEC_HELP}; default preset:lite",
     )
     p.add_argument("--image", required=True, help="chest X-ray (PNG / JPEG / DICOM)")
     p.add_argument("--report", action="append", required=True, help="a report to score (repeat for several)")

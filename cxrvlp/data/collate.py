@@ -14,10 +14,23 @@ from typing import Any
 
 import torch
 
+from cxrvlp.data.graphs import collate_graphs, graphs_to_data
 from cxrvlp.types import ReportGraph
 
 TRUNK_KEYS = ("image_trunk", "text_trunk", "hardneg_text_trunk", "distractor_image_trunk")
 """Precomputed frozen-trunk features (``train.cache_features``) that replace images / tokenised reports."""
+
+
+def tokenize_texts(tokenizer: Any, texts: list[str], max_length: int) -> dict[str, torch.Tensor]:
+    """Texts -> ``{"input_ids": [B, L], "attention_mask": [B, L]}`` padded to the longest, truncated to ``max_length``.
+
+    Args:
+        tokenizer: anything with the Hugging Face call signature (a HF tokenizer, or an adapter's wrapper of one).
+        texts: the texts to encode.
+        max_length: token limit per text.
+    """
+    enc = tokenizer(list(texts), padding=True, truncation=True, max_length=max_length, return_tensors="pt")
+    return {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"]}
 
 
 class Collator:
@@ -36,13 +49,9 @@ class Collator:
 
     def tokenize(self, texts: list[str]) -> dict[str, torch.Tensor]:
         """Texts -> ``{"input_ids": [B, L], "attention_mask": [B, L]}`` padded to the longest."""
-        from cxrvlp.models.text import tokenize_texts
-
         return tokenize_texts(self.tokenizer, texts, self.max_length)
 
     def graphs(self, items: list[str]) -> Any:
-        from cxrvlp.models.graph import collate_graphs, graphs_to_data
-
         graphs = [ReportGraph.from_dict(json.loads(g)) for g in items]
         return collate_graphs(graphs_to_data(graphs, self.tokenizer, max_node_tokens=self.max_node_tokens))
 

@@ -29,6 +29,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cxrvlp.types import UserError
+
 # NIH ChestX-ray14 finding -> (CheXpert class whose bank to use or None, keyword the sentence must contain or None)
 NIH_FINDINGS: dict[str, tuple[str | None, str | None]] = {
     "Atelectasis": ("Atelectasis", None),
@@ -141,7 +143,7 @@ def build_banks(reports: Sequence[str], *, seed: int = 0, max_per_bank: int = 20
             pos = {s for s, negated in mentions.items() if negated is False and not NEGATION_CUE.search(s)}
             neg = {s for s, negated in mentions.items() if negated is True}
         if not pos:
-            raise ValueError(f"no positive sentence for {finding}: the report corpus is too small")
+            raise UserError(f"no positive sentence for {finding}: the report corpus is too small")
         banks.positive[finding], banks.negative[finding] = pick(pos), pick(neg)
     return banks
 
@@ -155,7 +157,7 @@ def parse_labels(labels: str) -> list[str]:
     names = [n.strip() for n in labels.split(";") if n.strip() and n.strip() != "No Finding"]
     unknown = [n for n in names if n not in NIH_FINDINGS]
     if unknown:
-        raise ValueError(f"unknown finding(s) {unknown}; valid: No Finding, {', '.join(NIH_FINDINGS)}")
+        raise UserError(f"unknown finding(s) {unknown}; valid: No Finding, {', '.join(NIH_FINDINGS)}")
     return names
 
 
@@ -197,7 +199,7 @@ def compose_manifest(
     manifest = manifest / "manifest.csv" if manifest.is_dir() else manifest
     df = pd.read_csv(manifest, dtype=str, keep_default_na=False)
     if "image" not in df.columns or "labels" not in df.columns:
-        raise ValueError(f"{manifest}: needs columns image and labels, has {list(df.columns)}")
+        raise UserError(f"{manifest}: needs columns image and labels, has {list(df.columns)}")
     rows = []
     for row in df.to_dict("records"):
         rng = random.Random(f"{seed}:{row['image']}")

@@ -23,6 +23,7 @@ from torch.utils.data import Dataset
 from cxrvlp.config import LossConfig, ModelConfig
 from cxrvlp.data.images import read_image
 from cxrvlp.data.records import Record
+from cxrvlp.types import UserError
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +53,7 @@ def streams_for(model: ModelConfig, loss: LossConfig) -> frozenset[str]:
         streams.add("labels")
     if loss.name == "dsl" and (loss.graph_stream or loss.graph_pairs):
         if not model.graph.enabled:
-            raise ValueError("loss.graph_stream / loss.graph_pairs need model.graph.enabled=true")
+            raise UserError("loss.graph_stream / loss.graph_pairs need model.graph.enabled=true")
         streams.add("graph")
     return frozenset(streams)
 
@@ -92,11 +93,11 @@ class CXRDataset(Dataset):
         streams = frozenset(streams) | ({"hardneg"} if "distractor" in streams else set())
         unknown = set(streams) - set(STREAMS)
         if unknown:
-            raise ValueError(f"unknown streams {sorted(unknown)}; valid: {', '.join(STREAMS)}")
+            raise UserError(f"unknown streams {sorted(unknown)}; valid: {', '.join(STREAMS)}")
         rows = {raw: i for i, raw in enumerate(table["raw"])}
         missing = [r.report for r in records if r.report not in rows]
         if missing:
-            raise ValueError(f"{len(missing)} reports are not in the preprocessing table (stale cache?)")
+            raise UserError(f"{len(missing)} reports are not in the preprocessing table (stale cache?)")
         reports = table["report"].tolist()
         hardnegs = table["hardneg_report"].tolist() if "hardneg" in streams else None
         keep, empty, no_hardneg = [], 0, 0

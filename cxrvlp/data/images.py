@@ -14,12 +14,14 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from cxrvlp.types import UserError
+
 MAX_PIXELS = 64_000_000  # refuse anything larger: a decompression bomb, or not a chest X-ray
 MAX_SIDE = 2048  # downscale larger images right away (models use 224-512 px)
 DICOM_MAGIC_OFFSET = 128
 
 
-class ImageReadError(ValueError):
+class ImageReadError(UserError):
     """The input is not an image we can read; the message is safe to show to a user."""
 
 

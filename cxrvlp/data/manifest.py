@@ -1,73 +1,151 @@
-"""A CSV manifest ``image,report[,split]``: the way to train on any folder of images with reports.
+"""The one CSV manifest reader (training, evaluation, fine-tuning and the app): ``image[,report|text][,labels]
+[,split][,view][,patient|patient_id|subject_id]``.
 
-Optional columns: ``view`` (PA / AP / LATERAL ...; used by ``frontal_only``), ``patient`` or ``patient_id`` (split
-grouping), ``labels`` (the image's own labels, ``;``-separated; CON2 draws distractor images from them).
-``text`` is accepted as another name of ``report`` (the layout of ``../shared/data/*/manifest.csv``).
-Relative image paths are resolved against the manifest's folder. Rows without a report are dropped (logged).
-Without a ``split`` column, splits are drawn per patient (or per image) by :func:`~cxrvlp.data.records.hashed_split`.
+``image`` is a path relative to the CSV's folder (absolute paths are kept); ``report`` (or ``text``, the layout of
+``../shared/data/*/manifest.csv``) the free-text report, the first non-empty of the two per row; ``labels`` a
+``;``-separated list of dataset findings (the image's own labels: CON2 draws distractor images from them);
+``split`` is normalised (``validate`` / ``valid`` -> ``val``, see :func:`~cxrvlp.data.records.normalise_split`);
+``view`` is PA / AP / LATERAL ... (``frontal_only``); the first patient column present groups images by patient.
+Text is decoded as UTF-8 with undecodable bytes replaced.
+
+:func:`read_manifest_rows` returns the rows; :func:`load_manifest` (the ``manifest`` training dataset) turns them
+into :class:`~cxrvlp.data.records.Record` s, :func:`cxrvlp.eval.dataset.read_manifest` into evaluation items.
+Training drops rows without a report (logged) and, without a ``split`` column, draws splits per patient (or per
+image) with :func:`~cxrvlp.data.records.hashed_split`.
 """
 
 from __future__ import annotations
 
+import csv
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 
 from cxrvlp.data.records import DATASETS, Record, filter_frontal, hashed_split, normalise_split
+from cxrvlp.types import UserError
 
 log = logging.getLogger(__name__)
 
+REPORT_COLUMNS: tuple[str, ...] = ("report", "text")
+"""Columns read as the report, first non-empty wins."""
+PATIENT_COLUMNS: tuple[str, ...] = ("patient", "patient_id", "subject_id")
+"""Columns read as the patient id, first present wins (NIH: ``patient_id``; MIMIC: ``subject_id``)."""
 
-def _manifest_path(root: str | Path) -> Path:
+
+@dataclass(frozen=True)
+class ManifestRow:
+    """One manifest row.
+
+    Attributes:
+        image: the ``image`` value as written (the item id of evaluation).
+        path: the image's absolute path.
+        report: the report (``""`` when none).
+        labels: the ``labels`` entries, stripped, empty ones dropped (dataset spelling).
+        split: the normalised split (``""`` when the row has none).
+        view: the ``view`` value (``""`` when absent).
+        patient: the patient id (``""`` when the manifest has no patient column).
+    """
+
+    image: str
+    path: str
+    report: str = ""
+    labels: tuple[str, ...] = ()
+    split: str = ""
+    view: str = ""
+    patient: str = ""
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """A manifest file's rows and columns."""
+
+    path: Path
+    columns: tuple[str, ...]
+    rows: tuple[ManifestRow, ...]
+
+    @property
+    def patient_column(self) -> str | None:
+        return next((c for c in PATIENT_COLUMNS if c in self.columns), None)
+
+
+def manifest_path(root: str | Path) -> Path:
+    """``root`` itself, or ``root/manifest.csv`` for a folder; raises ``FileNotFoundError`` when it is missing."""
     path = Path(root).expanduser()
     if path.is_dir():
         path = path / "manifest.csv"
     if not path.is_file():
-        raise FileNotFoundError(f"manifest {path} not found (data.root: a CSV file or a folder with manifest.csv)")
+        raise FileNotFoundError(f"manifest not found: {path} (give a CSV file or a folder with manifest.csv)")
     return path
+
+
+def read_manifest_rows(root: str | Path, *, need_report: bool = False) -> Manifest:
+    """Read a manifest CSV (or ``root/manifest.csv``).
+
+    Args:
+        need_report: require a ``report`` or ``text`` column (training).
+
+    Raises:
+        FileNotFoundError: no manifest at ``root``.
+        UserError: the CSV has no ``image`` column (or, with ``need_report``, no report column).
+    """
+    path = manifest_path(root)
+    base = path.resolve().parent
+    with path.open(newline="", encoding="utf-8", errors="replace") as f:
+        reader = csv.DictReader(f)
+        columns = tuple(reader.fieldnames or ())
+        if need_report and ("image" not in columns or not any(c in columns for c in REPORT_COLUMNS)):
+            raise UserError(f"{path}: a manifest needs columns image and report (or text); it has {list(columns)}")
+        if "image" not in columns:
+            raise UserError(f"{path}: a manifest needs an 'image' column; it has {list(columns)}")
+        patient_col = next((c for c in PATIENT_COLUMNS if c in columns), None)
+        rows = []
+        for row in reader:
+            image = (row.get("image") or "").strip()
+            report = next((text for c in REPORT_COLUMNS if (text := (row.get(c) or "").strip())), "")
+            rows.append(
+                ManifestRow(
+                    image=image,
+                    path=str((base / Path(image).expanduser()).resolve()),
+                    report=report,
+                    labels=tuple(x.strip() for x in (row.get("labels") or "").split(";") if x.strip()),
+                    split=normalise_split(row.get("split") or ""),
+                    view=(row.get("view") or "").strip(),
+                    patient=(row.get(patient_col) or "").strip() if patient_col else "",
+                )
+            )
+    return Manifest(path=path, columns=columns, rows=tuple(rows))
 
 
 @DATASETS.register("manifest")
 def load_manifest(root: str | Path, *, frontal_only: bool = True, seed: int = 0) -> list[Record]:
-    """Read a CSV manifest into records.
+    """Read a CSV manifest into training records (rows without a report are dropped, logged).
 
     Args:
         root: the CSV file, or a folder holding ``manifest.csv``.
         frontal_only: drop rows whose ``view`` is known and not PA / AP.
-        seed: seeds the split assignment when the CSV has no ``split`` column.
+        seed: seeds the split assignment of rows without a ``split``.
 
     Raises:
         FileNotFoundError: no manifest at ``root``.
-        ValueError: the CSV lacks an ``image`` or ``report`` / ``text`` column.
+        UserError: the CSV lacks an ``image`` or ``report`` / ``text`` column.
     """
-    import pandas as pd
-
-    path = _manifest_path(root)
-    df = pd.read_csv(path, dtype=str, keep_default_na=False)
-    text_col = "report" if "report" in df.columns else "text" if "text" in df.columns else None
-    if "image" not in df.columns or text_col is None:
-        raise ValueError(f"{path}: a manifest needs columns image and report (or text); it has {list(df.columns)}")
-    patient_col = next((c for c in ("patient", "patient_id") if c in df.columns), None)
-    base = path.parent
+    manifest = read_manifest_rows(root, need_report=True)
     records, empty = [], 0
-    for row in df.to_dict("records"):
-        report = str(row[text_col]).strip()
-        if not report:
+    for row in manifest.rows:
+        if not row.report:
             empty += 1
             continue
-        image = Path(row["image"]).expanduser()
-        image = image if image.is_absolute() else base / image
-        patient = str(row[patient_col]) if patient_col else ""
-        split = row.get("split") or hashed_split(patient or str(row["image"]), seed=seed)
+        split = row.split or hashed_split(row.patient or row.image, seed=seed)
         records.append(
             Record(
-                image=str(image),
-                report=report,
-                split=normalise_split(split),
-                view=str(row.get("view", "")),
-                patient=patient,
-                labels=str(row.get("labels", "")),
+                image=row.path,
+                report=row.report,
+                split=split,
+                view=row.view,
+                patient=row.patient,
+                labels=";".join(row.labels),
             )
         )
     if empty:
-        log.info("%s: dropped %d rows without a report", path.name, empty)
-    return filter_frontal(records, frontal_only=frontal_only, dataset=f"manifest {path.name}")
+        log.info("%s: dropped %d rows without a report", manifest.path.name, empty)
+    return filter_frontal(records, frontal_only=frontal_only, dataset=f"manifest {manifest.path.name}")

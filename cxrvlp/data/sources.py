@@ -9,6 +9,7 @@ from cxrvlp.config import DataConfig
 from cxrvlp.data import chexpert_plus, manifest, mimic, openi_images  # noqa: F401  (register the loaders)
 from cxrvlp.data.preprocess import ProgressFn, default_cache_dir, load_or_build
 from cxrvlp.data.records import DATASETS, Record
+from cxrvlp.types import UserError
 
 
 def dataset_names() -> list[str]:
@@ -24,7 +25,7 @@ def load_records(cfg: DataConfig) -> list[Record]:
         FileNotFoundError / ValueError: from the loader, naming the missing file or column.
     """
     if not cfg.root:
-        raise ValueError("data.root is empty: set it to the dataset folder (or the manifest CSV)")
+        raise UserError("data.root is empty: set it to the dataset folder (or the manifest CSV)")
     loader = DATASETS.get(cfg.dataset)
     kwargs = {"frontal_only": cfg.frontal_only, "seed": cfg.seed}
     if "reports" in inspect.signature(loader).parameters:

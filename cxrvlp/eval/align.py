@@ -52,6 +52,7 @@ from cxrvlp.eval.engine import (
     omit_fn_or_default,
 )
 from cxrvlp.eval.results import Metric, TaskResult
+from cxrvlp.types import UserError
 
 log = logging.getLogger(__name__)
 
@@ -162,13 +163,13 @@ def load_cxr_align(path: str | Path, *, image_root: str | Path | None = None) ->
     path = Path(path)
     data = json.loads(path.read_text(encoding="utf-8"))
     if not isinstance(data, dict):
-        raise ValueError(f"{path}: expected a JSON object {{case_id: case}}, got {type(data).__name__}")
+        raise UserError(f"{path}: expected a JSON object {{case_id: case}}, got {type(data).__name__}")
     root = Path(image_root) if image_root is not None else path.resolve().parent
     cases = {}
     for cid, entry in data.items():
         missing = [k for k in ("chosen", *VARIANTS) if not isinstance(entry, dict) or k not in entry]
         if missing:
-            raise ValueError(f"{path}: case {cid!r} lacks {', '.join(missing)}")
+            raise UserError(f"{path}: case {cid!r} lacks {', '.join(missing)}")
         chosen = entry["chosen"]
         chosen = ", ".join(map(str, chosen)) if isinstance(chosen, list) else str(chosen)
         image = _resolve_image(root, cid, entry.get("image"))

@@ -1,18 +1,21 @@
-"""Evaluation records and the CSV manifest reader.
+"""Evaluation records from a CSV manifest.
 
-A manifest is a CSV with at least ``image`` (path relative to the CSV's folder), and optionally ``text`` or
-``report`` (the report; empty = none), ``labels`` (``;``-separated finding names) and ``split`` — the layout of
-the prepared data in ``shared/data``. Images are opened lazily, only when the evaluation embeds them.
+Manifests are read by the one reader, :func:`cxrvlp.data.manifest.read_manifest_rows` (columns, report column
+preference, split normalisation: see there); this module turns its rows into :class:`EvalItem` s. Images are read
+lazily, only when the evaluation embeds them, by the one image reader (:func:`cxrvlp.data.images.read_image`).
 """
 
 from __future__ import annotations
 
-import csv
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from cxrvlp.data.manifest import ManifestRow, read_manifest_rows
+from cxrvlp.data.records import normalise_split
+from cxrvlp.types import UserError
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -49,11 +52,14 @@ class EvalItem:
 
 
 def open_image(path: str | Path) -> Image.Image:
-    """Open an image file fully into memory as RGB."""
-    from PIL import Image
+    """Read an image file (PNG/JPEG of any bit depth, or DICOM) with :func:`cxrvlp.data.images.read_image`, as RGB.
 
-    with Image.open(path) as im:
-        return im.convert("RGB")
+    The one image reader of training, fine-tuning and the app: 16-bit PNGs keep their contrast (``PIL``'s own
+    ``convert("RGB")`` clips them to white) and DICOM files are read for their pixels only.
+    """
+    from cxrvlp.data.images import read_image
+
+    return read_image(path).convert("RGB")
 
 
 def normalize_label(name: str) -> str:
@@ -62,48 +68,36 @@ def normalize_label(name: str) -> str:
     return LABEL_ALIASES.get(name.lower(), name.replace("_", " "))
 
 
+def item_from_row(row: ManifestRow) -> EvalItem:
+    """One manifest row as an :class:`EvalItem` (labels mapped by :func:`normalize_label`)."""
+    return EvalItem(
+        id=row.image,
+        image=functools.partial(open_image, row.path),
+        report=row.report or None,
+        labels=tuple(normalize_label(x) for x in row.labels),
+        image_path=row.path,
+        split=row.split,
+    )
+
+
 def read_manifest(path: str | Path, *, split: str | None = None) -> list[EvalItem]:
     """Read a CSV manifest into :class:`EvalItem` records.
 
     Args:
-        path: the CSV file; image paths inside are relative to its folder (absolute paths are kept).
-        split: keep only rows whose ``split`` equals this (None keeps all rows).
+        path: the CSV file (or a folder with ``manifest.csv``); image paths inside are relative to its folder.
+        split: keep only rows of this split (normalised like the manifest's: ``valid`` = ``val``; None keeps all).
 
     Returns:
-        Items in file order. Text is decoded as UTF-8 with undecodable bytes replaced.
+        Items in file order.
 
     Raises:
         FileNotFoundError: when the CSV does not exist.
-        ValueError: when it has no ``image`` column, or ``split`` is given and no row matches.
+        UserError: when it has no ``image`` column, or ``split`` is given and no row matches.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"manifest not found: {path}")
-    root = path.resolve().parent
-    items: list[EvalItem] = []
-    splits: set[str] = set()
-    with path.open(newline="", encoding="utf-8", errors="replace") as f:
-        reader = csv.DictReader(f)
-        if "image" not in (reader.fieldnames or []):
-            raise ValueError(f"{path}: manifest needs an 'image' column, found {reader.fieldnames}")
-        for row in reader:
-            row_split = (row.get("split") or "").strip()
-            splits.add(row_split)
-            if split is not None and row_split != split:
-                continue
-            image_path = str((root / row["image"]).resolve())
-            text = (row.get("text") or row.get("report") or "").strip()
-            labels = tuple(normalize_label(x) for x in (row.get("labels") or "").split(";") if x.strip())
-            items.append(
-                EvalItem(
-                    id=row["image"],
-                    image=functools.partial(open_image, image_path),
-                    report=text or None,
-                    labels=labels,
-                    image_path=image_path,
-                    split=row_split,
-                )
-            )
+    manifest = read_manifest_rows(path)
+    wanted = None if split is None else normalise_split(split)
+    items = [item_from_row(r) for r in manifest.rows if wanted is None or r.split == wanted]
     if split is not None and not items:
-        raise ValueError(f"{path}: no rows with split {split!r}; splits present: {sorted(splits)}")
+        present = sorted({r.split for r in manifest.rows})
+        raise UserError(f"{manifest.path}: no rows with split {split!r}; splits present: {present}")
     return items

@@ -60,6 +60,7 @@ from cxrvlp.eval.finetune_train import (
     seeded,
 )
 from cxrvlp.eval.results import EvalResult, TaskResult
+from cxrvlp.types import UserError
 
 log = logging.getLogger(__name__)
 
@@ -96,12 +97,12 @@ class FinetuneConfig:
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
-            raise ValueError(f"unknown mode {self.mode!r}; valid: {', '.join(MODES)}")
+            raise UserError(f"unknown mode {self.mode!r}; valid: {', '.join(MODES)}")
         if not self.fractions or not self.seeds:
-            raise ValueError("give at least one fraction and one seed")
+            raise UserError("give at least one fraction and one seed")
         for f in self.fractions:
             if not 0.0 < f <= 1.0:
-                raise ValueError(f"fraction must be in (0, 1], got {f}")
+                raise UserError(f"fraction must be in (0, 1], got {f}")
 
     def options(self) -> ProbeOptions | TrainOptions:
         """The training hyperparameters of the mode, defaults filled in."""
@@ -197,7 +198,7 @@ def run_finetune(
     tr, va, te = (np.array([i for i in labelled if data.items[i].split == s], dtype=np.int64) for s in SPLITS)
     classes = list(config.classes) if config.classes else class_list([data.items[i] for i in tr])
     if not classes:
-        raise ValueError("no class to train: the train split has no positive finding (give classes explicitly)")
+        raise UserError("no class to train: the train split has no positive finding (give classes explicitly)")
     y = label_matrix(data.items, classes)  # (N, C)
     device = torch.device(getattr(predictor, "device", "cpu"))
     backbone, feature_desc = backbone_of(predictor.model)

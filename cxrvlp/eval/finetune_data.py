@@ -7,7 +7,6 @@ A row with no label at all is unlabelled and is left out of training and scoring
 
 from __future__ import annotations
 
-import csv
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -15,13 +14,13 @@ from pathlib import Path
 
 import numpy as np
 
-from cxrvlp.eval.dataset import EvalItem, read_manifest
+from cxrvlp.data.manifest import PATIENT_COLUMNS, read_manifest_rows
+from cxrvlp.eval.dataset import EvalItem, item_from_row
 from cxrvlp.eval.engine import NO_FINDING
+from cxrvlp.types import UserError
 
 log = logging.getLogger(__name__)
 
-PATIENT_COLUMNS: tuple[str, ...] = ("patient", "patient_id", "subject_id")
-"""Manifest columns read as the patient id, first match wins (NIH: ``patient_id``; MIMIC: ``subject_id``)."""
 SPLITS: tuple[str, str, str] = ("train", "val", "test")
 
 
@@ -48,17 +47,14 @@ def read_labelled_manifest(path: str | Path) -> LabelledSet:
     """Read a manifest (``image,labels,split[,patient|patient_id|subject_id]``) as a :class:`LabelledSet`.
 
     Raises:
-        FileNotFoundError / ValueError: from :func:`cxrvlp.eval.dataset.read_manifest`.
+        FileNotFoundError / UserError: from :func:`cxrvlp.data.manifest.read_manifest_rows`.
     """
-    items = read_manifest(path)
-    with Path(path).open(newline="", encoding="utf-8", errors="replace") as f:
-        reader = csv.DictReader(f)
-        column = next((c for c in PATIENT_COLUMNS if c in (reader.fieldnames or [])), None)
-        by_image = {row["image"]: (row.get(column) or "").strip() for row in reader} if column else {}
-    if column is None:
+    manifest = read_manifest_rows(path)
+    if manifest.patient_column is None:
         log.info("%s: no patient column (%s); each image is its own patient", path, ", ".join(PATIENT_COLUMNS))
-    patients = tuple(by_image.get(it.id) or f"image:{it.id}" for it in items)
-    return LabelledSet(tuple(items), patients, source=str(path))
+    items = tuple(item_from_row(r) for r in manifest.rows)
+    patients = tuple(r.patient or f"image:{r.image}" for r in manifest.rows)
+    return LabelledSet(items, patients, source=str(path))
 
 
 def class_list(items: Sequence[EvalItem]) -> list[str]:
@@ -95,7 +91,7 @@ def sample_fraction(patients: Sequence[str], fraction: float, *, seed: int) -> n
         ValueError: for a fraction outside (0, 1].
     """
     if not 0.0 < fraction <= 1.0:
-        raise ValueError(f"fraction must be in (0, 1], got {fraction}")
+        raise UserError(f"fraction must be in (0, 1], got {fraction}")
     unique = list(dict.fromkeys(patients))
     n_keep = max(1, round(fraction * len(unique)))
     if n_keep >= len(unique):
@@ -110,11 +106,11 @@ def check_splits(data: LabelledSet) -> None:
     present = {it.split for it in data.items}
     missing = [s for s in SPLITS if s not in present]
     if missing:
-        raise ValueError(
+        raise UserError(
             f"{data.source or 'data'}: fine-tuning needs splits {SPLITS} (val for early stopping, test for the final "
             f"numbers); missing {missing}, present {sorted(present)}"
         )
     owner: dict[str, str] = {}
     for it, p in zip(data.items, data.patients, strict=True):
         if it.split in SPLITS and owner.setdefault(p, it.split) != it.split:
-            raise ValueError(f"patient {p!r} is in both {owner[p]!r} and {it.split!r}: splits must be by patient")
+            raise UserError(f"patient {p!r} is in both {owner[p]!r} and {it.split!r}: splits must be by patient")

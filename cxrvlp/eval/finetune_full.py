@@ -19,7 +19,7 @@ from cxrvlp.eval.finetune_train import (
     macro_auroc,
     make_loader,
 )
-from cxrvlp.inference import autocast
+from cxrvlp.runtime import autocast
 
 log = logging.getLogger(__name__)
 

@@ -19,8 +19,9 @@ import torch
 from torch import nn
 
 from cxrvlp.eval.bootstrap import auroc
-from cxrvlp.inference import autocast
 from cxrvlp.models.image import ImageEncoder
+from cxrvlp.runtime import autocast
+from cxrvlp.types import UserError
 
 StepProgress = Callable[[int, int], None]
 """``on_progress(done, total)``."""
@@ -129,7 +130,7 @@ def bce_pos_weight(y: torch.Tensor, kind: str) -> torch.Tensor | None:
     if kind == "none":
         return None
     if kind != "balanced":
-        raise ValueError(f"unknown pos_weight {kind!r}; valid: none, balanced")
+        raise UserError(f"unknown pos_weight {kind!r}; valid: none, balanced")
     n_pos = y.sum(0)  # (C,)
     ratio = (y.shape[0] - n_pos) / n_pos.clamp(min=1)
     return torch.where(n_pos > 0, ratio.clamp(1.0, 50.0), torch.ones_like(ratio))

@@ -47,7 +47,7 @@ from cxrvlp.eval.zeroshot import (
     report_label_matrix,
     score_zeroshot,
 )
-from cxrvlp.types import CHEXPERT_CLASSES
+from cxrvlp.types import CHEXPERT_CLASSES, UserError
 
 log = logging.getLogger(__name__)
 
@@ -187,9 +187,9 @@ def evaluate(
     """
     unknown = [t for t in tasks if t not in TASKS]
     if unknown:
-        raise ValueError(f"unknown task(s) {unknown}; valid tasks: {', '.join(TASKS)}")
+        raise UserError(f"unknown task(s) {unknown}; valid tasks: {', '.join(TASKS)}")
     if label_source not in ("auto", "dataset", "report"):
-        raise ValueError(f"label_source must be 'auto', 'dataset' or 'report', got {label_source!r}")
+        raise UserError(f"label_source must be 'auto', 'dataset' or 'report', got {label_source!r}")
     tasks = [t for t in TASKS if t in tasks]
     problems = check_inputs(items, tasks, align_cases=align_cases, label_source=label_source)
     if problems and (strict or len(problems) == len(tasks)):

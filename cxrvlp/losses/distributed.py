@@ -1,5 +1,10 @@
 """Gathering features from all ranks with gradients, so the soft-label loss sees the global batch.
 
+The differentiable gather is PyTorch's own ``torch.distributed.nn.functional.all_gather`` (what open_clip uses):
+its backward reduce-scatters the gradients (NCCL; all-to-all plus a sum on gloo). PyTorch 2.14 marks it deprecated
+in favour of the private ``torch.distributed._functional_collectives``; that warning is silenced here, and the
+2-process gloo test (``tests/test_losses_distributed.py``) proves the values and gradients.
+
 Gradient convention: :func:`gather_with_grad` sums, in backward, the gradients every rank computed for a rank's
 slice. Every rank evaluates the same global loss ``L``, so each rank's local features receive ``world_size *
 dL/dx_local``; DistributedDataParallel then averages parameter gradients over ranks (divides by ``world_size``),
@@ -10,8 +15,11 @@ All ranks must hold the same number of rows (use ``drop_last=True`` in the sampl
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 import torch.distributed as dist
+import torch.distributed.nn.functional as dist_fn
 from torch import Tensor
 
 
@@ -20,25 +28,6 @@ def world_size() -> int:
     if dist.is_available() and dist.is_initialized():
         return dist.get_world_size()
     return 1
-
-
-class _GatherWithGrad(torch.autograd.Function):
-    """``all_gather`` whose backward all-reduces (sums) the gradient and keeps the local slice."""
-
-    @staticmethod
-    def forward(ctx, tensor: Tensor) -> Tensor:  # type: ignore[override]
-        ctx.rank = dist.get_rank()
-        ctx.rows = tensor.shape[0]
-        tensor = tensor.contiguous()
-        parts = [torch.empty_like(tensor) for _ in range(dist.get_world_size())]
-        dist.all_gather(parts, tensor)
-        return torch.cat(parts, dim=0)
-
-    @staticmethod
-    def backward(ctx, grad: Tensor) -> Tensor:  # type: ignore[override]
-        grad = grad.contiguous()
-        dist.all_reduce(grad, op=dist.ReduceOp.SUM)
-        return grad[ctx.rank * ctx.rows : (ctx.rank + 1) * ctx.rows]
 
 
 def gather_with_grad(tensor: Tensor) -> Tensor:
@@ -57,7 +46,9 @@ def gather_with_grad(tensor: Tensor) -> Tensor:
         parts = [torch.empty_like(tensor) for _ in range(world_size())]
         dist.all_gather(parts, tensor.contiguous())
         return torch.cat(parts, dim=0)
-    return _GatherWithGrad.apply(tensor)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"torch\.distributed\.nn\.functional\.all_gather is deprecated")
+        return torch.cat(dist_fn.all_gather(tensor), dim=0)
 
 
 def gather_optional(tensor: Tensor | None) -> Tensor | None:

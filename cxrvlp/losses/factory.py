@@ -12,6 +12,7 @@ from cxrvlp.losses.clip import InfoNCE
 from cxrvlp.losses.conclip import ConCLIPLoss
 from cxrvlp.losses.soft_label import DynamicSoftLabelLoss
 from cxrvlp.registry import Registry
+from cxrvlp.types import UnknownNameError
 
 LOSSES: Registry[Any] = Registry("loss")
 """Loss classes by name; each has ``from_config(LossConfig)`` and returns a dict of ``*_loss`` terms."""
@@ -65,5 +66,5 @@ def ablation_config(row: str, base: LossConfig | None = None) -> LossConfig:
         KeyError: for an unknown row; the message lists the valid rows.
     """
     if row not in ABLATIONS:
-        raise KeyError(f"unknown ablation row {row!r}; valid rows: {', '.join(ABLATIONS)}")
+        raise UnknownNameError(f"unknown ablation row {row!r}; valid rows: {', '.join(ABLATIONS)}")
     return dataclasses.replace(base or LossConfig(), **ABLATIONS[row])

@@ -9,9 +9,10 @@ does not wait for it.
 from typing import Any
 
 from cxrvlp.models.clip import CheckpointError, CXRClip
-from cxrvlp.models.external import ANALYSES, SPEC_KINDS, ExternalClip, load_checkpoint, load_model, parse_spec
+from cxrvlp.models.external import ANALYSES, ExternalClip
 from cxrvlp.models.factory import create_model, list_presets, preset_config
 from cxrvlp.models.image import ImageEncoder
+from cxrvlp.models.loading import SPEC_KINDS, load_checkpoint, load_model, parse_spec
 from cxrvlp.models.text import TextEncoder
 from cxrvlp.models.weights import WeightsError
 

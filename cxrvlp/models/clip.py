@@ -22,13 +22,15 @@ from cxrvlp.config import ConfigError, ModelConfig, from_dict, to_dict
 from cxrvlp.data.transforms import image_transform
 from cxrvlp.models.image import ImageEncoder
 from cxrvlp.models.text import TextEncoder
+from cxrvlp.types import UserError
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
 TEXT_DIR = "text_encoder"
+DELTA_NAME = "delta.safetensors"  # a compact checkpoint (cxrvlp.models.delta)
 
 
-class CheckpointError(RuntimeError):
+class CheckpointError(UserError, RuntimeError):
     """A directory is not a cxrvlp checkpoint, or its files are corrupt or do not fit its config."""
 
 
@@ -140,10 +142,10 @@ class CXRClip(nn.Module):
         cfg_path, weights_path = directory / CONFIG_NAME, directory / WEIGHTS_NAME
         if not directory.is_dir():
             raise CheckpointError(f"{directory} is not a directory")
-        from cxrvlp.models.delta import is_delta_checkpoint, load_delta
-
-        if is_delta_checkpoint(directory):  # compact checkpoint: the difference from the pip-packaged lite weights
-            return load_delta(directory).to(map_location)
+        if (directory / DELTA_NAME).is_file() and not weights_path.is_file():
+            raise CheckpointError(
+                f"{directory} is a delta checkpoint: load it with cxrvlp.models.load_checkpoint (or --model cxrvlp:DIR)"
+            )
         if not cfg_path.is_file() or not weights_path.is_file() or not (directory / TEXT_DIR).is_dir():
             raise CheckpointError(
                 f"{directory} is not a cxrvlp checkpoint: it needs {CONFIG_NAME}, {WEIGHTS_NAME} and {TEXT_DIR}/"

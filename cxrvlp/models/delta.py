@@ -22,10 +22,10 @@ from pathlib import Path
 import torch
 
 from cxrvlp.config import from_dict, to_dict
-from cxrvlp.models.clip import CheckpointError, CXRClip
+from cxrvlp.models.clip import DELTA_NAME, CheckpointError, CXRClip
 from cxrvlp.models.factory import create_model
+from cxrvlp.types import UserError
 
-DELTA_NAME = "delta.safetensors"
 META_NAME = "config.json"
 ROWS, VALUES = "::rows", "::values"
 
@@ -53,7 +53,7 @@ def save_delta(model: CXRClip, directory: str | Path, *, rtol: float = 1e-3, hal
 
     cfg = model.config
     if cfg.image_weights != "package" or cfg.text_weights != "package":
-        raise ValueError("a delta checkpoint needs a base from pip packages (image_weights = text_weights = package)")
+        raise UserError("a delta checkpoint needs a base from pip packages (image_weights = text_weights = package)")
     base = create_model(cfg).state_dict()
     out: dict[str, torch.Tensor] = {}
     counts = {"full": 0, "rows": 0, "skipped": 0}

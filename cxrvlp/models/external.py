@@ -1,4 +1,5 @@
-"""Other people's CLIP-style models as first-class cxrvlp models, selected by one *model spec* string.
+"""Other people's CLIP-style models as first-class cxrvlp models, selected by one *model spec* string
+(parsed and loaded by :mod:`cxrvlp.models.loading`).
 
 =====================  ================================================================================
 spec                   what it loads
@@ -28,7 +29,6 @@ InfoNCE / CoN-CLIP losses) and in every ranking; SigLIP's own per-pair probabili
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Callable
 from pathlib import Path
@@ -40,20 +40,16 @@ from PIL import Image
 from torch import nn
 
 from cxrvlp import __version__
-from cxrvlp.config import ConfigError, ModelConfig, from_dict, to_dict
+from cxrvlp.config import ModelConfig, to_dict
 from cxrvlp.data.transforms import image_transform
 from cxrvlp.models.clip import (
-    CONFIG_NAME,
-    WEIGHTS_NAME,
-    CheckpointError,
-    CXRClip,
     encode_batch,
     load_weights_strict,
     save_config,
     save_weights,
 )
+from cxrvlp.types import UnsupportedError
 
-SPEC_KINDS: tuple[str, ...] = ("preset", "cxrvlp", "hf", "open_clip", "openai_clip")
 ANALYSES: tuple[str, ...] = ("similarity", "attribution", "occlusion", "head_ablation", "graph", "training")
 """Capabilities :meth:`ExternalClip.supports` answers for (``graph``: the graph tower and graph soft labels)."""
 
@@ -87,9 +83,9 @@ class ExternalClip(nn.Module):
         return analysis not in self.unsupported
 
     def require(self, analysis: str) -> None:
-        """Raise :class:`NotImplementedError` with the reason when ``analysis`` is not supported."""
+        """Raise :class:`~cxrvlp.types.UnsupportedError` with the reason when ``analysis`` is not supported."""
         if not self.supports(analysis):
-            raise NotImplementedError(f"{analysis} is not supported for {self.spec}: {self.unsupported[analysis]}")
+            raise UnsupportedError(f"{analysis} is not supported for {self.spec}: {self.unsupported[analysis]}")
 
     # ----------------------------------------------------------------------------------------------- encoders
     @property
@@ -212,93 +208,3 @@ def describe_config(
         init_temperature=1.0 / scale,
         max_logit_scale=max(100.0, math.ceil(scale)),
     )
-
-
-def parse_spec(spec: str) -> tuple[str, str]:
-    """``"kind:rest"`` -> ``(kind, rest)``; a bare existing directory is ``("cxrvlp", dir)``.
-
-    Raises:
-        ValueError: unknown kind or empty rest (the message lists the kinds with an example each).
-    """
-    kind, sep, rest = spec.partition(":")
-    if sep and kind in SPEC_KINDS and rest.strip():
-        return kind, rest.strip()
-    if Path(spec).expanduser().is_dir():
-        return "cxrvlp", spec
-    raise ValueError(
-        f"unknown model spec {spec!r}; use preset:NAME (preset:lite), cxrvlp:DIR (a checkpoint), hf:ID_OR_DIR "
-        "(hf:openai/clip-vit-base-patch32), open_clip:NAME (open_clip:hf-hub:ORG/REPO) or openai_clip:FILE "
-        "(an OpenAI-CLIP state dict such as CheXzero's)"
-    )
-
-
-def load_model(spec: str, *, trust_checkpoint: bool = False) -> CXRClip | ExternalClip:
-    """Load the model a spec names (see the module docstring), in eval mode.
-
-    Args:
-        spec: ``preset:NAME``, ``cxrvlp:DIR``, ``hf:ID_OR_DIR``, ``open_clip:NAME`` or ``openai_clip:FILE``.
-        trust_checkpoint: allow ``openai_clip:`` pickles (``.pt`` / ``.pth`` / ``.bin``); see
-            :func:`cxrvlp.models.external_openai.read_state_dict`.
-
-    Raises:
-        ValueError: unknown spec kind. WeightsError: a hub id not cached while offline (names the id and how to
-        pass a local directory). CheckpointError: a broken checkpoint directory. ImportError: open_clip missing.
-    """
-    kind, rest = parse_spec(spec)
-    if kind == "preset":
-        from cxrvlp.models.factory import create_model
-
-        return create_model(rest).eval()
-    if kind == "cxrvlp":
-        return load_checkpoint(rest)
-    if kind == "hf":
-        from cxrvlp.models.external_hf import load_hf
-
-        return load_hf(rest).eval()
-    if kind == "open_clip":
-        from cxrvlp.models.external_openclip import load_open_clip
-
-        return load_open_clip(rest).eval()
-    from cxrvlp.models.external_openai import load_openai_clip
-
-    return load_openai_clip(rest, trust_checkpoint=trust_checkpoint).eval()
-
-
-def load_checkpoint(directory: str | Path) -> CXRClip | ExternalClip:
-    """A cxrvlp checkpoint directory: a fine-tuned adapter (``config.json`` has ``adapter``) or a CXRClip.
-
-    Raises:
-        CheckpointError: missing / corrupt files, or weights that do not fit.
-    """
-    directory = Path(directory).expanduser()
-    cfg_path = directory / CONFIG_NAME
-    meta: Any = {}
-    adapter = None
-    if cfg_path.is_file():
-        try:
-            meta = json.loads(cfg_path.read_text(encoding="utf-8"))
-            adapter = meta.get("adapter")
-        except (json.JSONDecodeError, AttributeError) as e:
-            raise CheckpointError(f"{cfg_path} is corrupt or not a cxrvlp config: {e}") from e
-    if adapter is None:
-        return CXRClip.from_pretrained(directory)
-    try:
-        cfg = from_dict(ModelConfig, meta["model"], prefix="model.")
-        kind = adapter["kind"]
-    except (KeyError, TypeError, ConfigError) as e:
-        raise CheckpointError(f"{cfg_path} is not a valid adapter checkpoint config: {e}") from e
-    if not (directory / WEIGHTS_NAME).is_file():
-        raise CheckpointError(f"{directory} has no {WEIGHTS_NAME}")
-    if kind == "hf":
-        from cxrvlp.models.external_hf import rebuild_hf
-
-        model: ExternalClip = rebuild_hf(directory / BASE_DIR, adapter)
-    elif kind == "open_clip":
-        from cxrvlp.models.external_openclip import rebuild_open_clip
-
-        model = rebuild_open_clip(adapter)
-    else:
-        raise CheckpointError(f"{cfg_path}: unknown adapter kind {kind!r}; valid: hf, open_clip")
-    model.config = cfg
-    model.load_weights_file(directory / WEIGHTS_NAME)
-    return model.eval()

@@ -29,9 +29,11 @@ import torch
 from PIL import Image
 from torch import nn
 
+from cxrvlp.data.collate import tokenize_texts
 from cxrvlp.models.external import BASE_DIR, ExternalClip
-from cxrvlp.models.text import quiet_transformers, tokenize_texts
+from cxrvlp.models.text import quiet_transformers
 from cxrvlp.models.weights import WeightsError, resolve_hf
+from cxrvlp.types import UnsupportedError
 
 FAMILIES = ("clip", "siglip", "generic")
 
@@ -106,7 +108,7 @@ class HFTextTower:
                 emb = owner.get_input_embeddings()
                 if isinstance(emb, nn.Embedding):
                     return emb
-        raise NotImplementedError(
+        raise UnsupportedError(
             f"token attribution needs the token-embedding layer; {type(self.model).__name__} does not expose it "
             "through get_input_embeddings()"
         )

@@ -24,10 +24,11 @@ import torch
 from PIL import Image
 from torch import nn
 
+from cxrvlp.data.collate import tokenize_texts
 from cxrvlp.models.external import ExternalClip
 from cxrvlp.models.external_hf import replaced_output
-from cxrvlp.models.text import tokenize_texts
 from cxrvlp.models.weights import WeightsError, hub_offline, hub_reachable, is_cached
+from cxrvlp.types import UnsupportedError
 
 INSTALL_HINT = "open_clip models need the optional extra: pip install 'cxrvlp[open_clip]' (or open_clip_torch>=2.24)"
 
@@ -52,7 +53,7 @@ class BPETokenizer:
         """Texts -> ``input_ids`` / ``attention_mask`` padded to the context length ([B, L] tensors with
         ``return_tensors="pt"``, else lists; ``truncation=False`` returns full-length id lists for length checks)."""
         if return_offsets_mapping:
-            raise NotImplementedError("open_clip's BPE tokenizer has no character offsets: token attribution and "
+            raise UnsupportedError("open_clip's BPE tokenizer has no character offsets: token attribution and "
                                       "occlusion need a Hugging Face tokenizer")  # fmt: skip
         single = isinstance(texts, str)
         texts = [texts] if single else list(texts)
@@ -80,7 +81,7 @@ class OpenClipText:
         text = getattr(self.model, "text", None)
         emb = getattr(self.model, "token_embedding", None) or getattr(text, "token_embedding", None)
         if not isinstance(emb, nn.Embedding):
-            raise NotImplementedError(f"cannot find the token embedding of {type(self.model).__name__}")
+            raise UnsupportedError(f"cannot find the token embedding of {type(self.model).__name__}")
         return emb
 
     def tokenize(self, texts: list[str], *, max_length: int | None = None) -> dict[str, torch.Tensor]:

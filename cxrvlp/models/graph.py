@@ -8,101 +8,20 @@ embeddings), plus a learned embedding of the node kind (root / anatomy / observa
 A virtual root node (index 0 of every graph) is linked to all nodes, so messages cross disconnected entities and a
 report with no entities still has one node. Edges are used undirected and unlabelled (GCNConv has no relation
 types); the graph embedding is the mean of the final node states, projected to ``embed_dim`` and L2-normalised.
+The tensorising of graphs (:func:`graphs_to_data`, :func:`collate_graphs`) lives in :mod:`cxrvlp.data.graphs`
+(the data layer takes the tokenizer as an argument); it is re-exported here.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
-import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch_geometric.data import Batch, Data
 from torch_geometric.nn import GCNConv, global_mean_pool
 
-from cxrvlp.types import ReportGraph
+from cxrvlp.data.graphs import KINDS, STATUSES, collate_graphs, graph_to_data, graphs_to_data
 
-KINDS: dict[str, int] = {"root": 0, "anatomy": 1, "observation": 2}
-"""Node kind -> index of the kind embedding."""
-STATUSES: dict[str, int] = {"": 0, "present": 1, "absent": 2, "uncertain": 3}
-"""Node status -> index of the status embedding (``""`` for anatomy and the root)."""
-
-
-def graph_to_data(graph: ReportGraph, tokenizer: Any, *, max_node_tokens: int = 8) -> Data:
-    """Tensorise one report graph (see :func:`graphs_to_data`, which does many with one tokenizer call).
-
-    Args:
-        graph: the report's entity graph (may have no nodes).
-        tokenizer: a Hugging Face tokenizer of the text tower.
-        max_node_tokens: word pieces kept per node (longer entity texts are truncated).
-
-    Returns:
-        ``Data`` with ``n + 1`` nodes (root first): ``token_ids [n+1, L]`` long, ``token_mask [n+1, L]`` bool,
-        ``kind [n+1]`` and ``status [n+1]`` long, ``edge_index [2, E]`` (both directions of every relation and of
-        every root link).
-    """
-    return graphs_to_data([graph], tokenizer, max_node_tokens=max_node_tokens)[0]
-
-
-def graphs_to_data(graphs: list[ReportGraph], tokenizer: Any, *, max_node_tokens: int = 8) -> list[Data]:
-    """Tensorise many report graphs, calling the tokenizer once on the node texts of all of them.
-
-    Each node text is padded / truncated to exactly ``max_node_tokens`` on its own, so the result equals
-    ``[graph_to_data(g, tokenizer) for g in graphs]``.
-
-    Args:
-        graphs: the reports' entity graphs (any may have no nodes).
-        tokenizer: a Hugging Face tokenizer of the text tower.
-        max_node_tokens: word pieces kept per node (longer entity texts are truncated).
-
-    Returns:
-        One ``Data`` per graph, as :func:`graph_to_data` describes.
-    """
-    texts = [node.text for graph in graphs for node in graph.nodes]
-    if texts:
-        enc = tokenizer(
-            texts,
-            add_special_tokens=False,
-            padding="max_length",
-            truncation=True,
-            max_length=max_node_tokens,
-            return_tensors="pt",
-        )
-        all_ids, all_mask = enc["input_ids"], enc["attention_mask"].bool()  # (N, L) over every graph's nodes
-    out: list[Data] = []
-    offset = 0
-    for graph in graphs:
-        n = len(graph.nodes)
-        token_ids = torch.zeros(n + 1, max_node_tokens, dtype=torch.long)
-        token_mask = torch.zeros(n + 1, max_node_tokens, dtype=torch.bool)
-        if n:
-            token_ids[1:] = all_ids[offset : offset + n]
-            token_mask[1:] = all_mask[offset : offset + n]
-            offset += n
-        kind = torch.tensor([KINDS["root"]] + [KINDS[node.kind] for node in graph.nodes], dtype=torch.long)
-        status = torch.tensor([STATUSES[""]] + [STATUSES[node.status] for node in graph.nodes], dtype=torch.long)
-        src = [e.src + 1 for e in graph.edges] + [0] * n
-        dst = [e.dst + 1 for e in graph.edges] + list(range(1, n + 1))
-        for e in graph.edges:
-            if not (0 <= e.src < n and 0 <= e.dst < n):
-                raise ValueError(f"edge {e} points outside the graph's {n} nodes")
-        edge_index = torch.tensor([src + dst, dst + src], dtype=torch.long).reshape(2, -1)  # (2, E) undirected
-        out.append(
-            Data(
-                token_ids=token_ids,
-                token_mask=token_mask,
-                kind=kind,
-                status=status,
-                edge_index=edge_index,
-                num_nodes=n + 1,
-            )
-        )
-    return out
-
-
-def collate_graphs(graphs: list[Data]) -> Batch:
-    """Many graphs -> one disjoint-union ``Batch`` (node indices offset, ``batch`` vector of graph ids)."""
-    return Batch.from_data_list(graphs)
+__all__ = ["KINDS", "STATUSES", "GraphEncoder", "collate_graphs", "graph_to_data", "graphs_to_data"]
 
 
 class GraphEncoder(nn.Module):

@@ -10,6 +10,7 @@ from torch import nn
 
 from cxrvlp.config import ModelConfig
 from cxrvlp.models.weights import WeightsError, hub_offline, hub_reachable, load_efficientnet_lite0_into
+from cxrvlp.types import UserError
 
 log = logging.getLogger(__name__)
 
@@ -20,7 +21,7 @@ def make_projection(in_dim: int, out_dim: int, kind: str) -> nn.Module:
         return nn.Linear(in_dim, out_dim, bias=False)
     if kind == "mlp":
         return nn.Sequential(nn.Linear(in_dim, in_dim), nn.GELU(), nn.Linear(in_dim, out_dim))
-    raise ValueError(f"unknown projection {kind!r}; valid: linear, mlp")
+    raise UserError(f"unknown projection {kind!r}; valid: linear, mlp")
 
 
 class ImageEncoder(nn.Module):

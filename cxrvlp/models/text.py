@@ -11,8 +11,10 @@ import torch
 from torch import nn
 
 from cxrvlp.config import ModelConfig
+from cxrvlp.data.collate import tokenize_texts
 from cxrvlp.models.image import make_projection
 from cxrvlp.models.weights import WeightsError, minilm_dir, resolve_hf
+from cxrvlp.types import UserError
 
 MINILM_ID = "sentence-transformers/all-MiniLM-L6-v2"
 
@@ -30,7 +32,7 @@ def text_source(cfg: ModelConfig) -> tuple[str, bool]:
             )
         return str(minilm_dir()), True
     if cfg.text_weights not in ("hub", "none"):
-        raise ValueError(f"text_weights must be package, hub or none, got {cfg.text_weights!r}")
+        raise UserError(f"text_weights must be package, hub or none, got {cfg.text_weights!r}")
     return resolve_hf(cfg.text_encoder)
 
 
@@ -55,18 +57,6 @@ def load_tokenizer(source: str, local_only: bool) -> Any:
     return AutoTokenizer.from_pretrained(source, local_files_only=local_only)
 
 
-def tokenize_texts(tokenizer: Any, texts: list[str], max_length: int) -> dict[str, torch.Tensor]:
-    """Texts -> ``{"input_ids": [B, L], "attention_mask": [B, L]}`` padded to the longest, truncated to ``max_length``.
-
-    Args:
-        tokenizer: anything with the Hugging Face call signature (a HF tokenizer, or an adapter's wrapper of one).
-        texts: the texts to encode.
-        max_length: token limit per text.
-    """
-    enc = tokenizer(list(texts), padding=True, truncation=True, max_length=max_length, return_tensors="pt")
-    return {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"]}
-
-
 class TextEncoder(nn.Module):
     """HF encoder -> pooled [B, H] -> projection [B, D] (not normalised; CXRClip normalises).
 
@@ -86,7 +76,7 @@ class TextEncoder(nn.Module):
         with quiet_transformers():
             if load_weights and cfg.text_weights != "none":
                 if cfg.text_config:
-                    raise ValueError("text_config overrides apply to random init only (text_weights=none)")
+                    raise UserError("text_config overrides apply to random init only (text_weights=none)")
                 self.backbone = AutoModel.from_pretrained(path, local_files_only=local_only, add_pooling_layer=False)
             else:
                 hf_cfg = AutoConfig.from_pretrained(path, local_files_only=local_only, **cfg.text_config)

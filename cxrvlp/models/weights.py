@@ -21,11 +21,13 @@ from pathlib import Path
 
 import torch
 
+from cxrvlp.types import UserError
+
 # Number of MBConv blocks per stage of EfficientNet-Lite0 (depth multiplier 1.0; lite keeps stem/head fixed).
 LITE0_STAGE_DEPTHS: tuple[int, ...] = (1, 2, 2, 3, 3, 4, 1)
 
 
-class WeightsError(RuntimeError):
+class WeightsError(UserError, RuntimeError):
     """Weights could not be found or do not fit the model; the message says what to do."""
 
 

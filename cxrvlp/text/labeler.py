@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from cxrvlp.text import vocab
 from cxrvlp.text.lexicon import Lexicon
 from cxrvlp.text.sections import label_regions, sentence_spans
-from cxrvlp.types import CHEXPERT_CLASSES
+from cxrvlp.types import CHEXPERT_CLASSES, UserError
 
 POSITIVE, NEGATIVE, UNCERTAIN = "positive", "negative", "uncertain"
 _RANK = {POSITIVE: 2, UNCERTAIN: 1, NEGATIVE: 0}
@@ -425,10 +425,10 @@ def clinical_vector(labels: Mapping[str, str]) -> list[float]:
     """
     unknown = [c for c in labels if c not in CHEXPERT_CLASSES]
     if unknown:
-        raise ValueError(f"unknown CheXpert class(es) {unknown}; valid names: {', '.join(CHEXPERT_CLASSES)}")
+        raise UserError(f"unknown CheXpert class(es) {unknown}; valid names: {', '.join(CHEXPERT_CLASSES)}")
     bad = [v for v in labels.values() if v not in CLINICAL_VALUES]
     if bad:
-        raise ValueError(f"unknown polarity {bad[0]!r}; valid: {', '.join(CLINICAL_VALUES)}")
+        raise UserError(f"unknown polarity {bad[0]!r}; valid: {', '.join(CLINICAL_VALUES)}")
     vec = [CLINICAL_VALUES.get(labels.get(c, NEGATIVE), 0.0) for c in CHEXPERT_CLASSES]
     vec[0] = 1.0 if no_finding(labels) == POSITIVE else 0.0
     return vec
@@ -437,5 +437,5 @@ def clinical_vector(labels: Mapping[str, str]) -> list[float]:
 def check_finding(finding: str) -> str:
     """Return ``finding`` if it is one of the 13 findings (not "No Finding"), else raise ``ValueError`` listing them."""
     if finding not in vocab.FINDINGS:
-        raise ValueError(f"unknown finding {finding!r}; valid names: {', '.join(vocab.FINDINGS)}")
+        raise UserError(f"unknown finding {finding!r}; valid names: {', '.join(vocab.FINDINGS)}")
     return finding

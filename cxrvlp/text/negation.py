@@ -50,6 +50,7 @@ from cxrvlp.text.statements import (
     split_statement,
     tidy,
 )
+from cxrvlp.types import UserError
 
 _VERBISH = re.compile(r"\b(?:is|are|was|were|seen|noted|identified|present|appears?|there)\b")
 _LINKING_RE = re.compile(
@@ -471,5 +472,5 @@ def hardneg_for_normal(pool: Sequence[str], *, seed: int = 0, labels: Sequence[L
     lab = labels if labels is not None else [label_report(r) for r in pool]
     eligible = [i for i, lr in enumerate(lab) if len(positive_pathologies(lr.labels)) == 1]
     if not eligible:
-        raise ValueError(f"no report among the {len(pool)} in the pool has exactly one positive finding")
+        raise UserError(f"no report among the {len(pool)} in the pool has exactly one positive finding")
     return pool[random.Random(seed).choice(eligible)]

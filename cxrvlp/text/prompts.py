@@ -7,7 +7,7 @@ Finding" is the exception: its positive prompts describe a normal study and its 
 
 from __future__ import annotations
 
-from cxrvlp.types import CHEXPERT_CLASSES
+from cxrvlp.types import CHEXPERT_CLASSES, UserError
 
 FINDING_PHRASES: dict[str, str] = {
     "Enlarged Cardiomediastinum": "enlarged cardiomediastinum",
@@ -78,7 +78,7 @@ def _phrase(finding: str) -> str:
     try:
         return FINDING_PHRASES[_BY_KEY.get(finding.strip().lower().replace("_", " "), finding)]
     except KeyError:
-        raise ValueError(f"unknown finding {finding!r}; valid names: {', '.join(VALID_NAMES)}") from None
+        raise UserError(f"unknown finding {finding!r}; valid names: {', '.join(VALID_NAMES)}") from None
 
 
 def _fill(templates: tuple[str, ...], phrase: str) -> list[str]:

@@ -36,7 +36,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cxrvlp.types import CHEXPERT_CLASSES
+from cxrvlp.types import CHEXPERT_CLASSES, UserError
 
 FINDINGS: tuple[str, ...] = tuple(c for c in CHEXPERT_CLASSES if c != "No Finding")
 POLARITIES = ("positive", "negative", "uncertain")
@@ -123,12 +123,12 @@ def load_gold(path: str | Path, *, split: str | None = None) -> list[GoldReport]
             labels = {}
             for cls, lab in s["labels"].items():
                 if cls not in FINDINGS:
-                    raise ValueError(f"line {line_no} (id {row['id']}): unknown class {cls!r}")
+                    raise UserError(f"line {line_no} (id {row['id']}): unknown class {cls!r}")
                 if lab["polarity"] not in POLARITIES:
-                    raise ValueError(f"line {line_no} (id {row['id']}): unknown polarity {lab['polarity']!r}")
+                    raise UserError(f"line {line_no} (id {row['id']}): unknown polarity {lab['polarity']!r}")
                 for ev in lab["evidence"]:
                     if ev not in s["text"]:
-                        raise ValueError(f"line {line_no} (id {row['id']}): evidence {ev!r} not in {s['text']!r}")
+                        raise UserError(f"line {line_no} (id {row['id']}): evidence {ev!r} not in {s['text']!r}")
                 labels[cls] = GoldLabel(lab["polarity"], tuple(lab["evidence"]))
             sents.append(GoldSentence(s["text"], labels))
         rep = GoldReport(int(row["id"]), row["uid"], row["split"], row["text"], tuple(sents))

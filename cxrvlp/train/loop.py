@@ -38,6 +38,7 @@ from cxrvlp.train.logger import RunLogger
 from cxrvlp.train.model_setup import build_model, set_train_mode
 from cxrvlp.train.optim import build_optimizer, cosine_lr
 from cxrvlp.train.runconfig import RUN_CONFIG
+from cxrvlp.types import UserError
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +96,7 @@ def _loaders(cfg: ExperimentConfig, model: Any, info: DistInfo, on_prepare: Call
     )
     batch = cfg.train.batch_size
     if len(train_ds) < batch * info.world_size:
-        raise ValueError(
+        raise UserError(
             f"split {cfg.data.split!r} has {len(train_ds)} usable pairs, fewer than one global batch "
             f"({batch} x {info.world_size} processes)"
         )
@@ -204,7 +205,7 @@ def _train(cfg, info, *, resume, on_progress, on_prepare) -> TrainResult:  # noq
             raise FileNotFoundError(f"nothing to resume: no complete checkpoint in {ckpt_dir / 'last'}")
         state = load_trainer_state(resume_from)
         if state["world_size"] != info.world_size:
-            raise ValueError(f"the run used {state['world_size']} processes; resume it with the same number")
+            raise UserError(f"the run used {state['world_size']} processes; resume it with the same number")
     torch.manual_seed(tc.seed)  # initial weights come from model.seed (a forked RNG); this seeds the rest
     model = build_model(cfg, checkpoint=resume_from)
     cfg = dataclasses.replace(cfg, model=model.config)
@@ -236,7 +237,7 @@ def _train(cfg, info, *, resume, on_progress, on_prepare) -> TrainResult:  # noq
     micro_per_epoch = (sampler.num_samples // tc.batch_size) // tc.grad_accum * tc.grad_accum
     steps_per_epoch = micro_per_epoch // tc.grad_accum
     if steps_per_epoch == 0:
-        raise ValueError(f"an epoch has fewer than grad_accum={tc.grad_accum} batches of {tc.batch_size}")
+        raise UserError(f"an epoch has fewer than grad_accum={tc.grad_accum} batches of {tc.batch_size}")
     total = tc.epochs * steps_per_epoch
     total = min(total, tc.max_steps) if tc.max_steps > 0 else total
     schedule = cosine_lr(optimizer, base_lr=tc.lr, warmup_steps=tc.warmup_steps, total_steps=total)

@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from cxrvlp.config import TrainConfig
+from cxrvlp.types import UserError
 
 
 def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
@@ -30,7 +31,7 @@ def build_optimizer(model: nn.Module, cfg: TrainConfig, *, device: torch.device)
     """
     groups = param_groups(model, cfg.weight_decay)
     if not any(g["params"] for g in groups):
-        raise ValueError("nothing to train: every parameter is frozen")
+        raise UserError("nothing to train: every parameter is frozen")
     return torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, 0.98), eps=1e-6, fused=device.type == "cuda")
 
 

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from cxrvlp.config import ConfigError, ExperimentConfig, apply_overrides, from_dict, to_dict
+from cxrvlp.config import ExperimentConfig, apply_overrides, from_dict, read_config_file, to_dict
 
 RUN_CONFIG = "config.yaml"
 """The resolved config a run writes into its folder (and ``--resume`` reads back)."""
@@ -50,14 +50,5 @@ def build_config(
         base = dataclasses.replace(base, model=preset_config(preset))
     data = to_dict(base)
     if config is not None:
-        import yaml
-
-        path = Path(config)
-        try:
-            raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except (OSError, yaml.YAMLError) as e:
-            raise ConfigError(f"cannot read config file {path}: {e}") from e
-        if not isinstance(raw, dict):
-            raise ConfigError(f"{path}: expected a mapping at the top level")
-        data = _merge(ExperimentConfig, data, raw)
+        data = _merge(ExperimentConfig, data, read_config_file(config))
     return apply_overrides(from_dict(ExperimentConfig, data), list(overrides))

@@ -21,6 +21,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from cxrvlp.config import ConfigError, read_config_file
+
 PROCESS_FILE = "app_process.json"
 EXIT_FILE = "app_exitcode"
 OUTPUT_FILE = "app_output.log"
@@ -80,12 +82,9 @@ def total_steps(run_dir: str | Path) -> int | None:
     path = Path(run_dir) / "config.yaml"
     if not path.is_file():
         return None
-    import yaml
-
     try:
-        cfg = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        steps = int((cfg.get("train") or {}).get("max_steps") or 0)
-    except (yaml.YAMLError, AttributeError, TypeError, ValueError):
+        steps = int((read_config_file(path).get("train") or {}).get("max_steps") or 0)
+    except (ConfigError, AttributeError, TypeError, ValueError):
         return None
     return steps or None
 

@@ -1,0 +1,124 @@
+"""One model-spec grammar for every entry point: ``Predictor.from_spec``, ``--model``, ``train.init_from``, the app.
+
+=====================  ================================================================================
+spec                   what it loads
+=====================  ================================================================================
+``demo``               the bundled trained model (``Predictor.from_spec`` / ``--model demo``)
+``preset:NAME``        a :class:`~cxrvlp.models.CXRClip` preset (``lite``, ``paper``, ``tiny``)
+``cxrvlp:DIR``         a cxrvlp checkpoint directory (a bare directory too): a CXRClip, a delta checkpoint, or
+                       a fine-tuned adapter (it records its base)
+``hf:ID_OR_DIR``       a Hugging Face CLIP / SigLIP / ``AutoModel`` (:mod:`cxrvlp.models.external_hf`)
+``open_clip:NAME``     an open_clip model (:mod:`cxrvlp.models.external_openclip`; ``pip install 'cxrvlp[open_clip]'``)
+``openai_clip:FILE``   an OpenAI-CLIP-format state dict, e.g. CheXzero (:mod:`cxrvlp.models.external_openai`)
+=====================  ================================================================================
+
+This module sits above ``clip``, ``delta``, ``factory`` and the adapters, so none of them imports another in a
+circle (``tests/test_architecture.py`` checks).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from cxrvlp.config import ConfigError, ModelConfig, from_dict
+from cxrvlp.models.clip import CONFIG_NAME, WEIGHTS_NAME, CheckpointError, CXRClip
+from cxrvlp.models.delta import is_delta_checkpoint, load_delta
+from cxrvlp.models.external import BASE_DIR, ExternalClip
+from cxrvlp.models.factory import create_model
+from cxrvlp.types import UserError
+
+SPEC_KINDS: tuple[str, ...] = ("preset", "cxrvlp", "hf", "open_clip", "openai_clip")
+"""Spec kinds with an argument (``kind:rest``); ``demo`` is handled by ``Predictor.from_spec``."""
+
+
+def parse_spec(spec: str) -> tuple[str, str]:
+    """``"kind:rest"`` -> ``(kind, rest)``; a bare existing directory is ``("cxrvlp", dir)``.
+
+    Raises:
+        ValueError: unknown kind or empty rest (the message lists the kinds with an example each).
+    """
+    kind, sep, rest = spec.partition(":")
+    if sep and kind in SPEC_KINDS and rest.strip():
+        return kind, rest.strip()
+    if Path(spec).expanduser().is_dir():
+        return "cxrvlp", spec
+    raise UserError(
+        f"unknown model spec {spec!r}; use preset:NAME (preset:lite), cxrvlp:DIR (a checkpoint), hf:ID_OR_DIR "
+        "(hf:openai/clip-vit-base-patch32), open_clip:NAME (open_clip:hf-hub:ORG/REPO) or openai_clip:FILE "
+        "(an OpenAI-CLIP state dict such as CheXzero's)"
+    )
+
+
+def load_model(spec: str, *, trust_checkpoint: bool = False) -> CXRClip | ExternalClip:
+    """Load the model a spec names (see the module docstring), in eval mode.
+
+    Args:
+        spec: ``preset:NAME``, ``cxrvlp:DIR``, ``hf:ID_OR_DIR``, ``open_clip:NAME`` or ``openai_clip:FILE``.
+        trust_checkpoint: allow ``openai_clip:`` pickles (``.pt`` / ``.pth`` / ``.bin``); see
+            :func:`cxrvlp.models.external_openai.read_state_dict`.
+
+    Raises:
+        ValueError: unknown spec kind. WeightsError: a hub id not cached while offline (names the id and how to
+        pass a local directory). CheckpointError: a broken checkpoint directory. ImportError: open_clip missing.
+    """
+    kind, rest = parse_spec(spec)
+    if kind == "preset":
+        return create_model(rest).eval()
+    if kind == "cxrvlp":
+        return load_checkpoint(rest)
+    if kind == "hf":
+        from cxrvlp.models.external_hf import load_hf
+
+        return load_hf(rest).eval()
+    if kind == "open_clip":
+        from cxrvlp.models.external_openclip import load_open_clip
+
+        return load_open_clip(rest).eval()
+    from cxrvlp.models.external_openai import load_openai_clip
+
+    return load_openai_clip(rest, trust_checkpoint=trust_checkpoint).eval()
+
+
+def load_checkpoint(directory: str | Path) -> CXRClip | ExternalClip:
+    """A cxrvlp checkpoint directory: a fine-tuned adapter (``config.json`` has ``adapter``), a delta checkpoint
+    (:mod:`cxrvlp.models.delta`) or a CXRClip.
+
+    Raises:
+        CheckpointError: missing / corrupt files, or weights that do not fit.
+    """
+    directory = Path(directory).expanduser()
+    cfg_path = directory / CONFIG_NAME
+    meta: Any = {}
+    adapter = None
+    if cfg_path.is_file():
+        try:
+            meta = json.loads(cfg_path.read_text(encoding="utf-8"))
+            adapter = meta.get("adapter")
+        except (json.JSONDecodeError, AttributeError) as e:
+            raise CheckpointError(f"{cfg_path} is corrupt or not a cxrvlp config: {e}") from e
+    if adapter is None:
+        if is_delta_checkpoint(directory):  # compact: the difference from the pip-packaged lite weights
+            return load_delta(directory).eval()
+        return CXRClip.from_pretrained(directory)
+    try:
+        cfg = from_dict(ModelConfig, meta["model"], prefix="model.")
+        kind = adapter["kind"]
+    except (KeyError, TypeError, ConfigError) as e:
+        raise CheckpointError(f"{cfg_path} is not a valid adapter checkpoint config: {e}") from e
+    if not (directory / WEIGHTS_NAME).is_file():
+        raise CheckpointError(f"{directory} has no {WEIGHTS_NAME}")
+    if kind == "hf":
+        from cxrvlp.models.external_hf import rebuild_hf
+
+        model: ExternalClip = rebuild_hf(directory / BASE_DIR, adapter)
+    elif kind == "open_clip":
+        from cxrvlp.models.external_openclip import rebuild_open_clip
+
+        model = rebuild_open_clip(adapter)
+    else:
+        raise CheckpointError(f"{cfg_path}: unknown adapter kind {kind!r}; valid: hf, open_clip")
+    model.config = cfg
+    model.load_weights_file(directory / WEIGHTS_NAME)
+    return model.eval()
