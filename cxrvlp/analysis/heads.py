@@ -56,7 +56,8 @@ def _transformer_layers(backbone: nn.Module) -> list[tuple[nn.Module, nn.Linear]
     found: dict[int, tuple[nn.Module, nn.Linear]] = {}
     for name, module in backbone.named_modules():
         m = _OUT_PROJ.search(name)
-        if m and isinstance(module, nn.Linear):
+        fused = isinstance(backbone.get_submodule(name.rpartition(".")[0]), nn.MultiheadAttention) if m else False
+        if m and isinstance(module, nn.Linear) and not fused:  # nn.MultiheadAttention never calls its out_proj
             found.setdefault(int(m.group("index")), (backbone.get_submodule(m.group("layer")), module))
     if not found:
         raise HeadAblationUnsupportedError(
