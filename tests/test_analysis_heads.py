@@ -424,3 +424,28 @@ def test_patching_ranking_agrees_with_the_exact_sweep_minilm(minilm):
     rho = spearmanr(est.delta.flatten().numpy(), exact.delta.flatten().numpy()).statistic
     hits = len({h[:2] for h in est.top_heads} & {h[:2] for h in exact.top_heads})
     assert rho >= 0.8 and hits >= 6, (rho, hits)
+
+
+def test_cli_heads_patching_with_verify_writes_the_matrix(tmp_path, capsys):
+    from cxrvlp.cli import main
+
+    reports = tmp_path / "reports.txt"
+    reports.write_text("\n".join(MINI_REPORTS) + "\n", encoding="utf-8")
+    out = tmp_path / "out"
+    args = ["heads", "--model", "preset:tiny", "--reports", str(reports), "--pairs", "4", "--out", str(out)]
+    assert main([*args, "--verify", "2", "--top", "4"]) == 0
+    import json
+
+    payload = json.loads((out / "heads.json").read_text())
+    assert payload["method"] == "patching+exact" and payload["pairs"] == 4
+    assert len(payload["delta"]) == 2 and len(payload["delta"][0]) == 2
+    assert sum(not e for row in payload["estimated"] for e in row) == 2
+    assert [h["estimated"] for h in payload["top_heads"]].count(False) == 2
+    rows = (out / "heads.csv").read_text().splitlines()
+    assert rows[0] == "layer,h0,h1" and len(rows) == 3
+    assert (out / "heads.html").stat().st_size > 1000
+    printed = capsys.readouterr().out
+    assert "(exact)" in printed and "(estimate)" in printed
+    assert main([*args, "--method", "exact"]) == 0
+    assert json.loads((out / "heads.json").read_text())["method"] == "exact"
+    assert "estimate" not in capsys.readouterr().out.split("lowers it most")[1]
