@@ -95,6 +95,7 @@ def main() -> None:
     parser.add_argument("--skip", nargs="*", default=[], choices=["attribution", "heads", "umap"])
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    torch.manual_seed(0)  # `lite`'s projection heads are randomly initialised: seed them so runs compare
 
     from cxrvlp.analysis import attribute, project
     from cxrvlp.analysis.corpus import openi_texts
