@@ -404,6 +404,9 @@ def head_sweep(
     if heads is not None and method != "exact":
         raise ValueError("heads= selects heads for the exact method only")
     _check_supported(model)
+    only = None if heads is None else {(int(layer), int(head)) for layer, head in heads}
+    if only is not None:
+        _as_mask(only, len(_transformer_layers(model.text.backbone)), num_heads(model.text.backbone))  # range check
     metric = "margin" if image_features is not None else "text_distance"
     was_training = model.training
     model.eval()
@@ -421,7 +424,6 @@ def head_sweep(
                 method="patching",
                 estimated=torch.ones(delta.shape, dtype=torch.bool),
             )
-        only = None if heads is None else {(int(layer), int(head)) for layer, head in heads}
         feats, layers, n_heads = _sweep_features(model, list(reports) + list(negated), on_progress, only)
     finally:
         model.train(was_training)
@@ -438,8 +440,6 @@ def head_sweep(
     if only is not None:
         measured = torch.zeros(layers, n_heads, dtype=torch.bool)
         for layer, head in only:
-            if not (0 <= layer < layers and 0 <= head < n_heads):
-                raise ValueError(f"head ({layer}, {head}) out of range: the encoder has {layers} x {n_heads} heads")
             measured[layer, head] = True
         delta, acc_delta = delta.masked_fill(~measured, float("nan")), acc_delta.masked_fill(~measured, float("nan"))
     return HeadSweep(
