@@ -5,6 +5,9 @@ Prints, per batch size B and loss configuration, the fastest forward+backward ti
 InfoNCE's), InfoNCE's, the ratio, and the ratio of matrix-product FLOPs (forward + backward, counted with
 ``FlopCounterMode``: the floor of the time ratio when products dominate); then peak CUDA memory at 2B = 8192
 (dense and chunked) when a GPU exists, else "no GPU".
+
+Bar (issue 20, restated from issue 4's 3x): for every ablation config, time ratio to InfoNCE <= 1.3 x its
+matrix-product FLOP ratio, at B = 256 and 1024 on CPU; each row says pass / FAIL and the table ends with the verdict.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ CONFIGS = {
     "CLIP^N-D_{t+c}": dict(hard_negatives=True, graph_pairs=False, graph_stream=False),
     "CLIP^{N,G}-D_{t+c+g}": dict(hard_negatives=True, graph_pairs=True, graph_stream=True),
 }
+BAR = 1.3  # time ratio / matrix-product FLOP ratio, at most
 
 
 def open_clip_infonce(image: torch.Tensor, text: torch.Tensor, logit_scale: torch.Tensor) -> torch.Tensor:
@@ -77,7 +81,9 @@ def matmul_flops(step) -> int:
     return counter.get_total_flops()
 
 
-def bench(batches: list[int], dim: int, repeats: int, device: str) -> None:
+def bench(batches: list[int], dim: int, repeats: int, device: str) -> bool:
+    """Print one row per (B, config); return whether every row meets :data:`BAR`."""
+    passed = True
     for b in batches:
         x = inputs(b, dim, device)
 
@@ -92,10 +98,15 @@ def bench(batches: list[int], dim: int, repeats: int, device: str) -> None:
 
             t_dsl, t_clip = timed_pair(dsl_step, clip_step, repeats, device)
             floor = matmul_flops(dsl_step) / matmul_flops(clip_step)
+            ratio = t_dsl / t_clip
+            ok = ratio <= BAR * floor
+            passed &= ok
             print(
                 f"{device} B={b:5d} D={dim} {name:22s} {t_dsl * 1e3:9.1f} ms | InfoNCE {t_clip * 1e3:8.1f} ms"
-                f" | ratio {t_dsl / t_clip:5.2f}x | matrix-product FLOPs {floor:4.2f}x InfoNCE's"
+                f" | ratio {ratio:5.2f}x | matrix-product FLOPs {floor:4.2f}x InfoNCE's"
+                f" | time/FLOP ratio {ratio / floor:4.2f} (bar {BAR}) {'pass' if ok else 'FAIL'}"
             )
+    return passed
 
 
 def peak_memory(dim: int) -> None:
@@ -125,7 +136,9 @@ def main() -> None:
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = parser.parse_args()
     print(f"torch {torch.__version__}, threads {torch.get_num_threads()}")
-    bench(args.batch, args.dim, args.repeats, args.device)
+    passed = bench(args.batch, args.dim, args.repeats, args.device)
+    verdict = "pass" if passed else "FAIL"
+    print(f"loss bar (time ratio <= {BAR} x matrix-product FLOP ratio, every config and B): {verdict}")
     peak_memory(args.dim)
 
 

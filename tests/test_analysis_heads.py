@@ -201,3 +201,251 @@ def test_replay_really_skips_the_lower_layers():
         fresh = model(input_ids=other).last_hidden_state
     torch.testing.assert_close(replayed, recorded)
     assert (fresh - recorded).abs().max() > 1e-4
+
+
+# ------------------------------------------------------------------------------------ attribution patching
+def _metric_at(model, scale, reports, negated, images=None):
+    """The mean negation metric with every head's context scaled by ``scale`` (re-encoded from scratch)."""
+    from cxrvlp.analysis import scale_heads
+
+    with torch.no_grad(), scale_heads(model.text.backbone, scale):
+        r, n = _encode(model, reports), _encode(model, negated)
+    if images is None:
+        return float((1 - (r * n).sum(-1)).mean())
+    return float(((images * r).sum(-1) - (images * n).sum(-1)).mean())
+
+
+def _check_first_order_limit(model, reports, negated, heads, images=None):
+    """Masking head h by a factor (1 - eps) changes the metric by eps * (-dM/dg_h) + O(eps^2): the finite difference
+    / eps must converge to the patching estimate linearly in eps (10x smaller eps, about 10x smaller error)."""
+    est = head_sweep(model, reports, negated, image_features=images, method="patching")
+    assert est.method == "patching" and bool(est.is_estimate().all()) and torch.isnan(est.accuracy_delta).all()
+    dtype = next(model.parameters()).dtype
+    ones = torch.ones(est.delta.shape, dtype=dtype)
+    base = _metric_at(model, ones, reports, negated, images)
+    assert est.baseline == pytest.approx(base, abs=1e-9)
+    for layer, head in heads:
+        errors = []
+        for eps in (1e-2, 1e-3, 1e-4):
+            scale = ones.clone()
+            scale[layer, head] = 1 - eps
+            slope = (_metric_at(model, scale, reports, negated, images) - base) / eps
+            errors.append(abs(slope - float(est.delta[layer, head])))
+        scale_of = max(abs(float(est.delta[layer, head])), 1e-6)
+        assert errors[-1] < 2e-3 * scale_of, (layer, head, errors)
+        assert errors[1] < 0.3 * errors[0] + 1e-9 and errors[2] < 0.3 * errors[1] + 1e-9, (layer, head, errors)
+    return est
+
+
+def test_patching_is_the_first_order_limit_of_scaled_masking_tiny():
+    """In float64 on `tiny`, text-only and with images, every head: the estimate is the derivative of the metric
+    along the masking direction (the gradient is the right one, with the right sign and scale)."""
+    torch.manual_seed(0)
+    model = create_model("tiny").eval().double()
+    reports = REPORTS + ["Right upper lobe nodule and a small left effusion, both stable since the prior study."]
+    negated = NEGATED + ["No nodule. No effusion."]
+    every = [(layer, head) for layer in range(2) for head in range(2)]
+    _check_first_order_limit(model, reports, negated, every)
+    with torch.no_grad():
+        images = model.encode_image(torch.randn(4, 3, 64, 64, dtype=torch.float64))
+    _check_first_order_limit(model, reports, negated, every, images=images)
+
+
+def test_patching_ranking_agrees_with_the_exact_sweep_tiny(tiny):
+    est = head_sweep(tiny, REPORTS, NEGATED, method="patching", top_k=4)
+    exact = head_sweep(tiny, REPORTS, NEGATED, top_k=4)
+    assert [h[:2] for h in est.top_heads] == [h[:2] for h in exact.top_heads]
+    assert est.baseline == pytest.approx(exact.baseline, abs=1e-6)
+    torch.testing.assert_close(est.delta, exact.delta, atol=0.2 * float(exact.delta.abs().max()), rtol=0)
+
+
+def test_refine_replaces_the_top_estimates_by_exact_effects(tiny):
+    from cxrvlp.analysis import refine_sweep
+
+    est = head_sweep(tiny, REPORTS, NEGATED, method="patching", top_k=4)
+    exact = head_sweep(tiny, REPORTS, NEGATED)
+    seen = []
+    refined = refine_sweep(est, tiny, REPORTS, NEGATED, k=2, on_progress=lambda d, t: seen.append((d, t)))
+    assert seen[-1] == (2, 2)  # two masked passes, one chunk
+    chosen = {h[:2] for h in est.top_heads[:2]}
+    assert refined.method == "patching+exact" and len(refined.top_heads) == 4
+    for layer in range(2):
+        for head in range(2):
+            if (layer, head) in chosen:
+                assert not refined.is_estimate()[layer, head]
+                assert float(refined.delta[layer, head]) == pytest.approx(float(exact.delta[layer, head]), abs=1e-7)
+            else:
+                assert refined.is_estimate()[layer, head]
+                assert float(refined.delta[layer, head]) == float(est.delta[layer, head])
+    cells = [str(c) for row in head_heatmap(refined).data[0].text for c in row]
+    assert cells.count("exact") == 2 and cells.count("") == 2
+
+
+def test_exact_sweep_of_chosen_heads_only(tiny):
+    part = head_sweep(tiny, REPORTS, NEGATED, heads=[(1, 0)])
+    full = head_sweep(tiny, REPORTS, NEGATED)
+    assert int((~torch.isnan(part.delta)).sum()) == 1 and part.top_heads[0][:2] == (1, 0)
+    assert float(part.delta[1, 0]) == pytest.approx(float(full.delta[1, 0]), abs=1e-7)
+    with pytest.raises(ValueError, match="out of range"):
+        head_sweep(tiny, REPORTS, NEGATED, heads=[(5, 0)])
+    with pytest.raises(ValueError, match="method must be"):
+        head_sweep(tiny, REPORTS, NEGATED, method="fast")
+    with pytest.raises(ValueError, match="exact method only"):
+        head_sweep(tiny, REPORTS, NEGATED, method="patching", heads=[(0, 0)])
+
+
+def test_patching_leaves_the_model_as_it_was(tiny):
+    before = _encode(tiny, REPORTS)
+    tiny.train()
+    head_sweep(tiny, REPORTS, NEGATED, method="patching")
+    assert tiny.training
+    tiny.eval()
+    assert all(p.grad is None for p in tiny.parameters())
+    assert all(not p._forward_pre_hooks for p in attention_out_projections(tiny.text.backbone))
+    torch.testing.assert_close(_encode(tiny, REPORTS), before, atol=0, rtol=0)
+
+
+def test_unsupported_towers_raise_one_typed_line():
+    from cxrvlp.analysis import HeadAblationUnsupportedError
+
+    class NoHeads(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.text = torch.nn.Module()
+            self.text.backbone = torch.nn.TransformerEncoder(
+                torch.nn.TransformerEncoderLayer(16, 2, batch_first=True), 1, enable_nested_tensor=False
+            )
+
+    for method in ("patching", "exact"):
+        with pytest.raises(HeadAblationUnsupportedError) as info:
+            head_sweep(NoHeads(), ["a"], ["b"], method=method)
+        assert "\n" not in str(info.value) and "TransformerEncoder" in str(info.value)
+
+    class Adapter(NoHeads):
+        unsupported = {"head_ablation": "open_clip's own text transformer fuses its heads"}
+
+        def supports(self, analysis):
+            return analysis not in self.unsupported
+
+    with pytest.raises(HeadAblationUnsupportedError, match="fuses its heads"):
+        head_sweep(Adapter(), ["a"], ["b"], method="patching")
+    assert issubclass(HeadAblationUnsupportedError, NotImplementedError)  # the app's existing guard catches it
+
+
+def test_patching_on_clip_style_text_tower():
+    """CLIP-style layers (output projection inside self_attn): the estimate is the eps -> 0 limit there too."""
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    from cxrvlp.analysis import scale_heads
+    from cxrvlp.analysis.heads import _patching
+
+    class Tower(torch.nn.Module):
+        """The attributes `_patching` needs: text.backbone, tokenize, encode_text."""
+
+        def __init__(self):
+            super().__init__()
+            self.text = torch.nn.Module()
+            self.text.backbone = CLIPTextModel(
+                CLIPTextConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64)
+            ).double()
+            self.text.max_length = 16
+
+        def tokenizer(self, texts, **kwargs):
+            return {"input_ids": [[1] + [3 + (ord(c) % 90) for c in t][:10] + [2] for t in texts]}
+
+        def tokenize(self, texts):
+            ids = self.tokenizer(texts)["input_ids"]
+            width = max(map(len, ids))
+            return {
+                "input_ids": torch.tensor([i + [0] * (width - len(i)) for i in ids]),
+                "attention_mask": torch.tensor([[1] * len(i) + [0] * (width - len(i)) for i in ids]),
+            }
+
+        def encode_text(self, input_ids, attention_mask):
+            out = self.text.backbone(input_ids=input_ids, attention_mask=attention_mask).pooler_output
+            return torch.nn.functional.normalize(out, dim=-1)
+
+    torch.manual_seed(0)
+    model = Tower().eval()
+    reports, negated = ["effusion", "big heart"], ["no effusion", "no big heart"]
+    base, grad = _patching(model, reports, negated, None, None)
+
+    def metric(scale):
+        with torch.no_grad(), scale_heads(model.text.backbone, scale):
+            r = model.encode_text(**model.tokenize(reports))
+            n = model.encode_text(**model.tokenize(negated))
+        return float((1 - (r * n).sum(-1)).mean())
+
+    assert base == pytest.approx(metric(torch.ones(2, 4, dtype=torch.float64)), abs=1e-12)
+    for layer, head in ((0, 1), (1, 3)):
+        scale = torch.ones(2, 4, dtype=torch.float64)
+        scale[layer, head] = 1 - 1e-5
+        slope = (metric(scale) - base) / 1e-5
+        assert slope == pytest.approx(-float(grad[layer, head]), rel=1e-3, abs=1e-9)
+
+
+@pytest.fixture(scope="module")
+def minilm():
+    return create_model("lite").eval()
+
+
+MINI_REPORTS = [
+    "Small right pleural effusion.",
+    "Mild cardiomegaly with pulmonary vascular congestion.",
+    "Left lower lobe consolidation concerning for pneumonia.",
+    "Small left apical pneumothorax.",
+    "Moderate pulmonary edema.",
+    "Right upper lobe nodule.",
+]
+MINI_NEGATED = [
+    "No pleural effusion.",
+    "No cardiomegaly. No pulmonary vascular congestion.",
+    "No consolidation.",
+    "No pneumothorax.",
+    "No pulmonary edema.",
+    "No nodule.",
+]
+
+
+def test_patching_first_order_limit_minilm(minilm):
+    """MiniLM (the `lite` preset's text tower, BERT-style) in float64, six pairs: the limit holds on heads of the
+    first, a middle and the last layer."""
+    model = create_model("lite").eval().double()
+    _check_first_order_limit(model, MINI_REPORTS, MINI_NEGATED, [(0, 3), (2, 7), (5, 11)])
+
+
+def test_patching_ranking_agrees_with_the_exact_sweep_minilm(minilm):
+    """All 72 MiniLM heads, six pairs: estimates rank the heads like the exact sweep does."""
+    from scipy.stats import spearmanr
+
+    est = head_sweep(minilm, MINI_REPORTS, MINI_NEGATED, method="patching", top_k=10)
+    exact = head_sweep(minilm, MINI_REPORTS, MINI_NEGATED, top_k=10)
+    assert est.delta.shape == exact.delta.shape == (6, 12)
+    rho = spearmanr(est.delta.flatten().numpy(), exact.delta.flatten().numpy()).statistic
+    hits = len({h[:2] for h in est.top_heads} & {h[:2] for h in exact.top_heads})
+    assert rho >= 0.8 and hits >= 6, (rho, hits)
+
+
+def test_cli_heads_patching_with_verify_writes_the_matrix(tmp_path, capsys):
+    from cxrvlp.cli import main
+
+    reports = tmp_path / "reports.txt"
+    reports.write_text("\n".join(MINI_REPORTS) + "\n", encoding="utf-8")
+    out = tmp_path / "out"
+    args = ["heads", "--model", "preset:tiny", "--reports", str(reports), "--pairs", "4", "--out", str(out)]
+    assert main([*args, "--verify", "2", "--top", "4"]) == 0
+    import json
+
+    payload = json.loads((out / "heads.json").read_text())
+    assert payload["method"] == "patching+exact" and payload["pairs"] == 4
+    assert len(payload["delta"]) == 2 and len(payload["delta"][0]) == 2
+    assert sum(not e for row in payload["estimated"] for e in row) == 2
+    assert [h["estimated"] for h in payload["top_heads"]].count(False) == 2
+    rows = (out / "heads.csv").read_text().splitlines()
+    assert rows[0] == "layer,h0,h1" and len(rows) == 3
+    assert (out / "heads.html").stat().st_size > 1000
+    printed = capsys.readouterr().out
+    assert "(exact)" in printed and "(estimate)" in printed
+    assert main([*args, "--method", "exact"]) == 0
+    assert json.loads((out / "heads.json").read_text())["method"] == "exact"
+    assert "estimate" not in capsys.readouterr().out.split("lowers it most")[1]

@@ -277,11 +277,16 @@ def test_benchmarks_missing_manifest_is_a_message(app, tmp_path):
 
 def test_head_ablation_page(app):
     go(app, "6_Head_ablation")
+    assert "Red heads blur negation" in messages(app.markdown) + messages(app.caption)
     app.slider(key="heads_pairs").set_value(8).run()
+    app.slider(key="heads_verify").set_value(2).run()
     app.button(key="heads_run").click().run(timeout=180)
     assert not app.exception
     frames = [d.value for d in app.dataframe]
     assert "condition" in frames[-1].columns and len(frames[-1]) == 2
+    top = frames[0]  # tiny has 2 x 2 heads: the top-2 verified exactly, the rest estimates
+    assert list(top["value is"]).count("exact") == 2 and list(top["value is"]).count("estimate") == 2
+    assert "Cells marked *exact* (2)" in messages(app.caption)
 
 
 def test_training_page_lists_runs_and_curves(app, tmp_path):

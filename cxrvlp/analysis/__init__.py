@@ -4,12 +4,21 @@ Each returns data (dataclasses, tensors, DataFrames); :mod:`cxrvlp.analysis.figu
 """
 
 from cxrvlp.analysis.attribution import Attribution, WordScore, attribute, merge_words, occlusion
-from cxrvlp.analysis.heads import HeadSweep, attention_out_projections, head_sweep, mask_heads
+from cxrvlp.analysis.heads import (
+    HeadAblationUnsupportedError,
+    HeadSweep,
+    attention_out_projections,
+    head_sweep,
+    mask_heads,
+    refine_sweep,
+    scale_heads,
+)
 from cxrvlp.analysis.projection import EmbeddingCache, project, projection_frame, variant_records
 
 __all__ = [
     "Attribution",
     "EmbeddingCache",
+    "HeadAblationUnsupportedError",
     "HeadSweep",
     "WordScore",
     "attention_out_projections",
@@ -20,5 +29,7 @@ __all__ = [
     "occlusion",
     "project",
     "projection_frame",
+    "refine_sweep",
+    "scale_heads",
     "variant_records",
 ]

@@ -226,12 +226,20 @@ def pair_histogram(pairs: pd.DataFrame, *, title: str = "") -> go.Figure:
 
 
 def head_heatmap(sweep: HeadSweep, *, accuracy: bool = False) -> go.Figure:
-    """Layer x head heat map of the metric change when that head is masked (blue = masking hurts)."""
+    """Layer x head heat map of the metric change when that head is masked.
+
+    Plotly's ``RdBu`` runs from red (low) to blue (high), centred on 0: red heads are the ones whose masking lowers
+    the metric (they carry negation; the top heads are the reddest), blue ones raise it. Cells holding an
+    attribution-patching estimate say so on hover; exact cells are marked "exact" when the map mixes both.
+    """
     import plotly.graph_objects as go
 
     z = (sweep.accuracy_delta if accuracy else sweep.delta).numpy()
     name = "Task-A accuracy" if accuracy else sweep.metric
     lim = float(np.nanmax(np.abs(z))) if np.isfinite(z).any() else 1.0
+    estimated = sweep.is_estimate().numpy()
+    kind = np.where(estimated, "first-order estimate (attribution patching)", "exact (masked and re-encoded)")
+    mixed = bool(estimated.any() and not estimated.all())
     fig = go.Figure(
         go.Heatmap(
             z=z,
@@ -242,11 +250,15 @@ def head_heatmap(sweep: HeadSweep, *, accuracy: bool = False) -> go.Figure:
             zmin=-lim,
             zmax=lim,
             colorbar={"title": "Δ"},
-            hovertemplate="layer %{y}, head %{x}<br>Δ " + name + " = %{z:+.4f}<extra></extra>",
+            customdata=kind,
+            text=np.where(estimated, "", "exact") if mixed else None,
+            texttemplate="%{text}" if mixed else None,
+            hovertemplate="layer %{y}, head %{x}<br>Δ " + name + " = %{z:+.4f}<br>%{customdata}<extra></extra>",
         )
     )
     base = sweep.accuracy_baseline if accuracy else sweep.baseline
-    fig.update_layout(title=f"Change of {name} when one head is masked (baseline {base:.4f})", height=420)
+    what = "estimated change" if estimated.all() else "change"
+    fig.update_layout(title=f"{what.capitalize()} of {name} when one head is masked (baseline {base:.4f})", height=420)
     return fig
 
 

@@ -97,12 +97,20 @@ def head_sweep(model: nn.Module, reports: Sequence[str], negated: Sequence[str],
         return _heads.head_sweep(m, reports, negated, **kwargs)
 
 
+def refine_sweep(
+    estimate: _heads.HeadSweep, model: nn.Module, reports: Sequence[str], negated: Sequence[str], **kwargs: Any
+) -> _heads.HeadSweep:
+    """:func:`cxrvlp.analysis.heads.refine_sweep` (the exact replay of the top heads) on a private copy."""
+    with private_copy(model) as m:
+        return _heads.refine_sweep(estimate, m, reports, negated, **kwargs)
+
+
 def masked_text_embeddings(
     model: nn.Module, texts: Sequence[str], heads: _heads.HeadSpec, *, batch_size: int = 64
 ) -> torch.Tensor:
     """L2-normalised float32 CPU ``[N, D]`` text embeddings with ``heads`` masked (:func:`mask_heads`), computed on
     a private copy (as ``Predictor.embed_texts`` would on the model, bf16 autocast on CUDA)."""
-    from cxrvlp.inference import autocast
+    from cxrvlp.runtime import autocast
 
     with private_copy(model) as m:
         device = next(m.parameters()).device

@@ -54,8 +54,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     _model_arg(p)
     p.add_argument("--reports", help="reports file as for `project`; default: Open-I reports with a positive finding")
     p.add_argument("--pairs", type=int, default=64, help="report / negated pairs (default 64)")
+    p.add_argument(
+        "--method",
+        choices=["patching", "exact"],
+        default="patching",
+        help="patching: first-order estimates of every head from one forward + backward pass (default); "
+        "exact: mask each head and re-encode",
+    )
+    p.add_argument("--verify", type=int, default=0, metavar="K", help="measure the top K heads exactly (patching)")
+    p.add_argument("--top", type=int, default=10, help="heads to list (default 10)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", default="heads", help="output prefix: writes PREFIX.json and PREFIX.html")
+    p.add_argument(
+        "--out", default="heads", help="output directory: writes heads.json, heads.csv (layer x head) and heads.html"
+    )
     p.set_defaults(func=run_heads)
 
     p = sub.add_parser("softlabels", help="S and y matrices of each soft-label stream for a batch of reports")
@@ -179,26 +190,53 @@ def _model_and_pairs(args: argparse.Namespace, pairs: int) -> tuple[Any, list[st
 
 
 def run_heads(args: argparse.Namespace) -> int:
-    from cxrvlp.analysis import head_sweep
+    from cxrvlp.analysis import head_sweep, refine_sweep
     from cxrvlp.analysis.figures import head_heatmap
 
+    if args.verify < 0 or args.top < 1:
+        raise SystemExit("--verify must be >= 0 and --top >= 1")
     predictor, originals, negated = _model_and_pairs(args, args.pairs)
     with StageBars(unit="item") as bars:
-        sweep = head_sweep(predictor.model, originals, negated, on_progress=bars.stage("heads"))
-    prefix = Path(args.out)
+        sweep = head_sweep(
+            predictor.model,
+            originals,
+            negated,
+            method=args.method,
+            top_k=args.top,
+            on_progress=bars.stage("exact sweep" if args.method == "exact" else "patching"),
+        )
+        if args.verify and args.method == "patching":
+            sweep = refine_sweep(
+                sweep, predictor.model, originals, negated, k=args.verify, on_progress=bars.stage("verify")
+            )
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    estimated = sweep.is_estimate()
     payload = {
         "metric": sweep.metric,
+        "method": sweep.method,
         "baseline": sweep.baseline,
-        "delta": sweep.delta.tolist(),
-        "top_heads": [{"layer": layer, "head": h, "delta": d} for layer, h, d in sweep.top_heads],
+        "delta": [[None if d != d else d for d in row] for row in sweep.delta.tolist()],
+        "estimated": estimated.tolist(),
+        "top_heads": [
+            {"layer": layer, "head": h, "delta": d, "estimated": bool(estimated[layer, h])}
+            for layer, h, d in sweep.top_heads
+        ],
         "pairs": len(originals),
     }
-    prefix.with_suffix(".json").write_text(json.dumps(payload, indent=2), encoding="utf-8")
+    (out / "heads.json").write_text(json.dumps(payload, indent=2), encoding="utf-8")
+    rows = ["layer," + ",".join(f"h{h}" for h in range(sweep.delta.shape[1]))]
+    rows += [f"{layer}," + ",".join(f"{d:.6g}" for d in row) for layer, row in enumerate(sweep.delta.tolist())]
+    (out / "heads.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
     html_fig = head_heatmap(sweep).to_html(full_html=False, include_plotlyjs=True)
-    _write_html(prefix.with_suffix(".html"), html_fig, "cxrvlp heads")
-    print(f"{sweep.metric} baseline {sweep.baseline:.4f} over {len(originals)} pairs; heads that matter most:")
+    _write_html(out / "heads.html", html_fig, "cxrvlp heads")
+    kind = {"exact": "exact", "patching": "first-order estimates", "patching+exact": "estimates, top heads exact"}
+    print(f"{sweep.metric} baseline {sweep.baseline:.4f} over {len(originals)} pairs ({kind[sweep.method]});")
+    print("heads whose masking lowers it most:")
     for layer, head, delta in sweep.top_heads:
-        print(f"  layer {layer} head {head}: {delta:+.4f}")
+        tag = "estimate" if estimated[layer, head] else "exact"
+        print(f"  layer {layer} head {head}: {delta:+.4f} ({tag})")
+    print(f"wrote {out / 'heads.json'}, {out / 'heads.csv'} and {out / 'heads.html'}")
     return 0
 
 
