@@ -66,6 +66,7 @@ MENTIONS: dict[str, list[str]] = {
         r"interstitial(?= (?:and|or) (?:\w+ ){0,3}(?:air ?space |alveolar )?opacit)",
         r"pleural[- ]?parenchymal opacit(?:y|ies)",
         r"(?:prominent|increased|coarse(?:ned)?|accentuated|thickened) (?:pulmonary )?interstitium",
+        r"(?:prominen(?:ce|t)|accentuation|thickening) of (?:the )?(?:pulmonary )?interstitium",
         r"interstitium (?:is |are |appears? |remains? )?(?:\w+ )?(?:prominent|accentuated|coarse(?:ned)?|thickened)",
         r"infectious infiltrates?",
         r"(?:increased|increase in|prominent|prominence of(?: the)?|coarse(?:ned)?|coarsening of(?: the)?|"
@@ -110,6 +111,8 @@ MENTIONS: dict[str, list[str]] = {
         r"(?:pulmonary )?(?:venous|vascular) hypertension",
         r"engorged (?:pulmonary )?(?:vessels|vasculature|veins)",
         r"(?:fluid|volume) overload",
+        r"(?:central )?pulmonary (?:xxxx|vessels|veins) (?:is |are |appears? |appear to be |remains? )?(?:mildly |"
+        r"slightly |moderately )?(?:engorged|congested|distended)",
         r"kerley b",
         r"prominen(?:t|ce of) (?:the )?(?:central )?(?:pulmonary |lung )?(?:vasculature|vascularity|vessels)",
         r"(?:pulmonary |lung )?(?:vasculature|vascularity) (?:is |are |appears? |remains? )?(?:mildly |slightly |"
@@ -413,6 +416,19 @@ PRE_UNCERTAIN: list[str] = [
     r"(?:to )?rule out",
     r"(?:to )?ensure (?:that )?(?:there is )?(?:no|resolution)",
     r"most xxxx",
+    *(
+        rf"(?<={before})xxxx(?: xxxx)?(?: of)?(?= (?:[\w-]+ ){{0,2}}?(?:atelecta|pneumon|infect|scar|edema|consolidat))"
+        for before in (
+            ", ",
+            "opacity ",
+            "opacities ",
+            "density ",
+            "densities ",
+            "disease ",
+            "infiltrate ",
+            "infiltrates ",
+        )
+    ),
     r"xxxx represent\w*",
     r"r/o",
     r"equivocal",
@@ -455,6 +471,12 @@ UNCERTAIN_MENTIONS: dict[str, list[str]] = {
 small effusion or pleural thickening), a negated one negative."""
 
 NEGATED_MENTIONS: dict[str, list[str]] = {
+    "Edema": [
+        r"(?:central )?(?:pulmonary |lung )?(?:vasculature|vessels|veins) (?:is |are |appears? |appear to be )?not "
+        r"(?:\w+ )?(?:engorged|congested|distended)",
+        r"(?:central )?pulmonary xxxx (?:is |are |appears? |appear to be )?not (?:\w+ )?(?:engorged|congested|"
+        r"distended)",
+    ],
     "Pleural Effusion": [
         r"(?:costophrenic|cp) (?:angles?|sulcus|sulci|recess(?:es)?|xxxx) (?:are |is |appears? |remains? )(?:\w+ )?"
         r"(?:clear|sharp)",
