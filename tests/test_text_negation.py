@@ -186,6 +186,7 @@ def _new_statement(report: str, finding: str, seed: int) -> str:
         ("Median sternotomy.", "Support Devices", "sternotomy", "support device"),
         ("Mild pulmonary vascular congestion.", "Edema", "congestion", "interstitial"),
         ("Bilateral breast implants.", "Support Devices", "breast implants", "hardware"),
+        ("Bilateral breast prostheses.", "Support Devices", "breast prostheses", "hardware"),
     ],
 )
 def test_make_negated_denies_the_subtype(report: str, finding: str, must: str, must_not: str) -> None:

@@ -809,7 +809,8 @@ DEVICE_NAMES: list[tuple[str, str]] = [
     (r"clip", "surgical clips"),
     (r"stent", "stents"),
     (r"valve", "prosthetic valve"),
-    (r"breast (?:implant|prosthes)|(?:silicone|saline) implant", "breast implants"),
+    (r"breast prosthes", "breast prostheses"),  # the report's own word
+    (r"breast implant|(?:silicone|saline) implant", "breast implants"),
     (r"hardware|screw|plate|rod|fusion|fixation|prosthes|arthroplast", "orthopedic hardware"),
     (r"stimulator", "stimulator device"),
     (r"staple", "surgical staples"),
