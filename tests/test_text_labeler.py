@@ -166,6 +166,8 @@ def findings(text: str) -> dict[str, str]:
         ("Minimal left basilar scarring/atelectasis.", {"Atelectasis": "uncertain"}),
         ("Right apical pleural scarring/thickening.", {"Pleural Other": "positive"}),
         ("Small left pleural effusion/hemothorax.", {"Pleural Effusion": "positive"}),
+        # the slash hedges the two words it joins, not a finding further on
+        ("Right apical thickening/atelectasis with volume loss.", {"Atelectasis": "positive"}),
         ("Mild bibasilar opacities, XXXX atelectasis.", {"Lung Opacity": "positive", "Atelectasis": "uncertain"}),
         ("Patchy retrocardiac opacity XXXX atelectasis.", {"Lung Opacity": "positive", "Atelectasis": "uncertain"}),
         ("There is XXXX XXXX atelectasis.", {"Atelectasis": "positive"}),

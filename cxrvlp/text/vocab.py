@@ -498,13 +498,17 @@ POST_UNCERTAIN: list[str] = [
 ]
 """Uncertainty cues whose scope runs backward to the start of the clause."""
 
-ALTERNATIVE_OR: list[str] = [
-    r"or",
+ALTERNATIVE_OR: list[str] = [r"or"]
+"""A bare "or" between affirmed findings ("atelectasis or infiltrate") makes both uncertain; it never overrides a
+negation or hedge ("no effusion or pneumothorax" stays negative)."""
+
+ALTERNATIVE_SLASH: list[str] = [
     r"(?:(?<=[a-z])|(?<=[a-z] ))/ ?(?=(?:atelecta|infiltrat|air ?space|scar|fibro|consolidat|pneumoni|infect|opacit|"
     r"collapse))",
 ]
-"""A bare "or" between affirmed findings ("atelectasis or infiltrate") makes both uncertain; it never overrides a
-negation or hedge ("no effusion or pneumothorax" stays negative)."""
+"""A slash between two different readings ("atelectasis/infiltrate", "scarring/atelectasis", "atelectatic/fibrotic")
+is a bare "or" for the two words it joins only (not a longer reach); a slash between synonyms of one finding
+("pleural scarring/thickening", "effusion/hemothorax") is none: the word after it must name another reading."""
 
 ALTERNATIVES: list[str] = [r"versus", r"vs\.?", r"and/or", r"or possibly", r"or less likely"]
 """Alternatives ("atelectasis versus scarring"): uncertain forward like a hedge, and backward for the mention
