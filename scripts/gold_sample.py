@@ -4,7 +4,8 @@ Seeded and independent of the labeler: reports are stratified by their MeSH term
 not by us), 50 with the MeSH term ``normal`` and 150 without, excluding the reports of the older sentence gold set
 (``tests/data/gold_openi.csv``); then (round 2, ids 200-299) 100 more whose MeSH terms name a finding round 1 had
 few of (pneumothorax, effusion, fracture, edema, pneumonia, devices, ...); round 3 (ids 300-499), 200 more without
-``normal``. Sentences come from
+``normal``; round 4 (ids 500-599), 100 more without ``normal``;
+round 5 (ids 600-999), 400 more. Sentences come from
 ``cxrvlp.text.sections.split_sentences`` (splitting, not labelling). Every other report goes to
 ``dev``, the rest to ``heldout``.
 
@@ -51,6 +52,11 @@ N_RARE = 100
 N_ROUND3 = 200
 """Round 3: ids 300-499, more reports without the MeSH term ``normal`` (labelled after the engine was tuned on the
 dev part of rounds 1-2, so their held-out half is new to everyone)."""
+N_ROUND4 = 100
+"""Round 4: ids 500-599, more reports without ``normal`` (labelled after the engine was tuned on the dev part of
+rounds 1-3)."""
+N_ROUND5 = 400
+"""Round 5: ids 600-999, more reports without ``normal`` (labelled after rounds 1-4 were scored)."""
 
 
 def main() -> None:
@@ -75,6 +81,10 @@ def main() -> None:
     chosen += random.Random(SEED + 1).sample(rare, N_RARE)
     taken = {r.uid for r in chosen}
     chosen += random.Random(SEED + 2).sample([r for r in abnormal if r.uid not in taken], N_ROUND3)
+    taken = {r.uid for r in chosen}
+    chosen += random.Random(SEED + 3).sample([r for r in abnormal if r.uid not in taken], N_ROUND4)
+    taken = {r.uid for r in chosen}
+    chosen += random.Random(SEED + 4).sample([r for r in abnormal if r.uid not in taken], N_ROUND5)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     with args.out.open("w") as f:
         for i, r in enumerate(chosen):

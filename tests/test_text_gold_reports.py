@@ -3,7 +3,8 @@
 Independent of the code under test: the labels were written by reading the reports, and
 :mod:`cxrvlp.text.validation` judges r^r / r^n with the gold sentence labels and string rules, not with the
 labeler. Only ``dev`` is asserted here (the engine was tuned on it); ``heldout`` is scored once, by hand, and its
-number is in ``docs/text_engine.md``. The floors sit a little below the measured dev numbers (0.995 / 0.991).
+number is in ``docs/text_engine.md``. The floors sit a little below the measured dev numbers on the 1,000 reports'
+dev half (macro-F1 0.982, all four 0.989, weakest criterion 0.996).
 """
 
 from __future__ import annotations
@@ -26,12 +27,12 @@ def dev():
 def test_labeler_report_level_macro_f1_on_dev(dev) -> None:
     score = score_labeler(dev, lambda t: label_report(t).labels)
     assert score.n_reports >= 100
-    assert score.macro_f1 >= 0.98, {c: round(s.f1, 3) for c, s in score.per_class.items()}
+    assert score.macro_f1 >= 0.975, {c: round(s.f1, 3) for c, s in score.per_class.items()}
 
 
 def test_generator_passes_all_four_criteria_on_dev(dev) -> None:
     score = score_generator(dev, make_omitted, make_negated)
     assert score.n >= 100
     failures = [(c.id, c.finding, dict(c.why)) for c in score.cases if not c.ok]
-    assert score.rate() >= 0.97, failures[:5]
-    assert min(score.rate(c) for c in ("removed", "kept", "mixed", "inserted")) >= 0.97
+    assert score.rate() >= 0.98, failures[:5]
+    assert min(score.rate(c) for c in ("removed", "kept", "mixed", "inserted")) >= 0.985

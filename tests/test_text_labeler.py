@@ -131,6 +131,47 @@ def findings(text: str) -> dict[str, str]:
         ("Stable enlargement of the cardiac silhouette, stable mediastinal contours.", {"Cardiomegaly": "positive"}),
         ("The left costophrenic XXXX is clear.", {"Pleural Effusion": "negative"}),
         ("The costophrenic angles are sharp.", {"Pleural Effusion": "negative"}),
+        # devices named only by their kind or with the device word hidden by XXXX
+        ("Incidental note of bilateral breast implants.", {"Support Devices": "positive"}),
+        ("Partially visualized lower cervical spine fusion XXXX.", {"Support Devices": "positive"}),
+        ("Valve XXXX and sternotomy wires.", {"Support Devices": "positive"}),
+        # vascular enlargement / engorgement is Edema; its denial too
+        ("Pulmonary vasculature is persistently enlarged.", {"Edema": "positive"}),
+        ("Pulmonary XXXX are engorged.", {"Edema": "positive"}),
+        ("Central pulmonary vasculature is not engorged.", {"Edema": "negative"}),
+        ("Prominent interstitium is stable.", {"Lung Opacity": "positive"}),
+        ("There is stable prominence of the pulmonary interstitium.", {"Lung Opacity": "positive"}),
+        ("Stable left upper lobe aspergilloma.", {"Lung Lesion": "positive"}),
+        ("Thickening of the right minor fissure.", {"Pleural Other": "positive"}),
+        # "not seen on prior" compares; it does not deny the finding
+        ("Left midlung opacity noted, not visualized on prior.", {"Lung Opacity": "positive"}),
+        ("Previously seen right pneumothorax is not visualized on today's exam.", {"Pneumothorax": "negative"}),
+        # outside the lung / not the class
+        ("Redemonstration of right chest wall mass compatible with known breast carcinoma.", {}),
+        ("XXXX density foreign body present in the soft tissues overlying the left chest wall.", {}),
+        (
+            "Tubular densities overlying the heart XXXX are XXXX coronary artery stents.",
+            {"Support Devices": "positive"},
+        ),
+        ("Sternotomy wires with fracture of the superior-most sternotomy XXXX.", {"Support Devices": "positive"}),
+        ("The mediastinal and hilar lymph XXXX are less prominent than previously.", {}),
+        ("Stable left thoracotomy changes with left-sided volume loss.", {}),
+        ("No change right upper lobe volume loss and fibrosis.", {}),
+        ("Right lower lobe volume loss.", {"Atelectasis": "positive"}),
+        # hedges: slash alternatives, "XXXX" hiding "likely" / "upper limits"
+        (
+            "Left upper lobe atelectasis / infiltrate, unchanged.",
+            {"Atelectasis": "uncertain", "Lung Opacity": "uncertain"},
+        ),
+        ("Minimal left basilar scarring/atelectasis.", {"Atelectasis": "uncertain"}),
+        ("Right apical pleural scarring/thickening.", {"Pleural Other": "positive"}),
+        ("Small left pleural effusion/hemothorax.", {"Pleural Effusion": "positive"}),
+        # the slash hedges the two words it joins, not a finding further on
+        ("Right apical thickening/atelectasis with volume loss.", {"Atelectasis": "positive"}),
+        ("Mild bibasilar opacities, XXXX atelectasis.", {"Lung Opacity": "positive", "Atelectasis": "uncertain"}),
+        ("Patchy retrocardiac opacity XXXX atelectasis.", {"Lung Opacity": "positive", "Atelectasis": "uncertain"}),
+        ("There is XXXX XXXX atelectasis.", {"Atelectasis": "positive"}),
+        ("The cardiac silhouette is of the XXXX of normal.", {"Cardiomegaly": "uncertain"}),
     ],
 )
 def test_label_examples(text: str, expected: dict[str, str]) -> None:

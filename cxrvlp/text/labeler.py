@@ -30,6 +30,7 @@ _RANK = {POSITIVE: 2, UNCERTAIN: 1, NEGATIVE: 0}
 _PRE_REACH = 120  # characters a pre-cue's scope reaches forward
 _POST_REACH = 60  # characters a post-cue's scope reaches backward
 _OR_REACH = 30  # characters between "or" and the alternative after it
+_ALT_REACH = {"or": _OR_REACH, "slash": 1}  # a slash joins the two words next to it only
 
 
 def _group(name: str) -> str:
@@ -73,6 +74,7 @@ CUE_RE = Lexicon(
         ("post_neg", vocab.POST_NEGATION),
         ("alt", vocab.ALTERNATIVES),
         ("or", vocab.ALTERNATIVE_OR),
+        ("slash", vocab.ALTERNATIVE_SLASH),
         ("pre_ind", vocab.PRE_INDICATION),
         ("pre_unc", vocab.PRE_UNCERTAIN),
         ("pre_neg", vocab.PRE_NEGATION),
@@ -139,7 +141,7 @@ def _polarity(
         cs, ce, kind = cues[i]
         if start - ce > _PRE_REACH or kind == "term" or bisect.bisect_right(bounds, ce - 1) != seg:
             break
-        if kind == "or" and alternative is None and start - ce <= _OR_REACH:
+        if kind in ("or", "slash") and alternative is None and start - ce <= _ALT_REACH[kind]:
             alternative = (cs, ce)
         elif kind == "pre_ind" and indication is None:
             indication = (cs, ce)  # "to suggest": uncertain unless an earlier negation governs it
@@ -154,7 +156,7 @@ def _polarity(
         cs, ce, kind = cues[j]
         if cs - end > _POST_REACH or kind == "term" or bisect.bisect_right(bounds, cs) != seg:
             break
-        if kind == "or" and alternative is None and cs - end <= 2:
+        if kind in ("or", "slash") and alternative is None and cs - end <= 2:
             alternative = (cs, ce)
         elif kind in ("post_neg", "post_unc") or (kind == "alt" and cs - end <= 2):
             if best is None or cs - end < best[0]:

@@ -81,12 +81,18 @@ def negative_statements(finding: str, phrase: str | None = None) -> list[str]:
 
 
 def _fill(finding: str, templates: Sequence[str], bone: str, device: str) -> list[str]:
-    first = device.split(" or ")[0]
-    plural = first.endswith("s") and not first.endswith("ss")
+    names = device.split(" or ")
+
+    def plural(name: str) -> bool:
+        return name.endswith("s") and not name.endswith("ss")
+
     out = []
     for t in templates:
-        if plural:
-            t = t.replace("There is no {d}", "There are no {d}").replace("{d} is ", "{d} are ")
+        # "There is no X or Y" agrees with X, "X or Y is seen" with Y (the nearer noun)
+        if plural(names[0]):
+            t = t.replace("There is no {d}", "There are no {d}")
+        if plural(names[-1]):
+            t = t.replace("{d} is ", "{d} are ")
         text = tidy(t.format(a=bone, d=device))
         if _denies_only(finding, text):
             out.append(text)

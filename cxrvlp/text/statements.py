@@ -118,7 +118,7 @@ def _items(sentence: str, mentions: list[Mention]) -> list[tuple[int, int]] | No
     cues = [m for m in CUE_RE.finditer(low) if m.lastgroup != "pseudo"]
     if not cues or cues[0].lastgroup not in _NEG_LIST_CUES or cues[0].end() > mentions[0].start:
         return None
-    if any(c.lastgroup not in ("pre_neg", "or") and c.start() < mentions[-1].end for c in cues[1:]):
+    if any(c.lastgroup not in ("pre_neg", "or", "slash") and c.start() < mentions[-1].end for c in cues[1:]):
         return None
     start = cues[0].end()
     seps = [m for m in SEP_RE.finditer(sentence, start, mentions[-1].end) if m.start() >= mentions[0].end]

@@ -378,10 +378,11 @@ def score_generator(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m cxrvlp.text.validation GOLD.jsonl [--split S] [--failures N] [--json OUT]``."""
+    """``python -m cxrvlp.text.validation GOLD.jsonl [--split S] [--ids A-B] [--failures N] [--json OUT]``."""
     ap = argparse.ArgumentParser(prog="python -m cxrvlp.text.validation", description=__doc__.splitlines()[0])
     ap.add_argument("gold", type=Path)
     ap.add_argument("--split", choices=("dev", "heldout"), default=None, help="default: all reports")
+    ap.add_argument("--ids", default=None, metavar="A-B", help="only reports with ids A..B (e.g. one labelling round)")
     ap.add_argument("--failures", type=int, default=0, help="print up to N failing cases / labeler errors")
     ap.add_argument("--json", type=Path, default=None, help="write the numbers as JSON")
     args = ap.parse_args(argv)
@@ -390,6 +391,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     from cxrvlp.text.negation import make_negated, make_omitted
 
     gold = load_gold(args.gold, split=args.split)
+    if args.ids:
+        lo, _, hi = args.ids.partition("-")
+        if not (lo.isdigit() and hi.isdigit()):
+            ap.error(f"--ids must look like 500-599, got {args.ids!r}")
+        gold = [r for r in gold if int(lo) <= r.id <= int(hi)]
     lab = score_labeler(gold, lambda t: label_report(t).labels)
     gen = score_generator(gold, make_omitted, make_negated)
     print(f"{len(gold)} gold reports ({args.split or 'all'}), {gen.n} generator cases")
@@ -410,6 +416,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             json.dumps(
                 {
                     "split": args.split or "all",
+                    "ids": args.ids or "all",
                     "reports": len(gold),
                     "labeler_macro_f1": lab.macro_f1,
                     "labeler_per_class": {k: vars(v) for k, v in lab.per_class.items()},

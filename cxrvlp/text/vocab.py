@@ -65,6 +65,9 @@ MENTIONS: dict[str, list[str]] = {
         r"air ?space (?:abnormalit(?:y|ies)|changes?|infiltrates?)",
         r"interstitial(?= (?:and|or) (?:\w+ ){0,3}(?:air ?space |alveolar )?opacit)",
         r"pleural[- ]?parenchymal opacit(?:y|ies)",
+        r"(?:prominent|increased|coarse(?:ned)?|accentuated|thickened) (?:pulmonary )?interstitium",
+        r"(?:prominen(?:ce|t)|accentuation|thickening) of (?:the )?(?:pulmonary )?interstitium",
+        r"interstitium (?:is |are |appears? |remains? )?(?:\w+ )?(?:prominent|accentuated|coarse(?:ned)?|thickened)",
         r"infectious infiltrates?",
         r"(?:increased|increase in|prominent|prominence of(?: the)?|coarse(?:ned)?|coarsening of(?: the)?|"
         r"accentuated|accentuation of(?: the)?) (?:(?!(?:broncho)?vascular\b|and\b|the\b|with\b)[\w-]+ ){0,2}markings",
@@ -83,6 +86,9 @@ MENTIONS: dict[str, list[str]] = {
         r"malignanc(?:y|ies)",
         r"metasta(?:sis|ses|tic disease)",
         r"cavitary lesion" + _S,
+        r"aspergillomas?",
+        r"mycetomas?",
+        r"fungus balls?",
         r"cavitation" + _S,
         r"mass-?like (?:[\w-]+ ){0,3}?(?:densit(?:y|ies)|opacit(?:y|ies)|opacification|lesions?)",
         r"neoplastic (?:process|disease)",
@@ -105,10 +111,12 @@ MENTIONS: dict[str, list[str]] = {
         r"(?:pulmonary )?(?:venous|vascular) hypertension",
         r"engorged (?:pulmonary )?(?:vessels|vasculature|veins)",
         r"(?:fluid|volume) overload",
+        r"(?:central )?pulmonary (?:xxxx|vessels|veins) (?:is |are |appears? |appear to be |remains? )?(?:mildly |"
+        r"slightly |moderately )?(?:engorged|congested|distended)",
         r"kerley b",
         r"prominen(?:t|ce of) (?:the )?(?:central )?(?:pulmonary |lung )?(?:vasculature|vascularity|vessels)",
         r"(?:pulmonary |lung )?(?:vasculature|vascularity) (?:is |are |appears? |remains? )?(?:mildly |slightly |"
-        r"moderately )?(?:accentuated|prominent|engorged|congested)",
+        r"moderately |persistently |again |still )?(?:accentuated|prominent|engorged|congested|enlarged|distended)",
     ],
     "Consolidation": [r"consolidat(?:ion|ions|ed|ive|ing)"],
     "Pneumonia": [
@@ -154,6 +162,8 @@ MENTIONS: dict[str, list[str]] = {
         r"(?:angles?|sulcus|sulci|xxxx|recess)",
         r"(?:costophrenic|cp) (?:angle |sulcus |xxxx )?(?:scarring|thickening)",
         r"fibrothorax",
+        r"thickening of the (?:[\w-]+ ){0,3}?fissures?",
+        r"thickened (?:[\w-]+ ){0,2}?fissures?",
     ],
     "Fracture": [
         r"(?<!catheter )(?<!wire )(?<!wires )(?<!lead )(?<!xxxx is )(?<!xxxx are )(?<!wire is )(?<!wires are )"
@@ -212,6 +222,11 @@ MENTIONS: dict[str, list[str]] = {
         r"screw",
         r"screws",
         r"prosthes(?:is|es)",
+        r"(?:breast |silicone |saline |penile )?implants",
+        r"(?:breast|silicone|saline|penile) implant",
+        r"(?:valve|fusion|stabilization|fixation|anchor|retention) xxxx",
+        r"(?:(?:cervical|thoracic|lumbar|spinal|spine) )fusion (?:hardware|plates?|screws?|rods?|xxxx)",
+        r"loop recorders?",
         r"(?:shoulder |humeral |total )?arthroplast(?:y|ies)",
         r"(?:gastric|lap(?:aroscopic)?) band",
         r"(?:intra-?aortic )?balloon pump",
@@ -242,9 +257,18 @@ IGNORE: list[str] = [
     r"soft tissue densit(?:y|ies)",
     r"bone densit(?:y|ies)",
     r"(?:breast|nipple|soft tissue) (?:shadows?|densit(?:y|ies)|masses?)",
+    r"(?:chest wall|breast|soft tissue|subcutaneous|axillary) (?:masses|mass|lesions?|tumou?rs?|carcinoma|"
+    r"malignanc(?:y|ies))",
+    r"(?:postsurgical|post-surgical|postoperative|post-operative|thoracotomy|lobectomy|pneumonectomy|resection) "
+    r"changes (?:[\w-]+ ){0,8}?(?:with|and) (?:(?:mild|moderate|marked|slight|some|associated|[\w]+-sided) ){0,3}"
+    r"volume loss",
+    r"volume loss(?= and (?:\w+ )?fibros)",
+    r"(?:fibrosis|fibrotic changes|scarring) (?:and|with) (?:associated )?volume loss",
+    r"fractur(?:e|es)(?= of (?:the |a |an |one of the )?(?:[\w-]+ ){0,2}?(?:(?:sternotomy|sternal|cerclage) "
+    r"(?:wires?|xxxx)|wires?|leads?|catheters?|hardware|screws?|plates?|rods?)\b)",
     r"nipple shadows?",
-    r"pulmonary vascularity(?! (?:is |are |appears? |remains? )?(?:mildly |slightly |moderately )?(?:accentuated|"
-    r"prominent|engorged|congested))",
+    r"pulmonary vascularity(?! (?:is |are |appears? |remains? )?(?:mildly |slightly |moderately |persistently |again |"
+    r"still )?(?:accentuated|prominent|engorged|congested|enlarged|distended))",
     r"(?:granulomatous )?(?:infection|disease) sequela\w*",
     r"kerley lines?",
     r"(?:old |prior |previous |remote |healed |chronic )*granulomatous (?:infection|disease|process)",
@@ -259,11 +283,13 @@ IGNORE: list[str] = [
     r"(?:right |left )?(?:paratracheal|paraspinal|prevascular) (?:densit(?:y|ies)|opacit(?:y|ies)|soft tissue)",
     r"(?:tip|apex) of the (?:lingula|lung|hemithorax)",
     r"(?:radio)?(?:densit(?:y|ies)|opacit(?:y|ies))(?=[^.;]{0,100}?\b(?:represent\w*|consistent with|compatible with|"
-    r"suggest\w*(?: of)?|secondary to|due to|related to|reflect\w*|correspond\w*(?: to)?|likely|probably|from) "
+    r"suggest\w*(?: of)?|secondary to|due to|related to|reflect\w*|correspond\w*(?: to| with)?|likely|probably|from|"
+    r"(?:is|are) xxxx) "
     r"(?:(?!and\b|pneumon|atelecta|consolidat|infiltrat|edema|scar|nodul|mass|infect)[\w-]+ ){0,4}?"
     r"(?:(?:hiatal )?hernia|(?:lymph)?adenopathy|lymph nodes?|stents?|fat(?: pad)?|vessels?|vascular structures?|"
     r"granulom\w*|(?:atrial|ventricular) enlargement|osteophytes?|costochondral|summation|pericardial|thymus|aort\w*|"
-    r"osseous|bony)\b)",
+    r"osseous|bony|foreign bod(?:y|ies)|chest wall|clothing)\b)",
+    r"(?:radio)?(?:densit(?:y|ies)|opacit(?:y|ies))(?= (?:\w+ ){0,2}?foreign bod(?:y|ies))",
 ]
 """Phrases consumed before mention matching so that they never count."""
 
@@ -279,7 +305,8 @@ ANATOMY: dict[str, list[str]] = {
         r"mediastinum",
         r"mediastinal (?:silhouettes?|contours?|width|structures|shadow)",
         r"mediastinal(?! (?:silhouettes?|contours?|width|structures|shadow|lymph|adenopathy|nodes?|calcifi|mass|"
-        r"granulom|clips?|postsurgical|surgical|wires?|postoperative|changes))",
+        r"granulom|clips?|postsurgical|surgical|wires?|postoperative|changes|(?:and|or) hilar (?:lymph|adenopathy|"
+        r"nodes?|masses)))",
     ],
     "Cardiomediastinal": [
         r"cardio ?mediastin\w*(?: silhouettes?| contours?| structures| shadow| size)?",
@@ -306,6 +333,7 @@ SIZE_CUES: dict[str, list[str]] = {
         r"borderline(?: enlarged| enlargement| in size)?",
         r"(?:possibly|questionably|possible|questionable|slightly|minimally) (?:enlarged|widened|prominent)",
         r"(?:at |near )?(?:the )?upper (?:range|limits?) of normal",
+        r"(?:at |near |of )?(?:the )?xxxx (?:limits? )?of normal",
     ],
     "negative": [
         r"(?:is |are )?not (?:\w+ )?(?:enlarged|widened|dilated)",
@@ -358,6 +386,11 @@ PSEUDO: list[str] = [
     r"gram negative",
     r"not (?:identified|seen|visualized|visible|appreciated) on the (?:lateral|frontal|pa|ap) (?:view|projection|"
     r"radiograph|image)",
+    r"not (?:\w+ )?(?:identified|seen|visualized|visible|appreciated|present|evident|demonstrated) (?:on|in) (?:the )?"
+    r"(?:prior|previous|earlier|old|older|comparison)(?: (?:exams?|examinations?|studies|study|films?|radiographs?|"
+    r"images?|ct))?",
+    r"not (?:\w+ )?(?:identified|seen|visualized|visible|appreciated|present|evident) (?:previously|before|"
+    r"on prior|at that time)",
     r"with or without",
     r"whether or not",
 ]
@@ -383,6 +416,19 @@ PRE_UNCERTAIN: list[str] = [
     r"(?:to )?rule out",
     r"(?:to )?ensure (?:that )?(?:there is )?(?:no|resolution)",
     r"most xxxx",
+    *(
+        rf"(?<={before})xxxx(?: xxxx)?(?: of)?(?= (?:[\w-]+ ){{0,2}}?(?:atelecta|pneumon|infect|scar|edema|consolidat))"
+        for before in (
+            ", ",
+            "opacity ",
+            "opacities ",
+            "density ",
+            "densities ",
+            "disease ",
+            "infiltrate ",
+            "infiltrates ",
+        )
+    ),
     r"xxxx represent\w*",
     r"r/o",
     r"equivocal",
@@ -425,6 +471,12 @@ UNCERTAIN_MENTIONS: dict[str, list[str]] = {
 small effusion or pleural thickening), a negated one negative."""
 
 NEGATED_MENTIONS: dict[str, list[str]] = {
+    "Edema": [
+        r"(?:central )?(?:pulmonary |lung )?(?:vasculature|vessels|veins) (?:is |are |appears? |appear to be )?not "
+        r"(?:\w+ )?(?:engorged|congested|distended)",
+        r"(?:central )?pulmonary xxxx (?:is |are |appears? |appear to be )?not (?:\w+ )?(?:engorged|congested|"
+        r"distended)",
+    ],
     "Pleural Effusion": [
         r"(?:costophrenic|cp) (?:angles?|sulcus|sulci|recess(?:es)?|xxxx) (?:are |is |appears? |remains? )(?:\w+ )?"
         r"(?:clear|sharp)",
@@ -449,6 +501,14 @@ POST_UNCERTAIN: list[str] = [
 ALTERNATIVE_OR: list[str] = [r"or"]
 """A bare "or" between affirmed findings ("atelectasis or infiltrate") makes both uncertain; it never overrides a
 negation or hedge ("no effusion or pneumothorax" stays negative)."""
+
+ALTERNATIVE_SLASH: list[str] = [
+    r"(?:(?<=[a-z])|(?<=[a-z] ))/ ?(?=(?:atelecta|infiltrat|air ?space|scar|fibro|consolidat|pneumoni|infect|opacit|"
+    r"collapse))",
+]
+"""A slash between two different readings ("atelectasis/infiltrate", "scarring/atelectasis", "atelectatic/fibrotic")
+is a bare "or" for the two words it joins only (not a longer reach); a slash between synonyms of one finding
+("pleural scarring/thickening", "effusion/hemothorax") is none: the word after it must name another reading."""
 
 ALTERNATIVES: list[str] = [r"versus", r"vs\.?", r"and/or", r"or possibly", r"or less likely"]
 """Alternatives ("atelectasis versus scarring"): uncertain forward like a hedge, and backward for the mention
@@ -753,6 +813,8 @@ DEVICE_NAMES: list[tuple[str, str]] = [
     (r"clip", "surgical clips"),
     (r"stent", "stents"),
     (r"valve", "prosthetic valve"),
+    (r"breast prosthes", "breast prostheses"),  # the report's own word
+    (r"breast implant|(?:silicone|saline) implant", "breast implants"),
     (r"hardware|screw|plate|rod|fusion|fixation|prosthes|arthroplast", "orthopedic hardware"),
     (r"stimulator", "stimulator device"),
     (r"staple", "surgical staples"),
