@@ -26,6 +26,7 @@ REPORTS = [
     "FINDINGS: Left apical pneumothorax. IMPRESSION: Small left pneumothorax.",
     "FINDINGS: Bibasilar atelectasis. IMPRESSION: Bibasilar atelectasis.",
 ]
+LABELS = ["Effusion", "Cardiomegaly;Edema", "Pneumothorax", "Atelectasis"]  # the images' own labels (CON2 distractors)
 
 
 @pytest.fixture(scope="module")
@@ -35,10 +36,11 @@ def manifest(tmp_path_factory) -> Path:
     rng = np.random.default_rng(0)
     with (root / "manifest.csv").open("w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["image", "report", "split"])
+        w.writerow(["image", "report", "labels", "split"])
         for i in range(10):
             Image.fromarray(rng.integers(0, 255, (40, 36), dtype=np.uint8)).save(root / "img" / f"{i}.png")
-            w.writerow([f"img/{i}.png", REPORTS[i % len(REPORTS)], "val" if i >= 8 else "train"])
+            split = "val" if i >= 8 else "train"
+            w.writerow([f"img/{i}.png", REPORTS[i % len(REPORTS)], LABELS[i % len(LABELS)], split])
     return root / "manifest.csv"
 
 

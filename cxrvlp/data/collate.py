@@ -14,7 +14,6 @@ from typing import Any
 
 import torch
 
-from cxrvlp.data.graphs import collate_graphs, graphs_to_data
 from cxrvlp.types import ReportGraph
 
 TRUNK_KEYS = ("image_trunk", "text_trunk", "hardneg_text_trunk", "distractor_image_trunk")
@@ -52,6 +51,8 @@ class Collator:
         return tokenize_texts(self.tokenizer, texts, self.max_length)
 
     def graphs(self, items: list[str]) -> Any:
+        from cxrvlp.data.graphs import collate_graphs, graphs_to_data  # torch_geometric: seconds, graph rows only
+
         graphs = [ReportGraph.from_dict(json.loads(g)) for g in items]
         return collate_graphs(graphs_to_data(graphs, self.tokenizer, max_node_tokens=self.max_node_tokens))
 

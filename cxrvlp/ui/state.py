@@ -27,6 +27,11 @@ def model_picker() -> Predictor | None:
     from cxrvlp.models import list_presets
 
     st.sidebar.header("Model")
+    for key in ("model_ckpt_dir", "model_spec_text"):
+        # Streamlit drops a widget's value when the next page does not draw the same widget before it (st.navigation
+        # switches pages); writing it back as plain session state keeps it across pages (Streamlit's MPA recipe)
+        if key in st.session_state:
+            st.session_state[key] = st.session_state[key]
     current = st.session_state.get(MODEL_KEY, DEFAULT_SPEC)
     options = (["demo"] if demo_available() else []) + [f"preset:{n}" for n in list_presets() if n != "paper"]
     options += [CHECKPOINT, SPEC]
