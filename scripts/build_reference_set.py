@@ -29,23 +29,10 @@ from pathlib import Path
 
 from PIL import Image, ImageOps
 
+from cxrvlp.data.compose import NIH_FINDINGS
+
 REPO = Path(__file__).resolve().parents[1]
-NIH_ORDER = [
-    "Atelectasis",
-    "Cardiomegaly",
-    "Effusion",
-    "Infiltration",
-    "Mass",
-    "Nodule",
-    "Pneumonia",
-    "Pneumothorax",
-    "Consolidation",
-    "Edema",
-    "Emphysema",
-    "Fibrosis",
-    "Pleural_Thickening",
-    "Hernia",
-]
+NIH_ORDER = list(NIH_FINDINGS)  # the 14 NIH ChestX-ray14 findings, in the dataset's order
 ACKNOWLEDGEMENT = (
     "Images from the NIH ChestX-ray14 dataset, provided by the NIH Clinical Center "
     "(https://nihcc.app.box.com/v/ChestXray-NIHCC). We acknowledge the NIH Clinical Center."
