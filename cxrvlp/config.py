@@ -125,16 +125,6 @@ class TrainConfig:
 
 
 @dataclass
-class EvalConfig:
-    """Evaluation tasks and their settings."""
-
-    tasks: list[str] = field(default_factory=lambda: ["align", "zeroshot", "retrieval"])
-    batch_size: int = 64
-    bootstrap: int = 1000  # bootstrap resamples for the 95% CIs
-    seed: int = 0
-
-
-@dataclass
 class ExperimentConfig:
     """Everything one run needs; what ``configs/*.yaml`` files hold."""
 
@@ -142,7 +132,6 @@ class ExperimentConfig:
     loss: LossConfig = field(default_factory=LossConfig)
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
-    eval: EvalConfig = field(default_factory=EvalConfig)
 
 
 # --------------------------------------------------------------------------------------------------- conversion

@@ -6,8 +6,14 @@ model (``cxrvlp.models.graph.GraphEncoder`` embeds it).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
+
+ProgressFn = Callable[[int, int], None]
+"""``on_progress(done, total)``: progress of one stage (embedding, a sweep, training steps)."""
+StageProgressFn = Callable[[str, int, int], None]
+"""``on_progress(stage, done, total)``: progress of work in named stages (preprocessing: labels, graphs, ...)."""
 
 CHEXPERT_CLASSES: tuple[str, ...] = (
     "No Finding",

@@ -36,6 +36,8 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from cxrvlp.types import StageProgressFn
+
 log = logging.getLogger(__name__)
 
 PREPROCESS_VERSION = 1
@@ -45,9 +47,6 @@ POOL_SAMPLE = 64
 PARALLEL_MIN = 2000
 """Fewer distinct reports than this are processed in-process (pool start-up would dominate)."""
 COLUMNS = ("raw", "report", "labels", "hardneg_report", "hardneg_labels", "graph", "hardneg_graph")
-
-ProgressFn = Callable[[str, int, int], None]
-"""``on_progress(stage, done, total)``."""
 
 
 def code_version() -> str:
@@ -128,7 +127,9 @@ def _hard_negative(job: tuple[str, dict[str, str], list[str], list[dict[str, str
     }
 
 
-def _map(fn: Callable[[Any], Any], items: Sequence[Any], *, workers: int, stage: str, on_progress: ProgressFn | None):
+def _map(
+    fn: Callable[[Any], Any], items: Sequence[Any], *, workers: int, stage: str, on_progress: StageProgressFn | None
+):
     out: list[Any] = []
     total = len(items)
     if workers <= 1 or total < PARALLEL_MIN:
@@ -151,7 +152,7 @@ def preprocess_reports(
     seed: int = 0,
     graphs: bool = True,
     workers: int = 0,
-    on_progress: ProgressFn | None = None,
+    on_progress: StageProgressFn | None = None,
 ):
     """Clean, label, build hard negatives and graphs for every distinct report.
 
@@ -230,7 +231,7 @@ def load_or_build(
     seed: int = 0,
     graphs: bool = True,
     workers: int = 0,
-    on_progress: ProgressFn | None = None,
+    on_progress: StageProgressFn | None = None,
 ):
     """Read the cached table of ``reports`` or build and store it (atomically: temp file + rename).
 

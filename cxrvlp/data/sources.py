@@ -7,9 +7,9 @@ from pathlib import Path
 
 from cxrvlp.config import DataConfig
 from cxrvlp.data import chexpert_plus, manifest, mimic, openi_images  # noqa: F401  (register the loaders)
-from cxrvlp.data.preprocess import ProgressFn, default_cache_dir, load_or_build
+from cxrvlp.data.preprocess import default_cache_dir, load_or_build
 from cxrvlp.data.records import DATASETS, Record
-from cxrvlp.types import UserError
+from cxrvlp.types import StageProgressFn, UserError
 
 
 def dataset_names() -> list[str]:
@@ -38,7 +38,9 @@ def cache_dir_for(cfg: DataConfig) -> Path:
     return Path(cfg.cache_dir).expanduser() if cfg.cache_dir else default_cache_dir(cfg.root)
 
 
-def prepare(cfg: DataConfig, *, graphs: bool = True, workers: int | None = None, on_progress: ProgressFn | None = None):
+def prepare(
+    cfg: DataConfig, *, graphs: bool = True, workers: int | None = None, on_progress: StageProgressFn | None = None
+):
     """Records plus the preprocessed table of their reports (built once, then read from the cache).
 
     Args:

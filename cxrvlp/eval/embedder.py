@@ -11,11 +11,10 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import torch
 
+from cxrvlp.types import ProgressFn
+
 if TYPE_CHECKING:
     from PIL import Image
-
-ProgressFn = Callable[[int, int], None]
-"""``on_progress(done, total)``."""
 
 
 @runtime_checkable

@@ -17,9 +17,10 @@ import torch
 from cxrvlp.eval.align import build_cxr_align
 from cxrvlp.eval.bootstrap import DEFAULT_RESAMPLES, mean_metrics, resample_weights
 from cxrvlp.eval.dataset import EvalItem
-from cxrvlp.eval.embedder import Embedder, ProgressFn, embed_texts_checked
+from cxrvlp.eval.embedder import Embedder, embed_texts_checked
 from cxrvlp.eval.engine import CleanFn, LabelFn, NegateFn, OmitFn
 from cxrvlp.eval.results import TaskResult
+from cxrvlp.types import ProgressFn
 
 QUANTILES: tuple[float, ...] = (0.05, 0.25, 0.5, 0.75, 0.95)
 
