@@ -20,15 +20,13 @@ from PIL import Image
 
 from cxrvlp.data.images import read_image
 from cxrvlp.models import CXRClip, ExternalClip, create_model, load_model, parse_spec
+from cxrvlp.models.loading import DEMO_DIR
 from cxrvlp.runtime import autocast, default_device
 from cxrvlp.types import UserError
 
 log = logging.getLogger(__name__)
 
 ImageInput = bytes | str | Path | Image.Image
-
-DEMO_DIR = Path(__file__).resolve().parent / "assets" / "demo"
-"""The bundled demo checkpoint (a delta from the pip-packaged `lite` weights; see its MODEL_CARD.md)."""
 
 
 def demo_available() -> bool:

@@ -3,8 +3,9 @@
 =====================  ================================================================================
 spec                   what it loads
 =====================  ================================================================================
-``demo``               the bundled trained model (``Predictor.from_spec`` / ``--model demo``)
-``preset:NAME``        a :class:`~cxrvlp.models.CXRClip` preset (``lite``, ``paper``, ``tiny``)
+``demo``               the bundled trained model (``cxrvlp/assets/demo``)
+``preset:NAME``        a :class:`~cxrvlp.models.CXRClip` preset (``lite``, ``paper``, ``tiny``); a bare preset name
+                       (``lite``) means the same
 ``cxrvlp:DIR``         a cxrvlp checkpoint directory (a bare directory too): a CXRClip, a delta checkpoint, or
                        a fine-tuned adapter (it records its base)
 ``hf:ID_OR_DIR``       a Hugging Face CLIP / SigLIP / ``AutoModel`` (:mod:`cxrvlp.models.external_hf`)
@@ -26,21 +27,66 @@ from cxrvlp.config import ConfigError, ModelConfig, from_dict
 from cxrvlp.models.clip import CONFIG_NAME, WEIGHTS_NAME, CheckpointError, CXRClip
 from cxrvlp.models.delta import is_delta_checkpoint, load_delta
 from cxrvlp.models.external import BASE_DIR, ExternalClip
-from cxrvlp.models.factory import create_model
+from cxrvlp.models.factory import create_model, list_presets
+from cxrvlp.registry import Registry
 from cxrvlp.types import UserError
 
-SPEC_KINDS: tuple[str, ...] = ("preset", "cxrvlp", "hf", "open_clip", "openai_clip")
-"""Spec kinds with an argument (``kind:rest``); ``demo`` is handled by ``Predictor.from_spec``."""
+DEMO_DIR = Path(__file__).resolve().parents[1] / "assets" / "demo"
+"""The bundled trained model that the spec ``demo`` names."""
+
+SPEC_LOADERS: Registry[Any] = Registry("model spec kind")
+"""``kind`` -> ``loader(rest, trust_checkpoint) -> model``: one entry per spec kind ``kind:rest``."""
+
+
+@SPEC_LOADERS.register("preset")
+def _load_preset(rest: str, trust_checkpoint: bool) -> CXRClip:
+    return create_model(rest).eval()
+
+
+@SPEC_LOADERS.register("cxrvlp")
+def _load_cxrvlp(rest: str, trust_checkpoint: bool) -> CXRClip | ExternalClip:
+    return load_checkpoint(rest)
+
+
+@SPEC_LOADERS.register("hf")
+def _load_hf(rest: str, trust_checkpoint: bool) -> ExternalClip:
+    from cxrvlp.models.external_hf import load_hf
+
+    return load_hf(rest).eval()
+
+
+@SPEC_LOADERS.register("open_clip")
+def _load_open_clip(rest: str, trust_checkpoint: bool) -> ExternalClip:
+    from cxrvlp.models.external_openclip import load_open_clip
+
+    return load_open_clip(rest).eval()
+
+
+@SPEC_LOADERS.register("openai_clip")
+def _load_openai_clip(rest: str, trust_checkpoint: bool) -> ExternalClip:
+    from cxrvlp.models.external_openai import load_openai_clip
+
+    return load_openai_clip(rest, trust_checkpoint=trust_checkpoint).eval()
+
+
+SPEC_KINDS: tuple[str, ...] = tuple(SPEC_LOADERS.names())
+"""Spec kinds with an argument (``kind:rest``); ``demo`` and bare preset names are aliases (:func:`parse_spec`)."""
 
 
 def parse_spec(spec: str) -> tuple[str, str]:
-    """``"kind:rest"`` -> ``(kind, rest)``; a bare existing directory is ``("cxrvlp", dir)``.
+    """``"kind:rest"`` -> ``(kind, rest)``. Aliases: ``demo`` is ``("cxrvlp", DEMO_DIR)``, a bare preset name
+    (``lite``) is ``("preset", name)``, a bare existing directory is ``("cxrvlp", dir)``.
 
     Raises:
-        ValueError: unknown kind or empty rest (the message lists the kinds with an example each).
+        UserError: unknown kind or empty rest (the message lists the kinds with an example each).
     """
+    spec = spec.strip()
+    if spec == "demo":
+        return "cxrvlp", str(DEMO_DIR)
+    if spec in list_presets():
+        return "preset", spec
     kind, sep, rest = spec.partition(":")
-    if sep and kind in SPEC_KINDS and rest.strip():
+    if sep and kind in SPEC_LOADERS and rest.strip():
         return kind, rest.strip()
     if Path(spec).expanduser().is_dir():
         return "cxrvlp", spec
@@ -55,30 +101,17 @@ def load_model(spec: str, *, trust_checkpoint: bool = False) -> CXRClip | Extern
     """Load the model a spec names (see the module docstring), in eval mode.
 
     Args:
-        spec: ``preset:NAME``, ``cxrvlp:DIR``, ``hf:ID_OR_DIR``, ``open_clip:NAME`` or ``openai_clip:FILE``.
+        spec: ``demo``, ``preset:NAME`` (or a bare preset name), ``cxrvlp:DIR`` (or a bare directory),
+            ``hf:ID_OR_DIR``, ``open_clip:NAME`` or ``openai_clip:FILE``.
         trust_checkpoint: allow ``openai_clip:`` pickles (``.pt`` / ``.pth`` / ``.bin``); see
             :func:`cxrvlp.models.external_openai.read_state_dict`.
 
     Raises:
-        ValueError: unknown spec kind. WeightsError: a hub id not cached while offline (names the id and how to
+        UserError: unknown spec kind. WeightsError: a hub id not cached while offline (names the id and how to
         pass a local directory). CheckpointError: a broken checkpoint directory. ImportError: open_clip missing.
     """
     kind, rest = parse_spec(spec)
-    if kind == "preset":
-        return create_model(rest).eval()
-    if kind == "cxrvlp":
-        return load_checkpoint(rest)
-    if kind == "hf":
-        from cxrvlp.models.external_hf import load_hf
-
-        return load_hf(rest).eval()
-    if kind == "open_clip":
-        from cxrvlp.models.external_openclip import load_open_clip
-
-        return load_open_clip(rest).eval()
-    from cxrvlp.models.external_openai import load_openai_clip
-
-    return load_openai_clip(rest, trust_checkpoint=trust_checkpoint).eval()
+    return SPEC_LOADERS.get(kind)(rest, trust_checkpoint)
 
 
 def load_checkpoint(directory: str | Path) -> CXRClip | ExternalClip:

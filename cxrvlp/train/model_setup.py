@@ -30,15 +30,13 @@ def build_model(cfg: ExperimentConfig, *, checkpoint: str | Path | None = None) 
     elif Path(source).expanduser().is_dir():
         model = load_checkpoint(Path(source).expanduser())
         log.info("model initialised from %s", source)
-    elif source in list_presets():
-        model = create_model(source)
-    elif source.partition(":")[0] in SPEC_KINDS:
-        model = load_model(source)  # openai_clip pickles are refused here: convert them to safetensors first
+    elif source == "demo" or source in list_presets() or source.partition(":")[0] in SPEC_KINDS:
+        model = load_model(source)  # one grammar (models.loading); openai_clip pickles are refused here
         log.info("model initialised from %s", source)
     else:
         raise FileNotFoundError(
-            f"train.init_from {source!r} is neither a checkpoint directory, a preset ({', '.join(list_presets())}) "
-            f"nor a model spec ({', '.join(k + ':' for k in SPEC_KINDS)})"
+            f"train.init_from {source!r} is neither a checkpoint directory, demo, a preset "
+            f"({', '.join(list_presets())}) nor a model spec ({', '.join(k + ':' for k in SPEC_KINDS)})"
         )
     apply_freezing(model, cfg.train)
     return model.train()
