@@ -261,7 +261,8 @@ Zero-shot image sensitivity (P[positive prompt preferred | finding present] − 
 A gap whose CI contains 0 means the preference is a text prior, not evidence read from the film; the probe page's
 reference panel shows the same per image.
 
-Reproduce: `python scripts/demo_ablation.py OUT --data ../shared/data --seeds 0 && python scripts/package_demo.py OUT`.
+Reproduce (CPU, one thread, about 45 min): `OMP_NUM_THREADS=1 python scripts/demo_ablation.py OUT --data ../shared/data`
+then `OMP_NUM_THREADS=1 python scripts/package_demo.py OUT` (all rows × seeds 0, 1, 2).
 
 ## Limits — read before using
 
