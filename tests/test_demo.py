@@ -44,5 +44,6 @@ def test_demo_prefers_the_original_over_its_negation_on_nih_test_images(shared_d
         wins += int((sims[0] > sims[1:]).sum())
         total += len(positives)
     assert total >= 40
-    # measured 40/48 = 0.833 (deterministic: seeded reports, eval mode); the floor allows one pair to flip
-    assert wins / total >= 0.8, f"original beat its negation in {wins}/{total} pairs"
+    # measured 45/48 = 0.9375 for the demo shipped by issue 17 (deterministic: seeded reports, eval mode); the
+    # floor allows two pairs to flip. A text prior passes this too: the grounding gap is the check of image evidence
+    assert wins / total >= 0.9, f"original beat its negation in {wins}/{total} pairs"
