@@ -126,7 +126,8 @@ def _direction_sum(logp: Tensor, targets: tuple[Tensor, Tensor] | None, row0: in
         labels = torch.arange(row0, row0 + logp.shape[0], device=logp.device)
         return F.nll_loss(logp, labels, reduction="sum")
     combined, neg_entropy = targets
-    return neg_entropy.sum() - (combined.to(logp.dtype) * logp).sum()
+    # one fused dot product instead of an [R, M] temporary and a sum (same value; d/d logp = combined)
+    return neg_entropy.sum() - torch.dot(combined.to(logp.dtype).reshape(-1), logp.reshape(-1))
 
 
 def _chunk_sum(
