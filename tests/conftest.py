@@ -90,3 +90,18 @@ def _restore_main_module():
     yield
     if main is not None:
         sys.modules["__main__"] = main
+
+
+@pytest.fixture
+def app(monkeypatch):
+    """The app (``app.py``, Streamlit's AppTest) on ``preset:tiny``, home page run once (test_app_pages, _robust)."""
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("CXRVLP_MODEL", "preset:tiny")
+    import cxrvlp.ui.state as state
+
+    monkeypatch.setattr(state, "DEFAULT_SPEC", "preset:tiny")
+    at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "app.py"), default_timeout=120)
+    at.run()
+    assert not at.exception
+    return at

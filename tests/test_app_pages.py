@@ -13,20 +13,6 @@ REPORT = "FINDINGS: Small right pleural effusion. Mild cardiomegaly. No pneumoth
 
 
 @pytest.fixture
-def app(monkeypatch):
-    from streamlit.testing.v1 import AppTest
-
-    monkeypatch.setenv("CXRVLP_MODEL", "preset:tiny")
-    import cxrvlp.ui.state as state
-
-    monkeypatch.setattr(state, "DEFAULT_SPEC", "preset:tiny")
-    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=120)
-    at.run()
-    assert not at.exception
-    return at
-
-
-@pytest.fixture
 def examples(tmp_path) -> Path:
     """A folder with a 16-bit PNG, an RGBA PNG and a text file renamed .png."""
     rng = np.random.default_rng(0)

@@ -12,20 +12,6 @@ REPO = Path(__file__).resolve().parents[1]
 PAGES = sorted(p.stem for p in (REPO / "pages").glob("*.py"))
 
 
-@pytest.fixture
-def app(monkeypatch):
-    from streamlit.testing.v1 import AppTest
-
-    monkeypatch.setenv("CXRVLP_MODEL", "preset:tiny")
-    import cxrvlp.ui.state as state
-
-    monkeypatch.setattr(state, "DEFAULT_SPEC", "preset:tiny")
-    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=120)
-    at.run()
-    assert not at.exception
-    return at
-
-
 def go(at, page: str):
     at.switch_page(f"pages/{page}.py").run()
     return at
