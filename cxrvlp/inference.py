@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,7 +22,7 @@ from cxrvlp.data.images import read_image
 from cxrvlp.models import CXRClip, ExternalClip, create_model, load_model, parse_spec
 from cxrvlp.models.loading import DEMO_DIR
 from cxrvlp.runtime import autocast, default_device
-from cxrvlp.types import UserError
+from cxrvlp.types import ProgressFn, UserError
 
 log = logging.getLogger(__name__)
 
@@ -31,9 +31,6 @@ ImageInput = bytes | str | Path | Image.Image
 
 def demo_available() -> bool:
     return (DEMO_DIR / "config.json").is_file()
-
-
-Progress = Callable[[int, int], None]
 
 
 @dataclass(frozen=True)
@@ -150,7 +147,7 @@ class Predictor:
 
     # ------------------------------------------------------------------------------------------------- embed
     def embed_images(
-        self, images: Sequence[ImageInput], *, batch_size: int = 32, on_progress: Progress | None = None
+        self, images: Sequence[ImageInput], *, batch_size: int = 32, on_progress: ProgressFn | None = None
     ) -> torch.Tensor:
         """Images -> L2-normalised float32 CPU tensor [N, D]."""
         out = []
@@ -164,7 +161,7 @@ class Predictor:
         return torch.cat(out) if out else torch.empty(0, self.model.config.embed_dim)
 
     def embed_texts(
-        self, texts: Sequence[str], *, batch_size: int = 64, on_progress: Progress | None = None
+        self, texts: Sequence[str], *, batch_size: int = 64, on_progress: ProgressFn | None = None
     ) -> torch.Tensor:
         """Texts -> L2-normalised float32 CPU tensor [N, D] (texts over the token limit are truncated)."""
         out = []

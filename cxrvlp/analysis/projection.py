@@ -14,19 +14,18 @@ import hashlib
 import logging
 import warnings
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 import torch
 
-from cxrvlp.types import UserError
+from cxrvlp.types import ProgressFn, UserError
 
 log = logging.getLogger(__name__)
 
 Method = Literal["tsne", "umap"]
-Progress = Callable[[int, int], None]
 
 
 class EmbeddingCache:
@@ -51,7 +50,7 @@ class EmbeddingCache:
         return hashlib.sha1(f"{model_key}\x00{text}".encode()).hexdigest()
 
     def embed_texts(
-        self, predictor: Any, texts: Sequence[str], *, batch_size: int = 64, on_progress: Progress | None = None
+        self, predictor: Any, texts: Sequence[str], *, batch_size: int = 64, on_progress: ProgressFn | None = None
     ) -> torch.Tensor:
         """Embeddings ``[N, D]`` of ``texts``; only texts not cached yet go through the model."""
         mk = self.model_key(predictor)
@@ -175,7 +174,7 @@ def projection_frame(
     cache: EmbeddingCache | None = None,
     images: Sequence[Any] = (),
     image_labels: Sequence[str] = (),
-    on_progress: Progress | None = None,
+    on_progress: ProgressFn | None = None,
     **kwargs: Any,
 ) -> pd.DataFrame:
     """Embed ``records.text`` (cached) and optional ``images``, project together, return ``records`` + x, y.

@@ -65,11 +65,11 @@ class ReferenceSet:
     @cached_property
     def classes(self) -> tuple[frozenset[str], ...]:
         """Per image the CheXpert classes its NIH labels map to (``"No Finding"`` included)."""
-        from cxrvlp.data.compose import NIH_FINDINGS
+        from cxrvlp.data.compose import chexpert_class
 
         out = []
         for labels in self.labels:
-            cls = {NIH_FINDINGS[x][0] for x in labels if x in NIH_FINDINGS and NIH_FINDINGS[x][0]}
+            cls = {c for x in labels if (c := chexpert_class(x))}
             if "No Finding" in labels:
                 cls.add("No Finding")
             out.append(frozenset(cls))
@@ -78,10 +78,9 @@ class ReferenceSet:
     def has(self, finding: str) -> list[bool] | None:
         """Per image whether it has ``finding`` (a CheXpert class); None when no NIH label maps to that class
         (the reference labels cannot say whether it is present)."""
-        from cxrvlp.data.compose import NIH_FINDINGS
+        from cxrvlp.data.compose import NIH_CLASSES
 
-        covered = {c for c, _ in NIH_FINDINGS.values() if c}
-        if finding not in covered:
+        if finding not in NIH_CLASSES:
             return None
         return [finding in c for c in self.classes]
 

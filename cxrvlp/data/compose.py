@@ -51,6 +51,17 @@ NIH_FINDINGS: dict[str, tuple[str | None, str | None]] = {
     ),
     "Hernia": (None, r"hernia"),
 }
+NIH_CLASSES: frozenset[str] = frozenset(c for c, _ in NIH_FINDINGS.values() if c)
+"""The CheXpert classes some NIH ChestX-ray14 finding maps to."""
+_NIH_LOOKUP: dict[str, str | None] = {k.replace("_", " ").lower(): v[0] for k, v in NIH_FINDINGS.items()}
+
+
+def chexpert_class(nih_label: str) -> str | None:
+    """The CheXpert class an NIH ChestX-ray14 finding maps to (any case, ``_`` or space: ``"Pleural_Thickening"``,
+    ``"pleural thickening"``); None for findings outside the CheXpert classes (Emphysema, ...) and other names."""
+    return _NIH_LOOKUP.get(nih_label.strip().replace("_", " ").lower())
+
+
 NEGATION_CUE = re.compile(r"\b(no|not|without|negative for|free of|resolved)\b", re.I)
 NORMAL_CUE = re.compile(r"\b(normal|clear|unremarkable|no acute|within normal limits)\b", re.I)
 

@@ -36,14 +36,13 @@ class MissingLabelsError(ValueError):
 
 def image_label_set(labels: str) -> frozenset[str]:
     """A manifest ``labels`` string (``"Effusion;Mass"``) -> CheXpert classes (other names kept as they are)."""
-    from cxrvlp.data.compose import NIH_FINDINGS
+    from cxrvlp.data.compose import chexpert_class
 
     out = set()
     for name in (n.strip() for n in labels.split(";")):
         if name in NO_LABEL:
             continue
-        cls = NIH_FINDINGS[name][0] if name in NIH_FINDINGS else None
-        out.add(cls or name)
+        out.add(chexpert_class(name) or name)
     return frozenset(out - IGNORED)
 
 

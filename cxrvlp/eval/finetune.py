@@ -60,11 +60,10 @@ from cxrvlp.eval.finetune_train import (
     seeded,
 )
 from cxrvlp.eval.results import EvalResult, TaskResult
-from cxrvlp.types import UserError
+from cxrvlp.types import StageProgressFn, UserError
 
 log = logging.getLogger(__name__)
 
-StageProgress = Callable[[str, int, int], None]
 """``on_progress(stage, done, total)``."""
 
 MODES: tuple[str, ...] = ("linear", "full")
@@ -166,7 +165,7 @@ def run_finetune(
     *,
     config: FinetuneConfig | None = None,
     features: torch.Tensor | None = None,
-    on_progress: StageProgress | None = None,
+    on_progress: StageProgressFn | None = None,
     model_name: str = "",
 ) -> EvalResult:
     """Train and score classification heads: one task per label fraction, each over ``config.seeds``.
@@ -300,7 +299,7 @@ def embed_for_probe(
     data: LabelledSet,
     *,
     config: FinetuneConfig | None = None,
-    on_progress: StageProgress | None = None,
+    on_progress: StageProgressFn | None = None,
 ) -> torch.Tensor:
     """Frozen backbone features of every item (stage ``embed``): ``[len(data.items), F]`` float32 CPU.
 

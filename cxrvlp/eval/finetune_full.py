@@ -11,7 +11,6 @@ from torch import nn
 
 from cxrvlp.eval.finetune_train import (
     ImageSet,
-    StepProgress,
     Stopper,
     TrainOptions,
     TrainOutcome,
@@ -20,6 +19,7 @@ from cxrvlp.eval.finetune_train import (
     make_loader,
 )
 from cxrvlp.runtime import autocast
+from cxrvlp.types import ProgressFn
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +61,7 @@ def train_full(
     device: torch.device,
     seed: int,
     num_workers: int = 0,
-    on_progress: StepProgress | None = None,
+    on_progress: ProgressFn | None = None,
 ) -> tuple[Classifier, TrainOutcome]:
     """Fine-tune a copy of ``backbone`` with a new linear head (the caller's backbone is not modified).
 

@@ -21,9 +21,8 @@ from torch import nn
 from cxrvlp.eval.bootstrap import auroc
 from cxrvlp.models.image import ImageEncoder
 from cxrvlp.runtime import autocast
-from cxrvlp.types import UserError
+from cxrvlp.types import ProgressFn, UserError
 
-StepProgress = Callable[[int, int], None]
 """``on_progress(done, total)``."""
 
 
@@ -172,7 +171,7 @@ def extract_features(
     device: torch.device,
     batch_size: int = 32,
     num_workers: int = 0,
-    on_progress: StepProgress | None = None,
+    on_progress: ProgressFn | None = None,
 ) -> torch.Tensor:
     """Run the (frozen, eval-mode) backbone over every image once.
 

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from cxrvlp import __version__
+from cxrvlp.data.compose import chexpert_class
 from cxrvlp.eval.adversarial import adversarial_pairs, score_adversarial
 from cxrvlp.eval.align import AlignCase, align_scores, build_cxr_align, score_align
 from cxrvlp.eval.bootstrap import DEFAULT_RESAMPLES, derangement
@@ -47,14 +48,13 @@ from cxrvlp.eval.zeroshot import (
     report_label_matrix,
     score_zeroshot,
 )
-from cxrvlp.types import CHEXPERT_CLASSES, UserError
+from cxrvlp.types import CHEXPERT_CLASSES, StageProgressFn, UserError
 
 log = logging.getLogger(__name__)
 
 TASKS: tuple[str, ...] = ("align", "zeroshot", "retrieval", "adversarial", "ncd", "negprompt", "textdiag")
 """Every task name ``evaluate`` accepts, in the order they run."""
 
-StageProgress = Callable[[str, int, int], None]
 """``on_progress(stage, done, total)``."""
 
 _LABEL_TASKS = {"zeroshot", "adversarial", "negprompt"}
@@ -138,7 +138,7 @@ def evaluate(
     seed: int = 0,
     batch_size: int = 32,
     text_batch_size: int = 64,
-    on_progress: StageProgress | None = None,
+    on_progress: StageProgressFn | None = None,
     label_fn: LabelFn | None = None,
     negate_fn: NegateFn | None = None,
     omit_fn: OmitFn | None = None,
@@ -505,12 +505,11 @@ def _item_findings(
     names also under the CheXpert class they map to; None when the item has neither (unknown)."""
     text = clean(item.report).strip() if item.report else ""
     found = set(_report_findings(text, label) or ()) if text else set()
-    nih = _nih_to_chexpert()
     for lab in item.labels:
         if lab == "No Finding":
             continue
         found.add(lab)
-        mapped = nih.get(lab.replace("_", " ").lower())
+        mapped = chexpert_class(lab)
         if mapped:
             found.add(mapped)
     if not text and not item.labels:
@@ -518,19 +517,11 @@ def _item_findings(
     return frozenset(found)
 
 
-@functools.cache
-def _nih_to_chexpert() -> dict[str, str | None]:
-    """NIH ChestX-ray14 name (lower case, spaces) -> the CheXpert class it maps to (None when none does)."""
-    from cxrvlp.data.compose import NIH_FINDINGS
-
-    return {k.replace("_", " ").lower(): v[0] for k, v in NIH_FINDINGS.items()}
-
-
 def _opener(path: str) -> Callable[[], object]:
     return lambda: open_image(path)
 
 
-def _stage(fn: StageProgress | None, stage: str) -> Callable[[int, int], None] | None:
+def _stage(fn: StageProgressFn | None, stage: str) -> Callable[[int, int], None] | None:
     if fn is None:
         return None
     return lambda done, total: fn(stage, done, total)
