@@ -407,7 +407,7 @@ def _run_task(
         if task == "zeroshot":
             ctrl = None
             if controls and n_items >= 2:
-                mean_image = torch.nn.functional.normalize(images.float().mean(dim=0, keepdim=True), dim=1)
+                mean_image = _mean_image(images)
                 ctrl = {
                     "shuffled": scores[derangement(n_items, seed)],
                     "text_only": np.repeat(class_scores(mean_image, pos, neg), n_items, axis=0),
@@ -485,7 +485,7 @@ def _align_controls(
             out["other_image_without_finding"] = sims
         else:
             log.info("align: no image of the split lacks the chosen findings; no without-finding control")
-    mean_image = torch.nn.functional.normalize(image_emb.float().mean(dim=0, keepdim=True), dim=1)
+    mean_image = _mean_image(image_emb)
     out["text_only"] = align_scores(mean_image.expand(len(rows), -1), r, n, o)
     return out
 
@@ -515,6 +515,11 @@ def _item_findings(
     if not text and not item.labels:
         return None
     return frozenset(found)
+
+
+def _mean_image(embeddings: torch.Tensor) -> torch.Tensor:
+    """``[1, D]`` the split's mean image embedding, L2-normalised: the ``text_only`` control (no image evidence)."""
+    return torch.nn.functional.normalize(embeddings.float().mean(dim=0, keepdim=True), dim=1)
 
 
 def _opener(path: str) -> Callable[[], object]:
