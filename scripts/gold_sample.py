@@ -5,9 +5,11 @@ not by us), 50 with the MeSH term ``normal`` and 150 without, excluding the repo
 (``tests/data/gold_openi.csv``); then (round 2, ids 200-299) 100 more whose MeSH terms name a finding round 1 had
 few of (pneumothorax, effusion, fracture, edema, pneumonia, devices, ...); round 3 (ids 300-499), 200 more without
 ``normal``; round 4 (ids 500-599), 100 more without ``normal``;
-round 5 (ids 600-999), 400 more. Sentences come from
-``cxrvlp.text.sections.split_sentences`` (splitting, not labelling). Every other report goes to
-``dev``, the rest to ``heldout``.
+round 5 (ids 600-999), 400 more; round 6 (ids 1000-1399), 400 more, half of them with a MeSH term of ``RARE_MESH``, all
+``dev`` (labelled so the engine can be tuned on new reports while the held-out 500 of rounds 1-5 stay as they are).
+Sentences come from
+``cxrvlp.text.sections.split_sentences`` (splitting, not labelling). In rounds 1-5 every other report (even ids) goes
+to ``dev``, the rest to ``heldout``; round 6 is ``dev`` only.
 
     python scripts/gold_sample.py --out tests/data/gold_reports/sample.jsonl
     python scripts/gold_sample.py --join tests/data/gold_reports --out tests/data/gold_reports.jsonl
@@ -57,6 +59,16 @@ N_ROUND4 = 100
 rounds 1-3)."""
 N_ROUND5 = 400
 """Round 5: ids 600-999, more reports without ``normal`` (labelled after rounds 1-4 were scored)."""
+N_ROUND6_RARE, N_ROUND6 = 200, 200
+"""Round 6: ids 1000-1399, 200 with a ``RARE_MESH`` term then 200 more without ``normal``, all ``dev``: new reports
+to tune on, so that the held-out half of rounds 1-5 (500 reports) is never needed to find the engine's misses."""
+DEV_ONLY_FROM = 1000
+"""Reports from this id on are all ``dev``."""
+
+
+def split_of(i: int) -> str:
+    """The split of gold report ``i``: even ids ``dev``, odd ``heldout``, from ``DEV_ONLY_FROM`` on ``dev``."""
+    return "dev" if i % 2 == 0 or i >= DEV_ONLY_FROM else "heldout"
 
 
 def main() -> None:
@@ -85,13 +97,18 @@ def main() -> None:
     chosen += random.Random(SEED + 3).sample([r for r in abnormal if r.uid not in taken], N_ROUND4)
     taken = {r.uid for r in chosen}
     chosen += random.Random(SEED + 4).sample([r for r in abnormal if r.uid not in taken], N_ROUND5)
+    taken = {r.uid for r in chosen}
+    rare = [r for r in abnormal if r.uid not in taken and any(m.split("/")[0].lower() in RARE_MESH for m in r.mesh)]
+    chosen += random.Random(SEED + 5).sample(rare, N_ROUND6_RARE)
+    taken = {r.uid for r in chosen}
+    chosen += random.Random(SEED + 6).sample([r for r in abnormal if r.uid not in taken], N_ROUND6)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     with args.out.open("w") as f:
         for i, r in enumerate(chosen):
             row = {
                 "id": i,
                 "uid": r.uid,
-                "split": "dev" if i % 2 == 0 else "heldout",
+                "split": split_of(i),
                 "text": r.text,
                 "sentences": split_sentences(r.text),
             }
