@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import random
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -14,6 +15,7 @@ from cxrvlp.data.compose import (
     parse_labels,
 )
 from cxrvlp.text import label_report
+from cxrvlp.types import UserError
 
 CORPUS = [
     "FINDINGS: The heart is enlarged. No pleural effusion. The lungs are clear. IMPRESSION: Cardiomegaly.",
@@ -79,3 +81,40 @@ def test_manifest_is_seeded_and_order_independent(banks, tmp_path):
 def test_banks_json_round_trip(banks, tmp_path):
     banks.to_json(tmp_path / "b.json")
     assert SentenceBanks.from_json(tmp_path / "b.json") == banks
+
+
+def test_add_joins_collections_with_real_text_keeping_their_splits(banks, tmp_path):
+    nih = tmp_path / "nih" / "manifest.csv"
+    covid = tmp_path / "covid" / "manifest.csv"
+    nih.parent.mkdir()
+    covid.parent.mkdir()
+    pd.DataFrame(
+        {"image": ["a.png", "b.png"], "labels": ["Cardiomegaly", "No Finding"], "split": ["train", "test"],
+         "patient_id": ["1", "2"]}
+    ).to_csv(nih, index=False)  # fmt: skip
+    pd.DataFrame(
+        {"image": ["c.jpg", "d.jpg", "e.jpg"], "text": ["Bilateral opacities. No effusion.", "", "Clear lungs."],
+         "labels": ["COVID-19", "COVID-19", "No Finding"], "split": ["val", "train", "test"],
+         "patient_id": ["1", "1", "9"], "view": ["PA", "AP", "LAT"]}
+    ).to_csv(covid, index=False)  # fmt: skip
+    n = compose_manifest(nih, tmp_path / "out.csv", banks, seed=0, add=[covid.parent])
+    out = pd.read_csv(tmp_path / "out.csv", dtype=str, keep_default_na=False).set_index("image")
+    assert n == 4 == len(out)  # the covid row without text is left out
+    real = out[out["composed"] == "no"]
+    assert list(real["report"]) == ["Bilateral opacities. No effusion.", "Clear lungs."]
+    assert list(real["split"]) == ["val", "test"] and set(real["dataset"]) == {"covid"}
+    assert set(out[out["composed"] == "yes"]["dataset"]) == {"nih"}
+    # patient ids are per collection: NIH patient 1 and COVID patient 1 are different people
+    assert set(out["patient_id"]) == {"nih:1", "nih:2", "covid:1", "covid:9"}
+    assert all(Path(p).is_absolute() for p in out.index)
+    # training records carry the collection (CON2 draws distractors within it)
+    from cxrvlp.data.manifest import load_manifest
+
+    records = load_manifest(tmp_path / "out.csv", frontal_only=True)
+    assert {(Path(r.image).name, r.dataset) for r in records} == {
+        ("a.png", "nih"),
+        ("b.png", "nih"),
+        ("c.jpg", "covid"),
+    }
+    with pytest.raises(UserError, match="text"):
+        compose_manifest(nih, tmp_path / "bad.csv", banks, add=[nih])

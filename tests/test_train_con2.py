@@ -26,6 +26,9 @@ def test_image_labels_map_nih_names_to_chexpert_classes() -> None:
     assert image_label_set("Effusion;Mass;Emphysema") == {"Pleural Effusion", "Lung Lesion", "Emphysema"}
     assert image_label_set("No Finding") == frozenset()
     assert image_label_set("Pleural Effusion;Support Devices") == {"Pleural Effusion"}
+    # the COVID-19 collection's infections are pneumonias: a COVID film never "lacks" Pneumonia
+    assert image_label_set("COVID-19;ARDS") == {"Pneumonia", "Lung Opacity"}
+    assert image_label_set("Pneumocystis") == {"Pneumonia"}
 
 
 def test_report_sets_name_the_negated_finding_and_what_the_hard_negative_still_says() -> None:
@@ -58,6 +61,21 @@ def test_pool_prefers_images_sharing_the_other_findings_and_never_the_negated_on
         DistractorPool([frozenset({"Edema"})]).draw((frozenset({"Edema"}), frozenset()), 0)
     with pytest.raises(MissingLabelsError):
         DistractorPool([None, None])
+
+
+def test_pool_draws_only_from_the_samples_own_collection() -> None:
+    labels = [frozenset({"Pneumonia"}), frozenset(), frozenset({"Pneumonia"}), frozenset(), frozenset()]
+    datasets = ["covid", "nih", "covid", "covid", "nih"]
+    pool = DistractorPool(labels, datasets=datasets)
+    denied = (frozenset({"Pneumonia"}), frozenset())
+    assert pool.candidates(denied, exclude=0, dataset="covid") == [3]
+    assert pool.candidates(denied, exclude=1, dataset="nih") == [4]
+    assert {pool.draw(denied, seed, exclude=0, dataset="covid") for seed in range(10)} == {3}
+    # no admissible image in the sample's own collection: none at all (never one from another collection)
+    lone = DistractorPool([frozenset({"Pneumonia"}), frozenset()], datasets=["covid", "nih"])
+    assert lone.candidates(denied, exclude=0, dataset="covid") == []
+    with pytest.raises(ValueError, match="dataset names"):
+        DistractorPool([frozenset()], datasets=["a", "b"])
 
 
 @pytest.fixture(scope="module")

@@ -19,6 +19,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--banks", help="sentence banks JSON: read it if it exists, else build and write it there")
     p.add_argument("--seed", type=int, default=0, help="seeds the banks and every report (default 0)")
     p.add_argument("--negatives", type=int, default=2, help="negated sentences per report (default 2)")
+    p.add_argument(
+        "--add",
+        action="append",
+        default=[],
+        metavar="MANIFEST",
+        help="also take the rows of this collection that have real text (e.g. ../shared/data/covid_chestxray), "
+        "their splits kept, marked composed=no and dataset=<folder>; repeatable",
+    )
     p.set_defaults(func=run)
 
 
@@ -38,6 +46,9 @@ def run(args: argparse.Namespace) -> int:
             print(f"wrote sentence banks to {args.banks}")
     for finding, (pos, neg) in banks.counts().items():
         print(f"  {finding:<20} {pos:4d} positive / {neg:4d} negated sentences")
-    n = compose_manifest(args.data, args.out, banks, seed=args.seed, negatives=args.negatives)
-    print(f"wrote {n} rows to {args.out} (reports are COMPOSED from Open-I sentences, not real reports)")
+    n = compose_manifest(args.data, args.out, banks, seed=args.seed, negatives=args.negatives, add=args.add)
+    note = "reports are COMPOSED from Open-I sentences, not real reports"
+    if args.add:
+        note = "rows with composed=yes are COMPOSED from Open-I sentences; composed=no rows keep their own real text"
+    print(f"wrote {n} rows to {args.out} ({note})")
     return 0

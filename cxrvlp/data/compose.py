@@ -28,6 +28,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from cxrvlp.types import UserError
 
@@ -53,13 +54,46 @@ NIH_FINDINGS: dict[str, tuple[str | None, str | None]] = {
 }
 NIH_CLASSES: frozenset[str] = frozenset(c for c, _ in NIH_FINDINGS.values() if c)
 """The CheXpert classes some NIH ChestX-ray14 finding maps to."""
-_NIH_LOOKUP: dict[str, str | None] = {k.replace("_", " ").lower(): v[0] for k, v in NIH_FINDINGS.items()}
+COVID_FINDINGS: dict[str, str] = {
+    **dict.fromkeys(
+        (
+            "COVID-19",
+            "SARS",
+            "MERS",
+            "Influenza",
+            "Varicella",
+            "Pneumocystis",
+            "Streptococcus",
+            "Klebsiella",
+            "Legionella",
+            "E.Coli",
+            "Mycoplasma Bacterial Pneumonia",
+            "Bacterial",
+            "Viral",
+            "Fungal",
+            "Lipoid",
+            "Pneumonia",
+            "Chlamydophila",
+            "Staphylococcus",
+            "Nocardia",
+            "Aspergillosis",
+            "Tuberculosis",
+        ),
+        "Pneumonia",
+    ),  # fmt: skip
+    "ARDS": "Lung Opacity",
+}
+"""Finding names of the COVID-19 Image Data Collection (Cohen et al.; ``../shared/data/covid_chestxray``) -> the
+CheXpert class they imply: every infection in it is a pneumonia (lipoid pneumonia too); ARDS is diffuse opacity."""
+_LOOKUP: dict[str, str | None] = {k.replace("_", " ").lower(): v[0] for k, v in NIH_FINDINGS.items()}
+_LOOKUP |= {k.lower(): v for k, v in COVID_FINDINGS.items()}
 
 
-def chexpert_class(nih_label: str) -> str | None:
-    """The CheXpert class an NIH ChestX-ray14 finding maps to (any case, ``_`` or space: ``"Pleural_Thickening"``,
-    ``"pleural thickening"``); None for findings outside the CheXpert classes (Emphysema, ...) and other names."""
-    return _NIH_LOOKUP.get(nih_label.strip().replace("_", " ").lower())
+def chexpert_class(label: str) -> str | None:
+    """The CheXpert class a dataset's image label maps to: NIH ChestX-ray14 findings (any case, ``_`` or space:
+    ``"Pleural_Thickening"``, ``"pleural thickening"``) and the COVID-19 collection's (:data:`COVID_FINDINGS`);
+    None for findings outside the CheXpert classes (Emphysema, ...) and other names."""
+    return _LOOKUP.get(label.strip().replace("_", " ").lower())
 
 
 NEGATION_CUE = re.compile(r"\b(no|not|without|negative for|free of|resolved)\b", re.I)
@@ -196,21 +230,75 @@ def compose_report(findings: Sequence[str], banks: SentenceBanks, *, rng: random
     return " ".join(sentences)
 
 
+def _read_source(manifest: str | Path) -> tuple[Path, Any]:
+    import pandas as pd
+
+    manifest = Path(manifest)
+    manifest = manifest / "manifest.csv" if manifest.is_dir() else manifest
+    if not manifest.is_file():
+        raise UserError(f"manifest not found: {manifest} (give a CSV file or a folder with manifest.csv)")
+    return manifest, pd.read_csv(manifest, dtype=str, keep_default_na=False)
+
+
+def _dataset_name(manifest: Path) -> str:
+    """A collection's name: its folder (``nih_cxr14_sample`` for ``.../nih_cxr14_sample/manifest.csv``)."""
+    return manifest.parent.name if manifest.name == "manifest.csv" else manifest.stem
+
+
+def real_report_rows(manifest: str | Path) -> list[dict[str, str]]:
+    """The rows of a manifest whose images have their own real text (``text`` or ``report``), in
+    :func:`compose_manifest`'s columns with ``composed = "no"`` (the text kept as it is; LAT rows kept: training
+    drops them with ``frontal_only``).
+
+    Raises:
+        UserError: the CSV has no ``image`` column, no ``text`` / ``report`` column, or no row with text.
+    """
+    manifest, df = _read_source(manifest)
+    column = next((c for c in ("report", "text") if c in df.columns), None)
+    if "image" not in df.columns or column is None:
+        raise UserError(f"{manifest}: needs columns image and text (or report), has {list(df.columns)}")
+    name = _dataset_name(manifest)
+    rows = [
+        {
+            "image": str((manifest.parent / row["image"]).resolve()),
+            "report": row[column].strip(),
+            "labels": row.get("labels", ""),
+            "split": row.get("split", ""),
+            "view": row.get("view", ""),
+            "patient_id": f"{name}:{row['patient_id']}" if row.get("patient_id") else "",
+            "composed": "no",
+            "dataset": name,
+        }
+        for row in df.to_dict("records")
+        if row[column].strip()
+    ]
+    if not rows:
+        raise UserError(f"{manifest}: no row has text in column {column!r}")
+    return rows
+
+
 def compose_manifest(
-    manifest: str | Path, out: str | Path, banks: SentenceBanks, *, seed: int = 0, negatives: int = 2
+    manifest: str | Path,
+    out: str | Path,
+    banks: SentenceBanks,
+    *,
+    seed: int = 0,
+    negatives: int = 2,
+    add: Sequence[str | Path] = (),
 ) -> int:
-    """Write a training manifest (``image,report,labels,split,view,patient_id,composed``) for a label-only set.
+    """Write a training manifest (``image,report,labels,split,view,patient_id,composed,dataset``) for a label-only
+    set, optionally joined with collections that have real text (``add``: :func:`real_report_rows`, their own
+    splits kept; patient ids are prefixed by the collection, so no two collections share a patient).
 
     Image paths become absolute (the images stay where they are; nothing is copied). Each image's report is
     seeded by ``(seed, image path)``, so reordering the manifest changes nothing. Returns the number of rows.
     """
     import pandas as pd
 
-    manifest = Path(manifest)
-    manifest = manifest / "manifest.csv" if manifest.is_dir() else manifest
-    df = pd.read_csv(manifest, dtype=str, keep_default_na=False)
+    manifest, df = _read_source(manifest)
     if "image" not in df.columns or "labels" not in df.columns:
         raise UserError(f"{manifest}: needs columns image and labels, has {list(df.columns)}")
+    name = _dataset_name(manifest)
     rows = []
     for row in df.to_dict("records"):
         rng = random.Random(f"{seed}:{row['image']}")
@@ -222,9 +310,14 @@ def compose_manifest(
                 "labels": row["labels"],
                 "split": row.get("split", ""),
                 "view": row.get("view", ""),
-                "patient_id": row.get("patient_id", ""),
+                "patient_id": f"{name}:{row['patient_id']}"
+                if add and row.get("patient_id")
+                else row.get("patient_id", ""),
                 "composed": "yes",
+                "dataset": name,
             }
         )
+    for extra in add:
+        rows += real_report_rows(extra)
     pd.DataFrame(rows).to_csv(out, index=False)
     return len(rows)

@@ -115,6 +115,7 @@ class CXRDataset(Dataset):
         self.distractor_images: list[str] = []
         self._candidate: list[int] = []
         self._signature: list[Any] = []
+        self._dataset: list[str] = []
         if "distractor" in streams:
             keep = self._setup_distractors(records, table, keep)
         self.images = [image for image, _, _ in keep]
@@ -137,7 +138,7 @@ class CXRDataset(Dataset):
 
         labels = [image_label_set(r.labels) if r.labels.strip() else None for r in records]
         try:
-            self.pool = DistractorPool(labels)
+            self.pool = DistractorPool(labels, datasets=[r.dataset for r in records])
         except MissingLabelsError:
             split = records[0].split if records else "?"
             raise MissingLabelsError(NO_LABELS_MESSAGE.format(split=split)) from None
@@ -146,10 +147,11 @@ class CXRDataset(Dataset):
         kept, none = [], 0
         for image, row, k in keep:
             signature = report_sets(list(clinical[row]), list(hardneg_clinical[row]))
-            if self.pool.candidates(signature, exclude=k):
+            if self.pool.candidates(signature, exclude=k, dataset=records[k].dataset):
                 kept.append((image, row, k))
                 self._candidate.append(k)
                 self._signature.append(signature)
+                self._dataset.append(records[k].dataset)
             else:
                 none += 1
         if none:
@@ -160,7 +162,10 @@ class CXRDataset(Dataset):
         """Index into :attr:`distractor_images` of sample ``index``'s distractor (a function of ``seed``)."""
         if self.pool is None:
             raise RuntimeError("this dataset was built without the 'distractor' stream")
-        return self.pool.draw(self._signature[index], 0 if seed is None else seed, exclude=self._candidate[index])
+        seed = 0 if seed is None else seed
+        return self.pool.draw(
+            self._signature[index], seed, exclude=self._candidate[index], dataset=self._dataset[index]
+        )
 
     def __len__(self) -> int:
         return len(self.images)

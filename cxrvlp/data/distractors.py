@@ -11,9 +11,13 @@ from the report's and the hard negative's clinical vectors:
 A distractor for sample ``i`` is an image ``j != i`` whose *dataset labels* (not the text labeler's reading of its
 report) contain none of ``denied``; among those, the ones sharing the most of ``asserted``, then with the fewest
 other findings, form the best tier, and one of them is drawn with the sample's seed. Samples with no admissible
-image are dropped by the dataset (logged). Image labels are the manifest's ``labels`` column (``;``-separated),
-NIH ChestX-ray14 names mapped to CheXpert classes as in :data:`cxrvlp.data.compose.NIH_FINDINGS`; names with no
-CheXpert class (e.g. ``Emphysema``, ``COVID-19``) are kept as they are and count as "other findings".
+image are dropped by the dataset (logged). In a manifest that joins several collections (its ``dataset``
+column), a distractor comes from the sample's own collection only: an image from another collection would differ
+by its source (scanner, preprocessing), a shortcut the model could learn instead of the finding. Image labels are
+the manifest's ``labels`` column (``;``-separated), NIH ChestX-ray14 names mapped to CheXpert classes as in
+:data:`cxrvlp.data.compose.NIH_FINDINGS` and the COVID-19 collection's as in
+:data:`cxrvlp.data.compose.COVID_FINDINGS` (``COVID-19`` is a Pneumonia); names with no CheXpert class (e.g.
+``Emphysema``) are kept as they are and count as "other findings".
 
 The cost is one pass per distinct ``(denied, asserted)`` signature over the distinct label sets of the images, so
 it stays small for large datasets.
@@ -62,27 +66,31 @@ class DistractorPool:
 
     Args:
         labels: per candidate image, its label set (:func:`image_label_set`); ``None`` = unlabelled (never drawn).
+        datasets: per candidate image, its collection (default: all one collection); a draw for a sample of
+            collection ``d`` only considers candidates of ``d``.
 
     Raises:
         MissingLabelsError: no candidate has labels.
     """
 
-    def __init__(self, labels: Sequence[frozenset[str] | None]) -> None:
+    def __init__(self, labels: Sequence[frozenset[str] | None], datasets: Sequence[str] | None = None) -> None:
         if not any(lbl is not None for lbl in labels):
             raise MissingLabelsError("no image has labels")
-        groups: dict[frozenset[str], list[int]] = {}
+        if datasets is not None and len(datasets) != len(labels):
+            raise ValueError(f"{len(datasets)} dataset names for {len(labels)} candidates")
+        groups: dict[tuple[str, frozenset[str]], list[int]] = {}
         for i, lbl in enumerate(labels):
             if lbl is not None:
-                groups.setdefault(lbl, []).append(i)
+                groups.setdefault((datasets[i] if datasets is not None else "", lbl), []).append(i)
         self._groups = groups
-        self._tiers: dict[Signature, list[int]] = {}
+        self._tiers: dict[tuple[Signature, str], list[int]] = {}
 
-    def _best(self, signature: Signature, exclude: int | None) -> list[int]:
+    def _best(self, signature: Signature, exclude: int | None, dataset: str) -> list[int]:
         denied, asserted = signature
         best, tier = None, []
-        for labels, items in self._groups.items():
+        for (group, labels), items in self._groups.items():
             items = [j for j in items if j != exclude]
-            if not items or labels & denied:
+            if group != dataset or not items or labels & denied:
                 continue
             key = (-len(labels & asserted), len(labels - asserted))
             if best is None or key < best:
@@ -91,23 +99,24 @@ class DistractorPool:
                 tier = tier + items
         return sorted(tier)
 
-    def candidates(self, signature: Signature, exclude: int | None = None) -> list[int]:
-        """The best tier of admissible candidates for a sample with ``signature``; ``exclude``: the sample's own
-        image (a candidate index), never its own distractor."""
-        if signature not in self._tiers:
-            self._tiers[signature] = self._best(signature, None)
-        tier = self._tiers[signature]
+    def candidates(self, signature: Signature, exclude: int | None = None, dataset: str = "") -> list[int]:
+        """The best tier of admissible candidates of collection ``dataset`` for a sample with ``signature``;
+        ``exclude``: the sample's own image (a candidate index), never its own distractor."""
+        key = (signature, dataset)
+        if key not in self._tiers:
+            self._tiers[key] = self._best(signature, None, dataset)
+        tier = self._tiers[key]
         if exclude is None or exclude not in tier:
             return tier
-        return [j for j in tier if j != exclude] or self._best(signature, exclude)
+        return [j for j in tier if j != exclude] or self._best(signature, exclude, dataset)
 
-    def draw(self, signature: Signature, seed: int, exclude: int | None = None) -> int:
-        """One candidate index, a pure function of ``(signature, seed, exclude)``.
+    def draw(self, signature: Signature, seed: int, exclude: int | None = None, dataset: str = "") -> int:
+        """One candidate index of collection ``dataset``, a pure function of ``(signature, seed, exclude, dataset)``.
 
         Raises:
             LookupError: no admissible candidate.
         """
-        options = self.candidates(signature, exclude)
+        options = self.candidates(signature, exclude, dataset)
         if not options:
             raise LookupError(f"no admissible distractor image for denied={sorted(signature[0])}")
         return options[random.Random(f"{seed}\x00distractor\x00{exclude}").randrange(len(options))]

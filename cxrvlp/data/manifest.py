@@ -1,11 +1,12 @@
 """The one CSV manifest reader (training, evaluation, fine-tuning and the app): ``image[,report|text][,labels]
-[,split][,view][,patient|patient_id|subject_id]``.
+[,split][,view][,patient|patient_id|subject_id][,dataset]``.
 
 ``image`` is a path relative to the CSV's folder (absolute paths are kept); ``report`` (or ``text``, the layout of
 ``../shared/data/*/manifest.csv``) the free-text report, the first non-empty of the two per row; ``labels`` a
 ``;``-separated list of dataset findings (the image's own labels: CON2 draws distractor images from them);
 ``split`` is normalised (``validate`` / ``valid`` -> ``val``, see :func:`~cxrvlp.data.records.normalise_split`);
-``view`` is PA / AP / LATERAL ... (``frontal_only``); the first patient column present groups images by patient.
+``view`` is PA / AP / LATERAL ... (``frontal_only``); the first patient column present groups images by patient;
+``dataset`` names the collection of each row in a manifest that joins several (``cxrvlp compose --add``).
 Text is decoded as UTF-8 with undecodable bytes replaced.
 
 :func:`read_manifest_rows` returns the rows; :func:`load_manifest` (the ``manifest`` training dataset) turns them
@@ -44,6 +45,7 @@ class ManifestRow:
         split: the normalised split (``""`` when the row has none).
         view: the ``view`` value (``""`` when absent).
         patient: the patient id (``""`` when the manifest has no patient column).
+        dataset: the ``dataset`` value (``""`` when absent).
     """
 
     image: str
@@ -53,6 +55,7 @@ class ManifestRow:
     split: str = ""
     view: str = ""
     patient: str = ""
+    dataset: str = ""
 
 
 @dataclass(frozen=True)
@@ -111,6 +114,7 @@ def read_manifest_rows(root: str | Path, *, need_report: bool = False) -> Manife
                     split=normalise_split(row.get("split") or ""),
                     view=(row.get("view") or "").strip(),
                     patient=(row.get(patient_col) or "").strip() if patient_col else "",
+                    dataset=(row.get("dataset") or "").strip(),
                 )
             )
     return Manifest(path=path, columns=columns, rows=tuple(rows))
@@ -144,6 +148,7 @@ def load_manifest(root: str | Path, *, frontal_only: bool = True, seed: int = 0)
                 view=row.view,
                 patient=row.patient,
                 labels=";".join(row.labels),
+                dataset=row.dataset,
             )
         )
     if empty:

@@ -35,6 +35,8 @@ class Record:
         study: study / report id ("" when unknown).
         labels: the dataset's own image labels, ``;``-separated (a manifest's ``labels`` column; "" when the
             dataset has none). Used to draw CON2 distractor images (:mod:`cxrvlp.data.distractors`).
+        dataset: the collection the image comes from (a manifest's ``dataset`` column; "" when one collection):
+            CON2 distractors are drawn from the sample's own collection, never across collections.
     """
 
     image: str
@@ -44,6 +46,7 @@ class Record:
     patient: str = ""
     study: str = ""
     labels: str = ""
+    dataset: str = ""
 
 
 Loader = Callable[..., list[Record]]
