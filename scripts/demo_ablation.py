@@ -10,13 +10,21 @@ COMPOSED from real Open-I sentences (``cxrvlp compose``); never read these resul
 Model: the ``lite`` preset (``model.seed`` = the run's seed). Main block: both trunks frozen with
 ``train.cache_features`` (trunk features computed once per image and report, shared by every row and seed), so each
 step trains the projections, the temperature and (graph rows) the GCN. CON1 / CON2 fine-tune the CLIP run of the
-same seed (CON2 with distractor images drawn from the NIH labels). ``--unfreeze K`` adds a block where the last ``K``
-blocks of the image trunk train too (no feature cache; much slower), for CLIP and the full method.
+same seed (CON2 with distractor images drawn from the NIH labels).
+
+Block "every real image" (off with ``--no-all-data``): the candidate shipped rows (CLIP and the full method) trained
+on NIH (composed reports) + the COVID-19 collection (its case notes) + ``covid_radiopaedia`` (its case texts), one
+manifest made by ``cxrvlp compose --add`` (each collection's own patient split; frontal images), once with frozen
+trunks and once with the last ``--unfreeze K`` blocks of the image trunk training (default 1; the frozen prefix's
+activations are cached, ``train.cache_features``). Each is evaluated on NIH test (composed reports, as the main
+block), COVID-19 test and Radiopaedia test (real text), every number with its grounding controls.
 
 Every row gets the same data, steps, batch size, optimiser and seeds; checkpoints are selected on the val loss,
-every reported number is on ``test``, and ``scripts/package_demo.py`` chooses the shipped row on val.
+every reported number is on ``test``, and ``scripts/package_demo.py`` chooses the shipped row on val (NIH val, the
+same split for every row).
 
     python scripts/demo_ablation.py OUT [--steps 600] [--seeds 0 1 2] [--rows clip n_dsl_tc] [--unfreeze 1]
+    python scripts/demo_ablation.py OUT --no-all-data   # the main block only (NIH)
     python scripts/demo_ablation.py OUT --smoke     # one short row, for checking the path (docs/training.md)
 """
 
@@ -40,16 +48,21 @@ ROWS = {  # row -> (config file, extra overrides)
     "n_g_dsl_tcg": ("n_g_dsl_tcg", []),
 }
 FINETUNES = {"con1": "con1", "con2": "con2"}  # from the CLIP run of the same seed
-UNFROZEN = ("clip", "n_g_dsl_tcg")  # the candidate shipped rows, also run with the trunk's last blocks training
+ALL_DATA = ("clip", "n_g_dsl_tcg")  # the candidate shipped rows, trained on every real image (frozen / unfrozen)
+EXTRA = ("covid_chestxray", "covid_radiopaedia")  # collections with real text, joined to NIH for the block
 TEST_TASKS = "align,zeroshot,adversarial,negprompt"
+REAL_TEST_TASKS = "align,zeroshot"  # on the collections with real text (no NIH labels for the other tasks)
 
 
 def cxrvlp(*args: str) -> list[str]:
     return [sys.executable, "-m", "cxrvlp.cli", *args]
 
 
-def run(cmd: list[str], log: Path) -> float:
-    """Run ``cmd`` (its progress goes to the terminal); append it and its duration to ``log``. Returns seconds."""
+def run(cmd: list[str], log: Path, *, out: Path | None = None) -> float:
+    """Run ``cmd`` (its progress goes to the terminal); append it and its duration to ``log``. Returns seconds.
+    With ``out``: skipped (0 s) when that file exists already (a rerun after an interruption)."""
+    if out is not None and out.is_file():
+        return 0.0
     print("+", " ".join(cmd), flush=True)
     t = time.perf_counter()
     subprocess.run(cmd, check=True, env={**os.environ, "PYTHONPATH": str(REPO)})
@@ -73,19 +86,33 @@ def shared_overrides(args: argparse.Namespace, manifest: Path, *, frozen_cache: 
     return out + (["train.cache_features=true"] if frozen_cache else [])
 
 
-def evaluate(checkpoint: Path, name: str, manifest: Path, results: Path, log: Path, *, textdiag: bool) -> None:
+def evaluate(
+    checkpoint: Path, name: str, manifest: Path, results: Path, log: Path, *, textdiag: bool, real: Path | None = None
+) -> None:
+    """``cxrvlp eval`` on NIH val (selection) and test; textdiag; with ``real`` (the shared data folder) also on
+    the test splits of the collections with real text, as ``NAME.<collection>.json``."""
     spec = f"cxrvlp:{checkpoint}" if checkpoint.is_dir() else str(checkpoint)
     common = ["--model", spec, "--data", str(manifest), "--label-source", "dataset", "--seed", "0"]
+    out = results / f"{name}.val.json"
     run(cxrvlp("eval", *common, "--split", "val", "--tasks", "align,zeroshot", "--bootstrap", "0",
-               "--out", str(results / f"{name}.val.json")), log)  # fmt: skip
-    run(cxrvlp("eval", *common, "--split", "test", "--tasks", TEST_TASKS, "--bootstrap", "1000",
-               "--out", str(results / f"{name}.json")), log)  # fmt: skip
+               "--out", str(out)), log, out=out)  # fmt: skip
+    for collection in EXTRA if real is not None else ():
+        out = results / f"{name}.{collection}.json"
+        run(cxrvlp("eval", "--model", spec, "--data", str(real / collection / "manifest.csv"), "--seed", "0",
+                   "--split", "test", "--tasks", REAL_TEST_TASKS, "--bootstrap", "1000", "--out", str(out)),
+            log, out=out)  # fmt: skip
     if textdiag:
+        out = results / f"{name}.textdiag.json"
         run(cxrvlp("eval", "textdiag", "--model", spec, "--limit", "1000", "--bootstrap", "1000",
-                   "--out", str(results / f"{name}.textdiag.json")), log)  # fmt: skip
+                   "--out", str(out)), log, out=out)  # fmt: skip
+    out = results / f"{name}.json"  # last: its presence marks the row as evaluated
+    run(cxrvlp("eval", *common, "--split", "test", "--tasks", TEST_TASKS, "--bootstrap", "1000",
+               "--out", str(out)), log, out=out)  # fmt: skip
 
 
-def train_row(name: str, config: str, overrides: list[str], args, *, log: Path, results: Path) -> Path:
+def train_row(
+    name: str, config: str, overrides: list[str], args, *, log: Path, results: Path, real: Path | None = None
+) -> Path:
     """``cxrvlp train`` one row (resuming a half-finished run), then ``cxrvlp eval`` its best checkpoint."""
     run_dir = args.out / "runs" / name
     best = run_dir / "checkpoints" / "best"
@@ -98,7 +125,7 @@ def train_row(name: str, config: str, overrides: list[str], args, *, log: Path, 
             shutil.rmtree(run_dir, ignore_errors=True)
             run(cxrvlp("train", "--config", str(REPO / "configs" / f"{config}.yaml"), "--preset", "lite",
                        *overrides, f"train.run_dir={run_dir}"), log)  # fmt: skip
-        evaluate(best, name, args.manifest, results, log, textdiag=not args.smoke)
+        evaluate(best, name, args.manifest, results, log, textdiag=not args.smoke, real=real)
         shutil.rmtree(run_dir / "checkpoints" / "last", ignore_errors=True)  # keep the selected checkpoint only
     return best
 
@@ -114,11 +141,13 @@ def main() -> None:
     parser.add_argument("--eval-every", type=int, default=20)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--rows", nargs="+", choices=[*ROWS, *FINETUNES], help="a subset of the rows")
-    parser.add_argument("--unfreeze", type=int, default=0, help="also run CLIP and the full method with K blocks")
+    parser.add_argument("--unfreeze", type=int, default=1, help="image-trunk blocks that train in the unfrozen rows")
+    parser.add_argument("--no-all-data", action="store_true", help="skip the block trained on every real image")
     parser.add_argument("--smoke", action="store_true", help="one row (n_dsl_tc), one seed, 60 steps, no textdiag")
     args = parser.parse_args()
     if args.smoke:
         args.rows, args.seeds, args.steps, args.eval_every = ["n_dsl_tc"], [0], 60, 20
+        args.no_all_data = True
     args.out = args.out.resolve()
     args.out.mkdir(parents=True, exist_ok=True)
     results, log = args.out / "results", args.out / "commands.jsonl"
@@ -127,8 +156,14 @@ def main() -> None:
     if not args.manifest.is_file():
         run(cxrvlp("compose", "--data", str(args.data / "nih_cxr14_sample"), "--out", str(args.manifest),
                    "--banks", str(args.out / "banks.json"), "--seed", "0"), log)  # fmt: skip
-    if not args.smoke and not (results / "untrained.json").is_file():  # preset:lite is seeded: reproducible
-        evaluate(Path("preset:lite"), "untrained", args.manifest, results, log, textdiag=True)
+    all_manifest = args.out / "all_real.csv"  # NIH composed + the collections with real text
+    if not args.no_all_data and not all_manifest.is_file():
+        adds = [a for c in EXTRA for a in ("--add", str(args.data / c))]
+        run(cxrvlp("compose", "--data", str(args.data / "nih_cxr14_sample"), "--out", str(all_manifest),
+                   "--banks", str(args.out / "banks.json"), "--seed", "0", *adds), log)  # fmt: skip
+    real = None if args.no_all_data else args.data.resolve()
+    if not args.smoke:  # preset:lite is seeded: reproducible (each evaluation skipped when its file exists)
+        evaluate(Path("preset:lite"), "untrained", args.manifest, results, log, textdiag=True, real=real)
 
     rows = args.rows or [*ROWS, *FINETUNES]
     for seed in args.seeds:
@@ -144,13 +179,17 @@ def main() -> None:
             steps = [f"train.max_steps={args.finetune_steps}", f"train.lr={args.lr / 10}"]
             steps += [f"train.warmup_steps={max(1, args.finetune_steps // 20)}", f"train.init_from={clip_best}"]
             train_row(f"{row}-s{seed}", FINETUNES[row], [*frozen, *seeded, *steps], args, log=log, results=results)
-        if args.unfreeze:
-            partial = shared_overrides(args, args.manifest, frozen_cache=False)
-            partial += [f"train.unfreeze_image_blocks={args.unfreeze}", "data.augment=true"]
-            for row in UNFROZEN:
-                config, extra = ROWS[row]
-                name = f"{row}_unfreeze{args.unfreeze}-s{seed}"
-                train_row(name, config, [*partial, *seeded, *extra], args, log=log, results=results)
+        if not args.no_all_data:
+            every = shared_overrides(args, all_manifest, frozen_cache=True)
+            variants = [("", [])]
+            if args.unfreeze:
+                variants.append((f"_unfreeze{args.unfreeze}", [f"train.unfreeze_image_blocks={args.unfreeze}"]))
+            for suffix, unfreeze in variants:
+                for row in ALL_DATA:
+                    config, extra = ROWS[row]
+                    name = f"all_{row}{suffix}-s{seed}"
+                    overrides = [*every, *seeded, *extra, *unfreeze]
+                    train_row(name, config, overrides, args, log=log, results=results, real=real)
     print(f"done; results in {results}, every command and its duration in {log}")
 
 

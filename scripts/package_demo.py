@@ -43,7 +43,24 @@ NAMES = {
     "n_g_dsl_tcg": "CLIP^{N,G}-D_{t+c+g}",
     "con1": "CON1 (from CLIP)",
     "con2": "CON2 (from CLIP)",
+    "all_clip": "CLIP, every real image, frozen",
+    "all_n_g_dsl_tcg": "CLIP^{N,G}-D_{t+c+g}, every real image, frozen",
+    "all_clip_unfreeze1": "CLIP, every real image, last image block trained",
+    "all_n_g_dsl_tcg_unfreeze1": "CLIP^{N,G}-D_{t+c+g}, every real image, last image block trained",
 }
+ALL_ROWS = ["untrained", "all_clip", "all_n_g_dsl_tcg", "all_clip_unfreeze1", "all_n_g_dsl_tcg_unfreeze1"]
+ALL_COLUMNS = [  # (result file suffix, task, metric, header): the block trained on every real image
+    ("", "align", "task_a", "NIH A"),
+    ("", "align", "task_a_grounding_gap", "NIH A gap"),
+    ("", "zeroshot", "auroc", "NIH ZS AUROC"),
+    ("", "zeroshot", "auroc_grounding_gap", "NIH ZS gap"),
+    (".covid_chestxray", "align", "task_a", "COVID A"),
+    (".covid_chestxray", "align", "task_a_grounding_gap", "COVID A gap"),
+    (".covid_chestxray", "align", "task_b", "COVID B"),
+    (".covid_chestxray", "align", "task_b_grounding_gap", "COVID B gap"),
+    (".covid_radiopaedia", "align", "task_a", "Radiopaedia A"),
+    (".covid_radiopaedia", "align", "task_a_grounding_gap", "Radiopaedia A gap"),
+]
 COLUMNS = [
     ("align", "task_a", "CXR-Align A"),
     ("align", "task_b", "CXR-Align B"),
@@ -102,29 +119,54 @@ def ci(path: Path, task: str, metric: str) -> str:
     return out + (f" [{lo * 100:.1f}, {hi * 100:.1f}]" if lo is not None and hi is not None else "")
 
 
-def table(results: Path) -> str:
+def _runs(results: Path) -> dict[str, list[str]]:
+    """Method -> its run names (``clip`` -> ``clip-s0``, ``clip-s1``, ...), from the test result files."""
     runs = defaultdict(list)
     for p in sorted(results.glob("*.json")):
         m = re.fullmatch(r"(\w+?)(?:-s(\d+))?\.json", p.name)
         if m:
             runs[m.group(1)].append(p.stem)
+    return runs
+
+
+def _cell(paths: list[Path], task: str, metric: str) -> str:
+    """Mean ± std over seeds (one value as it is) of one metric, percent points (textdiag: cosine)."""
+    vals = [v for p in paths if (v := load_metric(p, task, metric)) is not None]
+    scale = 1 if task == "textdiag" else 100
+    if not vals:
+        return "–"
+    if len(vals) == 1:
+        return f"{vals[0] * scale:.1f}" if scale == 100 else f"{vals[0]:.3f}"
+    mean, sd = statistics.mean(vals) * scale, statistics.stdev(vals) * scale
+    return f"{mean:.1f} ± {sd:.1f}" if scale == 100 else f"{mean:.3f} ± {sd:.3f}"
+
+
+def table(results: Path) -> str:
+    """The main block: every ablation row on NIH test (composed reports), each metric and its grounding control."""
+    runs = _runs(results)
     columns = COLUMNS + CONTROLS
     lines = ["| method | seeds | " + " | ".join(c[2] for c in columns) + " |", "|---" * (len(columns) + 2) + "|"]
-    for row in ROWS:
-        if row not in runs:
-            continue
+    for row in (r for r in ROWS if r in runs):
         cells = []
         for task, metric, _ in columns:
             suffix = ".textdiag.json" if task == "textdiag" else ".json"
-            vals = [v for s in runs[row] if (v := load_metric(results / f"{s}{suffix}", task, metric)) is not None]
-            scale = 1 if task == "textdiag" else 100
-            if not vals:
-                cells.append("–")
-            elif len(vals) == 1:
-                cells.append(f"{vals[0] * scale:.1f}" if scale == 100 else f"{vals[0]:.3f}")
-            else:
-                mean, sd = statistics.mean(vals) * scale, statistics.stdev(vals) * scale
-                cells.append(f"{mean:.1f} ± {sd:.1f}" if scale == 100 else f"{mean:.3f} ± {sd:.3f}")
+            cells.append(_cell([results / f"{s}{suffix}" for s in runs[row]], task, metric))
+        lines.append(f"| {NAMES[row]} | {len(runs[row])} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def all_data_table(results: Path) -> str:
+    """The block trained on every real image: NIH test (composed reports) and the COVID-19 / Radiopaedia test
+    splits (real text), each Task A / B beside its grounding gap (own − shuffled image); "" without the block."""
+    runs = _runs(results)
+    if not any(r in runs for r in ALL_ROWS[1:]):
+        return ""
+    lines = [
+        "| method | seeds | " + " | ".join(c[3] for c in ALL_COLUMNS) + " |",
+        "|---" * (len(ALL_COLUMNS) + 2) + "|",
+    ]
+    for row in (r for r in ALL_ROWS if r in runs):
+        cells = [_cell([results / f"{s}{suffix}.json" for s in runs[row]], t, m) for suffix, t, m, _ in ALL_COLUMNS]
         lines.append(f"| {NAMES[row]} | {len(runs[row])} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -180,6 +222,12 @@ def main() -> None:
     print(f"wrote {args.dest / 'MODEL_CARD.md'} from {shipped.name} and probe_rate.json")
 
     text = table(results)
+    block = all_data_table(results)
+    if block:
+        text += (
+            "\n\nTrained on every real image (NIH composed + COVID-19 notes + Radiopaedia cases), tested on each:\n\n"
+        )
+        text += block
     (results / "table.md").write_text(text + "\n", encoding="utf-8")
     print()
     print(text)
@@ -214,6 +262,21 @@ def model_card(method: str, seed: str, val: dict, rates: dict, shipped: Path, re
         for name, t, m in rows[:3]
     )
     sens = ci(shipped, "zeroshot", "image_sensitivity")
+    trunk = "Both trunks frozen (cached trunk features); the projections and the temperature trained."
+    if "unfreeze" in method:
+        k = method.rsplit("unfreeze", 1)[1]
+        trunk = f"The last {k} block(s) of the image trunk, the projections and the temperature trained (the frozen "
+        trunk += "prefix's activations cached); the text trunk frozen."
+    data = (
+        "- Images: the `train` split of the NIH ChestX-ray14 sample in `../shared/data/nih_cxr14_sample` (NIH\n"
+        "  Clinical Center; acknowledge the NIH Clinical Center and cite Wang et al., CVPR 2017). The images are not "
+        "in this package."
+    )
+    if method.startswith("all_"):
+        data += """
+- Also the frontal `train` images of the COVID-19 Image Data Collection (`../shared/data/covid_chestxray`, with its
+  case notes as text; Cohen et al., MELBA 2020; per-image licences in its manifest) and `covid_radiopaedia`
+  (Radiopaedia case texts, CC BY-NC-SA; Radiopaedia.org), each split by patient."""
     return f"""# cxrvlp demo model (`demo`)
 
 **Research use only. Not for diagnosis or any clinical decision.** This is a small demonstration model for probing
@@ -228,16 +291,14 @@ number below is measured on the shipped `delta.safetensors` itself, reloaded fro
   projections to a 512-d joint space, learnable temperature.
 - Training: `cxrvlp train` (the library loop) by `scripts/demo_ablation.py`; row **{NAMES.get(method, method)}**,
   seed {seed}, chosen among the ablation rows by the mean of CXR-Align Task A and zero-shot AUROC on the **val**
-  split (val scores: {val_scores}). Both trunks frozen (cached trunk features); the projections and the
-  temperature trained.
+  split (val scores: {val_scores}). {trunk}
 - Stored as `delta.safetensors`: only the tensors that differ from the pip-packaged base weights (float16).
   `cxrvlp.models.delta.load_delta` rebuilds the full model offline.
 
 ## Data
 
-- Images: the `train` split of the NIH ChestX-ray14 sample in `../shared/data/nih_cxr14_sample` (NIH Clinical
-  Center; acknowledge the NIH Clinical Center and cite Wang et al., CVPR 2017). The images are not in this package.
-- Reports: **composed**, not real. NIH ChestX-ray14 has labels only, so each image's report was composed from real
+{data}
+- NIH reports: **composed**, not real. NIH ChestX-ray14 has labels only, so each image's report was composed from real
   Open-I report sentences (Demner-Fushman et al., JAMIA 2016; shipped in the `torchxrayvision` wheel) by
   `cxrvlp compose`; `banks.json` holds the sentence banks and reproduces every report.
 
