@@ -4,7 +4,8 @@ Independent of the code under test: the labels were written by reading the repor
 :mod:`cxrvlp.text.validation` judges r^r / r^n with the gold sentence labels and string rules, not with the
 labeler. Only ``dev`` is asserted here (the engine was tuned on it); ``heldout`` is scored once, by hand, and its
 number is in ``docs/text_engine.md``. The floors sit a little below the measured dev numbers on the 1,000 reports'
-dev half (macro-F1 0.982, all four 0.989, weakest criterion 0.996).
+dev half (macro-F1 0.982, all four 0.989, weakest criterion 0.996); round 6 (ids 1000-1399, all dev, labelled after
+that tuning) has floors of its own below.
 """
 
 from __future__ import annotations
@@ -19,9 +20,13 @@ from cxrvlp.text.validation import load_gold, score_generator, score_labeler
 GOLD = Path(__file__).parent / "data" / "gold_reports.jsonl"
 
 
+ROUND6 = 1000
+"""Gold ids from here on are round 6 (all dev)."""
+
+
 @pytest.fixture(scope="module")
 def dev():
-    return load_gold(GOLD, split="dev")
+    return [r for r in load_gold(GOLD, split="dev") if r.id < ROUND6]
 
 
 def test_labeler_report_level_macro_f1_on_dev(dev) -> None:
