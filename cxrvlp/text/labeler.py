@@ -70,6 +70,7 @@ SIZE_RE = Lexicon([("other", vocab.SIZE_OF_OTHER), *vocab.SIZE_CUES.items()])
 CUE_RE = Lexicon(
     [
         ("pseudo", vocab.PSEUDO),
+        ("lead_neg", vocab.LEADING_NEGATION),
         ("post_unc", vocab.POST_UNCERTAIN),
         ("post_neg", vocab.POST_NEGATION),
         ("alt", vocab.ALTERNATIVES),
@@ -82,7 +83,8 @@ CUE_RE = Lexicon(
     ],
     suffix=r"(?:(?<=\W)|(?!\w))",
 )
-"""Cue lexicon; at one position the earlier group wins (pseudo-triggers first, terminators last)."""
+"""Cue lexicon; at one position the earlier group wins (pseudo-triggers first, terminators last; a leading negation,
+``vocab.LEADING_NEGATION``, is a pre-negation that wins over the post-negation spelt alike)."""
 _CLAUSE_RE = re.compile(r"[,;:]| but | and the | however ")
 
 
@@ -210,7 +212,11 @@ def scan(text: str, regions: list[tuple[int, int]] | None = None) -> Scan | None
         return None
     lo, hi = sentences[0], sentences[-1]
     cues = [(m.start(), m.end(), m.lastgroup or "") for m in CUE_RE.finditer(low, lo, hi)]
-    cues = [c for c in cues if c[2] != "pseudo" and not (c[2] == "term" and _in_list(low, c, sentences))]
+    cues = [
+        (c[0], c[1], "pre_neg") if c[2] == "lead_neg" else c
+        for c in cues
+        if c[2] != "pseudo" and not (c[2] == "term" and _in_list(low, c, sentences))
+    ]
     bounds = sorted(sentences + [c[0] for c in cues if c[2] == "term"])
     return Scan(low, lo, hi, sentences, bounds, cues, [c[0] for c in cues])
 

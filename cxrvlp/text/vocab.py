@@ -90,7 +90,8 @@ MENTIONS: dict[str, list[str]] = {
         r"mycetomas?",
         r"fungus balls?",
         r"cavitation" + _S,
-        r"mass-?like (?:[\w-]+ ){0,3}?(?:densit(?:y|ies)|opacit(?:y|ies)|opacification|lesions?)",
+        r"mass-?like lesions?",
+        r"(?:lung |pulmonary )?cancers?",
         r"neoplastic (?:process|disease)",
         r"mass densit(?:y|ies)",
         r"mass lesion(?:s)?",  # longer than "mass(?:s|es)?" so that it wins
@@ -112,7 +113,7 @@ MENTIONS: dict[str, list[str]] = {
         r"engorged (?:pulmonary )?(?:vessels|vasculature|veins)",
         r"(?:fluid|volume) overload",
         r"(?:central )?pulmonary (?:xxxx|vessels|veins) (?:is |are |appears? |appear to be |remains? )?(?:mildly |"
-        r"slightly |moderately )?(?:engorged|congested|distended)",
+        r"slightly |moderately )?(?:engorged|congested|distended|prominent)",
         r"kerley b",
         r"prominen(?:t|ce of) (?:the )?(?:central )?(?:pulmonary |lung )?(?:vasculature|vascularity|vessels)",
         r"(?:pulmonary |lung )?(?:vasculature|vascularity) (?:is |are |appears? |remains? )?(?:mildly |slightly |"
@@ -130,6 +131,8 @@ MENTIONS: dict[str, list[str]] = {
     ],
     "Atelectasis": [
         r"atelecta(?:sis|ses|tic)",
+        r"atelectatic (?:changes?|process|component)",
+        r"collapsed (?:(?:right|left|upper|middle|lower|lingular) ){0,3}(?:lobes?|lung|segments?|lingula)",
         r"(?:lobar |lung |segmental )?collapse",
         r"volume loss",
         r"loss of (?:\w+ )?(?:lung )?volume",
@@ -148,11 +151,14 @@ MENTIONS: dict[str, list[str]] = {
         r"hydropneumothorax",
         r"hemopneumothorax",
         r"hydrothorax",
-        r"fluid (?:in|within|along) the (?:\w+ ){0,2}(?:fissure|pleural space)",
+        r"fluid (?:in|within|along) the (?:\w+ ){0,2}(?:fissures?|pleural spaces?)",
+        r"(?:loculated|localized|subpulmonic) (?:pleural )?fluid",
         r"empyema",
     ],
     "Pleural Other": [
-        r"pleural (?:thickening|plaques?|calcifications?|scarring|reaction)",
+        r"pleural (?:thickening|plaques?|calcifications?|scarring)",
+        r"(?:(?<=effusion versus )|(?<=effusion vs )|(?<=effusion or )|(?<=effusions versus )|(?<=effusions or )|"
+        r"(?<=fluid or )|(?<=fluid versus ))thickening",
         r"pleural[- ]?parenchymal (?:scarring|thickening|irregularit(?:y|ies))",
         r"pleuroparenchymal (?:scarring|thickening|irregularit(?:y|ies)|opacit(?:y|ies))",
         r"calcified pleural plaques?",
@@ -230,6 +236,7 @@ MENTIONS: dict[str, list[str]] = {
         r"(?:shoulder |humeral |total )?arthroplast(?:y|ies)",
         r"(?:gastric|lap(?:aroscopic)?) band",
         r"(?:intra-?aortic )?balloon pump",
+        r"(?:rectal|esophageal) (?:balloon|tube|catheter)",
         r"electrodes?",
         r"(?:embolization )?coils?",
         r"(?:ivc|vena cava|greenfield) filter",
@@ -252,13 +259,17 @@ MENTIONS: dict[str, list[str]] = {
 IGNORE: list[str] = [
     r"pericardial effusions?",
     r"joint effusions?",
-    r"(?:lytic|blastic|sclerotic|osseous|bony|bone|skin|cutaneous) (?:lesions?|densit(?:y|ies))",
+    r"(?:lytic|blastic|sclerotic|osseous|bony|bone|skin|cutaneous|osteocartilaginous|cartilaginous|rib) "
+    r"(?:lesions?|densit(?:y|ies))",
     r"(?:lytic|blastic|sclerotic|destructive) or (?:lytic|blastic|sclerotic|destructive) (?:osseous |bony )?lesions?",
     r"soft tissue densit(?:y|ies)",
     r"bone densit(?:y|ies)",
-    r"(?:breast|nipple|soft tissue) (?:shadows?|densit(?:y|ies)|masses?)",
+    r"(?:breast|nipple|soft tissue|axillary) (?:shadows?|densit(?:y|ies)|masses?)",
+    r"(?:(?:small|rounded|round|bilateral|right|left) ){0,3}axillary (?:densit(?:y|ies)|opacit(?:y|ies))",
     r"(?:chest wall|breast|soft tissue|subcutaneous|axillary) (?:masses|mass|lesions?|tumou?rs?|carcinoma|"
-    r"malignanc(?:y|ies))",
+    r"malignanc(?:y|ies)|cancers?)",
+    r"(?:prostate|prostatic|thyroid|colon|colorectal|rectal|renal|kidney|ovarian|bladder|cervical|pancreatic|"
+    r"esophageal|gastric|skin|head and neck|uterine|endometrial) (?:cancers?|carcinomas?)",
     r"(?:postsurgical|post-surgical|postoperative|post-operative|thoracotomy|lobectomy|pneumonectomy|resection) "
     r"changes (?:[\w-]+ ){0,8}?(?:with|and) (?:(?:mild|moderate|marked|slight|some|associated|[\w]+-sided) ){0,3}"
     r"volume loss",
@@ -272,8 +283,8 @@ IGNORE: list[str] = [
     r"(?:granulomatous )?(?:infection|disease) sequela\w*",
     r"kerley lines?",
     r"(?:old |prior |previous |remote |healed |chronic )*granulomatous (?:infection|disease|process)",
-    r"sequela\w* of (?:an? )?(?:old |prior |previous |remote |healed |chronic )*(?:granulomatous )?"
-    r"(?:infection|disease|inflammation)",
+    r"sequela\w* of (?:an? )?(?:(?:old |prior |previous |remote |healed |chronic )+(?:granulomatous )?|"
+    r"granulomatous )(?:infection|disease|inflammation)",
     r"(?:fractured|broken)(?= (?:\w+ ){0,2}(?:wires?|catheters?|leads?|xxxx|screws?|plates?|hardware|rods?))",
     r"leads? (?:to|me|us)",
     r"(?:pleural|skin ?fold|kerley|septal|fissure|azygoesophageal|paraspinal|paratracheal) lines?",
@@ -284,11 +295,12 @@ IGNORE: list[str] = [
     r"(?:tip|apex) of the (?:lingula|lung|hemithorax)",
     r"(?:radio)?(?:densit(?:y|ies)|opacit(?:y|ies))(?=[^.;]{0,100}?\b(?:represent\w*|consistent with|compatible with|"
     r"suggest\w*(?: of)?|secondary to|due to|related to|reflect\w*|correspond\w*(?: to| with)?|likely|probably|from|"
-    r"(?:is|are) xxxx) "
+    r"possibl[ey]|appears?|(?:is|are) xxxx) "
     r"(?:(?!and\b|pneumon|atelecta|consolidat|infiltrat|edema|scar|nodul|mass|infect)[\w-]+ ){0,4}?"
     r"(?:(?:hiatal )?hernia|(?:lymph)?adenopathy|lymph nodes?|stents?|fat(?: pad)?|vessels?|vascular structures?|"
     r"granulom\w*|(?:atrial|ventricular) enlargement|osteophytes?|costochondral|summation|pericardial|thymus|aort\w*|"
-    r"osseous|bony|foreign bod(?:y|ies)|chest wall|clothing)\b)",
+    r"osseous|bony|foreign bod(?:y|ies)|chest wall|clothing|artifacts?|skin ?folds?|piercings?|jewelry|"
+    r"superimposition|external)\b)",
     r"(?:radio)?(?:densit(?:y|ies)|opacit(?:y|ies))(?= (?:\w+ ){0,2}?foreign bod(?:y|ies))",
 ]
 """Phrases consumed before mention matching so that they never count."""
@@ -393,6 +405,9 @@ PSEUDO: list[str] = [
     r"on prior|at that time)",
     r"with or without",
     r"whether or not",
+    r"(?:to )?(?:confirm|document|allow(?: for)?|assess for|evaluate for) (?:the )?(?:complete )?"
+    r"(?:clearing|resolution)(?: of)?",  # a follow-up to confirm the clearing of an opacity affirms it
+    r"(?:almost|nearly|largely|partially|partly|incompletely|not completely) (?:completely )?(?:resolved|cleared)",
 ]
 """Pseudo-triggers: look like a cue but are not (consumed before cues)."""
 
@@ -466,6 +481,7 @@ UNCERTAIN_MENTIONS: dict[str, list[str]] = {
         r"blunting",
     ],
     "Fracture": [r"(?:healing )?callus(?: formation)?"],
+    "Lung Lesion": [r"mass-?like"],
 }
 """Signs that suggest but do not establish a finding: an affirmed one is uncertain (blunted costophrenic angle ->
 small effusion or pleural thickening), a negated one negative."""
@@ -503,7 +519,8 @@ ALTERNATIVE_OR: list[str] = [r"or"]
 negation or hedge ("no effusion or pneumothorax" stays negative)."""
 
 ALTERNATIVE_SLASH: list[str] = [
-    r"(?:(?<=[a-z])|(?<=[a-z] ))/ ?(?=(?:atelecta|infiltrat|air ?space|scar|fibro|consolidat|pneumoni|infect|opacit|"
+    r"(?:(?<=[a-z])|(?<=[a-z] ))/ ?(?:(?:subsegmental|segmental|linear|plate-?like|patchy|focal|basilar|bibasilar|"
+    r"minimal|mild) )?(?=(?:atelecta|infiltrat|air ?space|scar|fibro|consolidat|pneumoni|infect|opacit|"
     r"collapse))",
 ]
 """A slash between two different readings ("atelectasis/infiltrate", "scarring/atelectasis", "atelectatic/fibrotic")
@@ -516,6 +533,9 @@ right before them only."""
 
 PRE_NEGATION: list[str] = [
     r"no",
+    r"(?:no|without) apparent",  # longer than "apparent" (a hedge): "no apparent pneumothorax" is a denial
+    r"clearing of",
+    r"clear(?= (?:focal |acute )?(?:air ?space|consolidation|infiltrat|opacit|edema|effusion))",  # "clear [of] X"
     r"not",
     r"without",
     r"negative for",
@@ -532,12 +552,21 @@ PRE_NEGATION: list[str] = [
 ]
 """Negation cues whose scope runs forward to the end of the clause."""
 
+LEADING_NEGATION: list[str] = [
+    r"(?:(?:essentially|completely|now|interval(?:ly)?) )?(?:resolved|cleared)"
+    r"(?= (?!(?:since|on|in|from|with|and|or|compared|when|at|by|as|over|after|than|the|completely|entirely)\b)[a-z])",
+]
+"""A participle before the finding it denies ("Essentially resolved bibasilar atelectasis", "Cleared left lower lobe
+airspace disease"): a pre-negation, where the same word after the finding ("the effusion has resolved", "resolved in
+the interval") is a post-negation. "Almost completely resolved" is a pseudo-trigger (the finding is still there)."""
+
 POST_NEGATION: list[str] = [
     r"(?:is |are |was |were )?not (?:\w+ )?(?:seen|identified|visualized|demonstrated|present|appreciated|noted|"
     r"evident|detected|apparent|visible|shown)",
     r"(?:is |are )?no longer (?:\w+ )?(?:seen|identified|visualized|present|evident|visible)",
     r"(?:is |are )?absent",
     r"(?:has |have )?(?:since |interval(?:ly)? )?resolved",
+    r"(?:has |have )(?:since |interval(?:ly)? )?cleared",
     r"(?:has |have )?(?:been )?removed",
     r"(?:is |are )?negative(?! for)",
     r"(?:appears?|is|are|remains?) within (?:the )?(?:normal limits|limits of normal)",
@@ -568,7 +597,7 @@ TERMINATORS: list[str] = [
     r";",
     r":",
     r", (?:with|and|there (?:is|are|has been|have been|may be)|also|mild|moderate|severe|minimal|trace|new|"
-    r"increased|persistent|stable|small|large|consistent)",
+    r"increased|persistent|stable|small|large|consistent|healed|old|chronic|remote)",
     r"(?:and|with) (?:there (?:is|are)|the)",
     r"with an?",
     r"with (?:increased|new|worsening|worsened|improved|persistent|residual|interval|bilateral|small|large|moderate|"
