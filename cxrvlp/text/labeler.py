@@ -85,7 +85,7 @@ CUE_RE = Lexicon(
 )
 """Cue lexicon; at one position the earlier group wins (pseudo-triggers first, terminators last; a leading negation,
 ``vocab.LEADING_NEGATION``, is a pre-negation that wins over the post-negation spelt alike)."""
-_CLAUSE_RE = re.compile(r"[,;:]| but | and the | however ")
+_CLAUSE_RE = re.compile(r"[,;:]| but | and the | however | with ")
 
 
 @dataclass(frozen=True)

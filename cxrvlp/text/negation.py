@@ -405,10 +405,13 @@ def make_negated(report: str, finding: str, *, seed: int = 0, strict: bool = Fal
             pos = out_regions[0][0]
             return (omitted[:pos].rstrip() + " " + statement + " " + omitted[pos:].lstrip()).strip()
         return (omitted.rstrip() + " " + statement).strip()
+    # a statement goes only between sentences that a space already separates ("effusion.Heart size" stays one run)
+    starts = [a for i, (a, _) in enumerate(spans) if i > 0 and omitted[a - 1].isspace()]
     if where == "beginning":
         pos = spans[0][0]
-    elif where == "middle" and len(spans) > 1:
-        pos = spans[rng.randrange(1, len(spans))][0]
+    elif where == "middle" and starts:
+        pick = spans[rng.randrange(1, len(spans))][0]
+        pos = next((a for a in starts if a >= pick), starts[-1])
     elif omitted[spans[-1][1] - 1] in ".!?":
         pos = spans[-1][1]
         return omitted[:pos] + " " + statement + omitted[pos:]

@@ -32,6 +32,7 @@ MENTIONS: dict[str, list[str]] = {
         r"widening of the (?:superior )?mediastinum",
         r"enlarged mediastin\w*(?: silhouette| contours?)?",
         r"cardiomediastinal enlargement",
+        r"(?:(?:upper|anterior|superior|posterior|middle|right|left) ){0,2}mediastinal mass(?:es)?",  # no lung lesion
     ],
     "Cardiomegaly": [
         r"cardiomegaly",
@@ -59,13 +60,14 @@ MENTIONS: dict[str, list[str]] = {
         r"haziness",
         r"hazy",
         r"streakiness",
+        r"(?:parenchymal |linear |interstitial )?stranding",
         r"ground[- ]glass",
         r"reticul(?:ar|onodular)(?: markings| opacit(?:y|ies)| changes)?",
         r"interstitial (?:markings?|prominence|disease|changes|thickening|pattern|opacit(?:y|ies)|process)",
         r"air ?space (?:abnormalit(?:y|ies)|changes?|infiltrates?)",
         r"interstitial(?= (?:and|or) (?:\w+ ){0,3}(?:air ?space |alveolar )?opacit)",
         r"pleural[- ]?parenchymal opacit(?:y|ies)",
-        r"(?:prominent|increased|coarse(?:ned)?|accentuated|thickened) (?:pulmonary )?interstitium",
+        r"(?:prominent|increased|coarse(?:ned)?|accentuated|thickened|indistinct) (?:pulmonary )?interstitium",
         r"(?:prominen(?:ce|t)|accentuation|thickening) of (?:the )?(?:pulmonary )?interstitium",
         r"interstitium (?:is |are |appears? |remains? )?(?:\w+ )?(?:prominent|accentuated|coarse(?:ned)?|thickened)",
         r"infectious infiltrates?",
@@ -134,8 +136,6 @@ MENTIONS: dict[str, list[str]] = {
         r"atelectatic (?:changes?|process|component)",
         r"collapsed (?:(?:right|left|upper|middle|lower|lingular) ){0,3}(?:lobes?|lung|segments?|lingula)",
         r"(?:lobar |lung |segmental )?collapse",
-        r"volume loss",
-        r"loss of (?:\w+ )?(?:lung )?volume",
     ],
     "Pneumothorax": [
         r"pneumothora(?:x|ces|xes)",
@@ -270,11 +270,6 @@ IGNORE: list[str] = [
     r"malignanc(?:y|ies)|cancers?)",
     r"(?:prostate|prostatic|thyroid|colon|colorectal|rectal|renal|kidney|ovarian|bladder|cervical|pancreatic|"
     r"esophageal|gastric|skin|head and neck|uterine|endometrial) (?:cancers?|carcinomas?)",
-    r"(?:postsurgical|post-surgical|postoperative|post-operative|thoracotomy|lobectomy|pneumonectomy|resection) "
-    r"changes (?:[\w-]+ ){0,8}?(?:with|and) (?:(?:mild|moderate|marked|slight|some|associated|[\w]+-sided) ){0,3}"
-    r"volume loss",
-    r"volume loss(?= and (?:\w+ )?fibros)",
-    r"(?:fibrosis|fibrotic changes|scarring) (?:and|with) (?:associated )?volume loss",
     r"fractur(?:e|es)(?= of (?:the |a |an |one of the )?(?:[\w-]+ ){0,2}?(?:(?:sternotomy|sternal|cerclage) "
     r"(?:wires?|xxxx)|wires?|leads?|catheters?|hardware|screws?|plates?|rods?)\b)",
     r"nipple shadows?",
@@ -300,7 +295,7 @@ IGNORE: list[str] = [
     r"(?:(?:hiatal )?hernia|(?:lymph)?adenopathy|lymph nodes?|stents?|fat(?: pad)?|vessels?|vascular structures?|"
     r"granulom\w*|(?:atrial|ventricular) enlargement|osteophytes?|costochondral|summation|pericardial|thymus|aort\w*|"
     r"osseous|bony|foreign bod(?:y|ies)|chest wall|clothing|artifacts?|skin ?folds?|piercings?|jewelry|"
-    r"superimposition|external)\b)",
+    r"superimposition|external|(?:mitral )?annul(?:ar|us) calcifi\w*)\b)",
     r"(?:radio)?(?:densit(?:y|ies)|opacit(?:y|ies))(?= (?:\w+ ){0,2}?foreign bod(?:y|ies))",
 ]
 """Phrases consumed before mention matching so that they never count."""
@@ -317,8 +312,8 @@ ANATOMY: dict[str, list[str]] = {
         r"mediastinum",
         r"mediastinal (?:silhouettes?|contours?|width|structures|shadow)",
         r"mediastinal(?! (?:silhouettes?|contours?|width|structures|shadow|lymph|adenopathy|nodes?|calcifi|mass|"
-        r"granulom|clips?|postsurgical|surgical|wires?|postoperative|changes|(?:and|or) hilar (?:lymph|adenopathy|"
-        r"nodes?|masses)))",
+        r"granulom|clips?|postsurgical|surgical|wires?|postoperative|changes|"
+        r"(?:and|or) (?:right |left |bilateral )?hilar (?:lymph|adenopathy|nodes?|masses|granulom|calcifi)))",
     ],
     "Cardiomediastinal": [
         r"cardio ?mediastin\w*(?: silhouettes?| contours?| structures| shadow| size)?",
@@ -561,6 +556,7 @@ airspace disease"): a pre-negation, where the same word after the finding ("the 
 the interval") is a post-negation. "Almost completely resolved" is a pseudo-trigger (the finding is still there)."""
 
 POST_NEGATION: list[str] = [
+    r"(?:(?:is|are|likely|probably|most likely|xxxx|appears?|appear to be) )+artifactual",
     r"(?:is |are |was |were )?not (?:\w+ )?(?:seen|identified|visualized|demonstrated|present|appreciated|noted|"
     r"evident|detected|apparent|visible|shown)",
     r"(?:is |are )?no longer (?:\w+ )?(?:seen|identified|visualized|present|evident|visible)",
@@ -668,13 +664,14 @@ NEGATION_SUBTYPES: dict[str, list[tuple[str, tuple[str, ...]]]] = {
             ("There is no airspace disease.", "No evidence of airspace disease.", "No airspace disease is seen."),
         ),
         (
-            r"air ?space|alveolar",
+            r"air ?space",
             ("No airspace opacity.", "No airspace opacity is seen.", "There is no airspace opacity."),
         ),
         (
             r"infiltrat",
             ("No infiltrates.", "There are no pulmonary infiltrates.", "No infiltrate is seen."),
         ),
+        (r"alveolar", ("No alveolar opacities.", "There is no alveolar opacity.", "No alveolar opacity is seen.")),
         (
             r"",
             (
@@ -761,7 +758,6 @@ NEGATION_SUBTYPES: dict[str, list[tuple[str, tuple[str, ...]]]] = {
     ],
     "Atelectasis": [
         (r"collapse", ("No lobar collapse.", "There is no lung collapse.", "No collapse is seen.")),
-        (r"volume loss", ("No volume loss.", "There is no volume loss.")),
         (
             r"",
             ("No atelectasis.", "There is no atelectasis.", "No atelectasis is seen.", "No evidence of atelectasis."),
