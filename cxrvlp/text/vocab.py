@@ -159,6 +159,7 @@ MENTIONS: dict[str, list[str]] = {
         r"pleural (?:thickening|plaques?|calcifications?|scarring)",
         r"(?:(?<=effusion versus )|(?<=effusion vs )|(?<=effusion or )|(?<=effusions versus )|(?<=effusions or )|"
         r"(?<=fluid or )|(?<=fluid versus ))thickening",
+        r"thickening(?= (?:or|versus|vs) (?:localized |loculated |small |pleural )*(?:fluid|effusions?)\b)",
         r"pleural[- ]?parenchymal (?:scarring|thickening|irregularit(?:y|ies))",
         r"pleuroparenchymal (?:scarring|thickening|irregularit(?:y|ies)|opacit(?:y|ies))",
         r"calcified pleural plaques?",
@@ -273,6 +274,8 @@ IGNORE: list[str] = [
     r"fractur(?:e|es)(?= of (?:the |a |an |one of the )?(?:[\w-]+ ){0,2}?(?:(?:sternotomy|sternal|cerclage) "
     r"(?:wires?|xxxx)|wires?|leads?|catheters?|hardware|screws?|plates?|rods?)\b)",
     r"nipple shadows?",
+    r"pleural (?:densit(?:y|ies)|opacit(?:y|ies))",  # pleural, not lung: fluid or thickening, as the report goes on
+    r"nodular (?:soft tissue |diaphragmatic )?contours?",
     r"pulmonary vascularity(?! (?:is |are |appears? |remains? )?(?:mildly |slightly |moderately |persistently |again |"
     r"still )?(?:accentuated|prominent|engorged|congested|enlarged|distended))",
     r"(?:granulomatous )?(?:infection|disease) sequela\w*",
