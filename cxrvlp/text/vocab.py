@@ -169,7 +169,7 @@ MENTIONS: dict[str, list[str]] = {
         r"(?:angles?|sulcus|sulci|xxxx|recess)",
         r"(?:costophrenic|cp) (?:angle |sulcus |xxxx )?(?:scarring|thickening)",
         r"fibrothorax",
-        r"thickening of the (?:[\w-]+ ){0,3}?fissures?",
+        r"thickening (?:of|in|along) the (?:[\w-]+ ){0,3}?fissures?",
         r"thickened (?:[\w-]+ ){0,2}?fissures?",
     ],
     "Fracture": [
