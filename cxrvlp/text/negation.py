@@ -405,8 +405,9 @@ def make_negated(report: str, finding: str, *, seed: int = 0, strict: bool = Fal
             pos = out_regions[0][0]
             return (omitted[:pos].rstrip() + " " + statement + " " + omitted[pos:].lstrip()).strip()
         return (omitted.rstrip() + " " + statement).strip()
-    # a statement goes only between sentences that a space already separates ("effusion.Heart size" stays one run)
-    starts = [a for i, (a, _) in enumerate(spans) if i > 0 and omitted[a - 1].isspace()]
+    # a statement goes only after a full stop (or a header) and a space: not into "effusion.Heart size" nor into
+    # "unremarkable  The" (a sentence break without a full stop)
+    starts = [a for i, (a, _) in enumerate(spans) if i > 0 and omitted[a - 1].isspace() and _ended(omitted[:a])]
     if where == "beginning":
         pos = spans[0][0]
     elif where == "middle" and starts:
@@ -416,8 +417,18 @@ def make_negated(report: str, finding: str, *, seed: int = 0, strict: bool = Fal
         pos = spans[-1][1]
         return omitted[:pos] + " " + statement + omitted[pos:]
     else:  # "No effusion" without a full stop: the statement goes before it, not into it
-        pos = spans[-1][0]
+        pos = starts[-1] if starts else spans[0][0]
     return omitted[:pos] + statement + " " + omitted[pos:]
+
+
+_HEADER_END_RE = re.compile(r"\b[A-Z][A-Z ]*:\s*$")
+
+
+def _ended(text: str) -> bool:
+    """Whether a statement may follow ``text``: it ends with a full stop, possibly before a header ("... normal.
+    IMPRESSION:"), or is empty; "unremarkable IMPRESSION:" and "unremarkable  The" run on."""
+    head = _HEADER_END_RE.sub("", text.rstrip()).rstrip()
+    return not head or head[-1] in ".!?"
 
 
 def mention_phrase(text: str, m: Mention) -> str:
@@ -457,7 +468,7 @@ def _choices(report: str, finding: str, mentions: list[Mention]) -> tuple[str, .
 def _mention_words(text: str, m: Mention) -> str:
     """The mention and the word right before it, lower case ("interstitial opacities", "patchy infiltrate")."""
     start, end = m.evidence[0]
-    before = re.split(r"[.;:!?,\n]", text[max(0, start - 30) : start])[-1].split()[-1:]
+    before = re.split(r"[.;:!?,/\n]", text[max(0, start - 30) : start])[-1].split()[-1:]  # "scarring/" is no modifier
     return " ".join([*before, text[start:end]]).lower()
 
 
