@@ -104,7 +104,7 @@ def strip_temporal(sentence: str) -> str:
     out = sentence
     for m in reversed(matches):  # right to left: earlier offsets stay valid
         cand = out[: m.start()] + " " + out[m.end() :]
-        if not before or sentence_labels(cand) == before:
+        if sentence_labels(cand) == before:  # also for a sentence without findings: no phrase may add one
             out = cand
     stripped = tidy(out)
     if not before and (not stripped or _CONTENT_RE.search(stripped) is None):
