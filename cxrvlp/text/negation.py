@@ -407,7 +407,7 @@ def make_negated(report: str, finding: str, *, seed: int = 0, strict: bool = Fal
         return (omitted.rstrip() + " " + statement).strip()
     # a statement goes only after a full stop (or a header) and a space: not into "effusion.Heart size" nor into
     # "unremarkable  The" (a sentence break without a full stop)
-    starts = [a for i, (a, _) in enumerate(spans) if i > 0 and omitted[a - 1].isspace() and _ended(omitted[:a])]
+    starts = [a for i, (a, _) in enumerate(spans) if i > 0 and omitted[a - 1].isspace() and _ended(omitted, a)]
     if where == "beginning":
         pos = spans[0][0]
     elif where == "middle" and starts:
@@ -421,13 +421,20 @@ def make_negated(report: str, finding: str, *, seed: int = 0, strict: bool = Fal
     return omitted[:pos] + statement + " " + omitted[pos:]
 
 
-_HEADER_END_RE = re.compile(r"\b[A-Z][A-Z ]*:\s*$")
+_HEADER_END_RE = re.compile(r"\b[A-Z][A-Z ]*:$")
 
 
-def _ended(text: str) -> bool:
-    """Whether a statement may follow ``text``: it ends with a full stop, possibly before a header ("... normal.
-    IMPRESSION:"), or is empty; "unremarkable IMPRESSION:" and "unremarkable  The" run on."""
-    head = _HEADER_END_RE.sub("", text.rstrip()).rstrip()
+def _ended(text: str, pos: int) -> bool:
+    """Whether a statement may go at ``pos``: the text before it ends with a full stop, possibly before a header
+    ("... normal. IMPRESSION:"), or is empty; "unremarkable IMPRESSION:" and "unremarkable  The" run on."""
+    head = text[max(0, pos - 80) : pos].rstrip()
+    if head.endswith(":"):
+        header = _HEADER_END_RE.search(head)
+        if header is None:
+            return False
+        head = head[: header.start()].rstrip()
+        if not head:
+            return not text[: max(0, pos - 80)].strip()
     return not head or head[-1] in ".!?"
 
 

@@ -32,7 +32,7 @@ MENTIONS: dict[str, list[str]] = {
         r"widening of the (?:superior )?mediastinum",
         r"enlarged mediastin\w*(?: silhouette| contours?)?",
         r"cardiomediastinal enlargement",
-        r"(?:(?:upper|anterior|superior|posterior|middle|right|left) ){0,2}mediastinal mass(?:es)?",  # no lung lesion
+        r"mediastinal mass(?:es)?",  # no lung lesion
     ],
     "Cardiomegaly": [
         r"cardiomegaly",
@@ -60,7 +60,7 @@ MENTIONS: dict[str, list[str]] = {
         r"haziness",
         r"hazy",
         r"streakiness",
-        r"(?:parenchymal |linear |interstitial )?stranding",
+        r"stranding",
         r"ground[- ]glass",
         r"reticul(?:ar|onodular)(?: markings| opacit(?:y|ies)| changes)?",
         r"interstitial (?:markings?|prominence|disease|changes|thickening|pattern|opacit(?:y|ies)|process)",
@@ -93,7 +93,7 @@ MENTIONS: dict[str, list[str]] = {
         r"fungus balls?",
         r"cavitation" + _S,
         r"mass-?like lesions?",
-        r"(?:lung |pulmonary )?cancers?",
+        r"cancers?",
         r"neoplastic (?:process|disease)",
         r"mass densit(?:y|ies)",
         r"mass lesion(?:s)?",  # longer than "mass(?:s|es)?" so that it wins
@@ -157,8 +157,8 @@ MENTIONS: dict[str, list[str]] = {
     ],
     "Pleural Other": [
         r"pleural (?:thickening|plaques?|calcifications?|scarring)",
-        r"(?:(?<=effusion versus )|(?<=effusion vs )|(?<=effusion or )|(?<=effusions versus )|(?<=effusions or )|"
-        r"(?<=fluid or )|(?<=fluid versus ))thickening",
+        r"(?=thickening)(?:(?<=effusion versus )|(?<=effusion vs )|(?<=effusion or )|(?<=effusions versus )|"
+        r"(?<=effusions or )|(?<=fluid or )|(?<=fluid versus ))thickening",
         r"thickening(?= (?:or|versus|vs) (?:localized |loculated |small |pleural )*(?:fluid|effusions?)\b)",
         r"pleural[- ]?parenchymal (?:scarring|thickening|irregularit(?:y|ies))",
         r"pleuroparenchymal (?:scarring|thickening|irregularit(?:y|ies)|opacit(?:y|ies))",
@@ -266,11 +266,34 @@ IGNORE: list[str] = [
     r"soft tissue densit(?:y|ies)",
     r"bone densit(?:y|ies)",
     r"(?:breast|nipple|soft tissue|axillary) (?:shadows?|densit(?:y|ies)|masses?)",
-    r"(?:(?:small|rounded|round|bilateral|right|left) ){0,3}axillary (?:densit(?:y|ies)|opacit(?:y|ies))",
+    r"axillary opacit(?:y|ies)",
     r"(?:chest wall|breast|soft tissue|subcutaneous|axillary) (?:masses|mass|lesions?|tumou?rs?|carcinoma|"
     r"malignanc(?:y|ies)|cancers?)",
-    r"(?:prostate|prostatic|thyroid|colon|colorectal|rectal|renal|kidney|ovarian|bladder|cervical|pancreatic|"
-    r"esophageal|gastric|skin|head and neck|uterine|endometrial) (?:cancers?|carcinomas?)",
+    r"(?=cancer|carcinoma)(?:"
+    + "|".join(
+        f"(?<={organ} )"
+        for organ in (
+            "prostate",
+            "prostatic",
+            "thyroid",
+            "colon",
+            "colorectal",
+            "rectal",
+            "renal",
+            "kidney",
+            "ovarian",
+            "bladder",
+            "cervical",
+            "pancreatic",
+            "esophageal",
+            "gastric",
+            "skin",
+            "neck",
+            "uterine",
+            "endometrial",
+        )
+    )
+    + r")(?:cancers?|carcinomas?)",
     r"fractur(?:e|es)(?= of (?:the |a |an |one of the )?(?:[\w-]+ ){0,2}?(?:(?:sternotomy|sternal|cerclage) "
     r"(?:wires?|xxxx)|wires?|leads?|catheters?|hardware|screws?|plates?|rods?)\b)",
     r"nipple shadows?",
@@ -403,7 +426,7 @@ PSEUDO: list[str] = [
     r"on prior|at that time)",
     r"with or without",
     r"whether or not",
-    r"(?:to )?(?:confirm|document|allow(?: for)?|assess for|evaluate for) (?:the )?(?:complete )?"
+    r"(?:confirm|document|allow(?: for)?|assess for|evaluate for) (?:the )?(?:complete )?"
     r"(?:clearing|resolution)(?: of)?",  # a follow-up to confirm the clearing of an opacity affirms it
     r"(?:almost|nearly|largely|partially|partly|incompletely|not completely) (?:completely )?(?:resolved|cleared)",
 ]
@@ -559,7 +582,7 @@ airspace disease"): a pre-negation, where the same word after the finding ("the 
 the interval") is a post-negation. "Almost completely resolved" is a pseudo-trigger (the finding is still there)."""
 
 POST_NEGATION: list[str] = [
-    r"(?:(?:is|are|likely|probably|most likely|xxxx|appears?|appear to be) )+artifactual",
+    r"(?:are |is )?artifactual",
     r"(?:is |are |was |were )?not (?:\w+ )?(?:seen|identified|visualized|demonstrated|present|appreciated|noted|"
     r"evident|detected|apparent|visible|shown)",
     r"(?:is |are )?no longer (?:\w+ )?(?:seen|identified|visualized|present|evident|visible)",
