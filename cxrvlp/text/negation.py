@@ -297,6 +297,10 @@ def _reconstruct(sentence: str, mentions: list[Mention], finding: str, target: d
                 out.append(statement)
                 continue
         phrase = _noun_phrase(sentence, m) if direct else vocab.NEGATION_PHRASES[cls]
+        if direct:  # an adjective left alone ("3 cm nodular" of "nodular infiltrate") gets a noun of its class
+            last = phrase.rsplit(" ", 1)[-1]
+            if last in vocab.ADJECTIVE_NOUNS:
+                phrase = phrase[: len(phrase) - len(last)] + vocab.ADJECTIVE_NOUNS[last]
         if direct:  # every direct mention of the class with that polarity ("edema and vascular congestion")
             phrases = [phrase]
             for x in mentions:

@@ -655,6 +655,16 @@ NEGATION_PHRASES: dict[str, str] = {
 }
 """The finding as written in a generic negative statement (each must be a mention of exactly its own class)."""
 
+ADJECTIVE_NOUNS: dict[str, str] = {
+    "nodular": "nodular lesion",
+    "cavitary": "cavitary lesion",
+    "atelectatic": "atelectatic changes",
+    "consolidative": "consolidative changes",
+    "infectious": "infectious process",
+}
+"""A mention that is only an adjective ("a 3 cm nodular infiltrate" minus the infiltrate) is rebuilt with a noun of
+its own class ("Nodular lesion.", not "Nodular.")."""
+
 NEGATION_SUBTYPES: dict[str, list[tuple[str, tuple[str, ...]]]] = {
     "Enlarged Cardiomediastinum": [
         (
