@@ -14,10 +14,10 @@ the input of those blocks, ``image [N_images, C, H, W]`` (fp32), and each step r
 projection (:meth:`~cxrvlp.models.CXRClip.encode_image_prefix`); text features stay pooled. The key then also
 covers k, and of the image trunk only the frozen prefix's weights (a resumed or fine-tuned run, whose tail has
 moved, reads the same file). Size per image for ``preset:lite`` (``tf_efficientnet_lite0``, 224 px): k=1 caches
-192 x 7 x 7 floats = 37.6 kB (26 MB for the 690 NIH sample images), k=2 112 x 14 x 14 = 87.8 kB; the pooled
-features of a whole-trunk cache are 1280 floats = 5.1 kB. Building the cache checks, on its first batch and in
-eval mode, that the tail applied to the prefix equals the trunk's own forward (to 1e-5), and refuses trunks where it
-does not (a ViT: its forward adds position embeddings and pools outside its children).
+192 x 7 x 7 floats = 37.6 kB (22 MB for the 580 train + val images of the NIH sample), k=2 112 x 14 x 14 = 87.8 kB; the
+pooled features of a whole-trunk cache are 1280 floats = 5.1 kB. Building the cache checks, on its first batch and
+in eval mode, that the tail applied to the prefix equals the trunk's own forward (to 1e-5), and refuses trunks where
+it does not (a ViT: its forward adds position embeddings and pools outside its children).
 """
 
 from __future__ import annotations
