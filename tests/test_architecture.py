@@ -210,6 +210,11 @@ def test_data_never_imports_models_and_train_eval_analysis_never_inference():
     assert not _hits(files, ("cxrvlp.inference", "cxrvlp.ui", "cxrvlp.commands", "cxrvlp.cli"))
 
 
+def test_analyses_are_typed_against_the_clip_model_protocol_not_cxrclip():
+    files = python_files(PKG / "analysis", PKG / "inference.py")
+    assert not _hits(files, ("cxrvlp.models.CXRClip", "cxrvlp.models.clip", "cxrvlp.models.clip.CXRClip"))
+
+
 def test_streamlit_only_in_ui_app_and_pages():
     allowed = {PKG / "ui", REPO / "app.py", REPO / "pages"}
     files = [f for f in python_files(PKG) if not any(f == a or a in f.parents for a in allowed)]

@@ -15,7 +15,7 @@ import torch
 from _external_models import clip_tokenizer
 
 from cxrvlp.models import WeightsError, load_model
-from cxrvlp.models.external_openai import read_state_dict
+from cxrvlp.models.adapters.openai import read_state_dict
 
 HF_TO_OPENAI_BLOCK = {
     "layer_norm1": "ln_1", "layer_norm2": "ln_2", "mlp.fc1": "mlp.c_fc", "mlp.fc2": "mlp.c_proj",
