@@ -3,35 +3,21 @@ its text tower), a module missing part of the surface does not, and every adapte
 
 from __future__ import annotations
 
-import json
 import typing
 from pathlib import Path
 
 import pytest
 import torch
-from _external_models import save_tiny_clip, save_tiny_siglip
+from _external_models import save_tiny_clip, save_tiny_siglip, tiny_open_clip
 from torch import nn
 
 from cxrvlp.models import ClipModel, CXRClip, ExternalClip, TextTower, create_model, load_model
-
-
-def _tiny_open_clip(tmp_path: Path) -> ExternalClip:
-    open_clip = pytest.importorskip("open_clip", reason="needs the optional extra: pip install -e '.[open_clip]'")
-    cfg = {
-        "embed_dim": 16,
-        "vision_cfg": {"image_size": 32, "layers": 1, "width": 32, "head_width": 16, "patch_size": 16},
-        "text_cfg": {"context_length": 16, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 1},
-    }
-    (tmp_path / "cxrvlp-protocol-test.json").write_text(json.dumps(cfg))
-    open_clip.add_model_config(tmp_path / "cxrvlp-protocol-test.json")
-    return load_model("open_clip:cxrvlp-protocol-test")
-
 
 BUILDERS = {
     "cxrclip": lambda tmp: create_model("tiny"),
     "hf_clip": lambda tmp: load_model(f"hf:{save_tiny_clip(tmp)}"),
     "hf_siglip": lambda tmp: load_model(f"hf:{save_tiny_siglip(tmp)}"),
-    "open_clip": _tiny_open_clip,
+    "open_clip": tiny_open_clip,
 }
 
 
