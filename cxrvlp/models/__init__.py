@@ -8,8 +8,8 @@ does not wait for it.
 
 from typing import Any
 
+from cxrvlp.models.adapters import ANALYSES, ClipModel, ExternalClip, TextTower
 from cxrvlp.models.clip import CheckpointError, CXRClip
-from cxrvlp.models.external import ANALYSES, ExternalClip
 from cxrvlp.models.factory import create_model, list_presets, preset_config
 from cxrvlp.models.image import ImageEncoder
 from cxrvlp.models.loading import SPEC_KINDS, load_checkpoint, load_model, parse_spec
@@ -21,10 +21,12 @@ __all__ = [
     "SPEC_KINDS",
     "CXRClip",
     "CheckpointError",
+    "ClipModel",
     "ExternalClip",
     "GraphEncoder",
     "ImageEncoder",
     "TextEncoder",
+    "TextTower",
     "WeightsError",
     "collate_graphs",
     "create_model",

@@ -8,13 +8,13 @@ from pathlib import Path
 from torch import nn
 
 from cxrvlp.config import ExperimentConfig, TrainConfig
-from cxrvlp.models import SPEC_KINDS, CXRClip, ExternalClip, create_model, list_presets, load_checkpoint, load_model
+from cxrvlp.models import SPEC_KINDS, ClipModel, create_model, list_presets, load_checkpoint, load_model
 from cxrvlp.models.image import split_trunk
 
 log = logging.getLogger(__name__)
 
 
-def build_model(cfg: ExperimentConfig, *, checkpoint: str | Path | None = None) -> CXRClip | ExternalClip:
+def build_model(cfg: ExperimentConfig, *, checkpoint: str | Path | None = None) -> ClipModel:
     """The model to train, in train mode, with :func:`apply_freezing` applied.
 
     Order: ``checkpoint`` (a resume: the run's own ``last``), else ``cfg.train.init_from`` for CON1 / CON2
@@ -72,7 +72,7 @@ def text_tail(backbone: nn.Module, k: int) -> list[nn.Module]:
     return list(layers)[-k:]
 
 
-def _tails(model: CXRClip | ExternalClip, cfg: TrainConfig) -> list[nn.Module]:
+def _tails(model: ClipModel, cfg: TrainConfig) -> list[nn.Module]:
     tails: list[nn.Module] = []
     if cfg.unfreeze_image_blocks:
         tails += image_tail(model.image.trunk, cfg.unfreeze_image_blocks)
@@ -106,7 +106,7 @@ def check_freezing(cfg: TrainConfig) -> None:
         )
 
 
-def apply_freezing(model: CXRClip | ExternalClip, cfg: TrainConfig) -> None:
+def apply_freezing(model: ClipModel, cfg: TrainConfig) -> None:
     """``freeze_image`` / ``freeze_text``: stop gradients into the trunks (projections and temperature still train);
     ``unfreeze_image_blocks`` / ``unfreeze_text_layers`` then let the last ``k`` blocks / layers train again
     (:func:`image_tail`, :func:`text_tail`).
@@ -122,7 +122,7 @@ def apply_freezing(model: CXRClip | ExternalClip, cfg: TrainConfig) -> None:
         module.requires_grad_(True)
 
 
-def set_train_mode(model: CXRClip | ExternalClip, cfg: TrainConfig) -> None:
+def set_train_mode(model: ClipModel, cfg: TrainConfig) -> None:
     """``model.train()``, keeping frozen trunks in eval mode (their BatchNorm statistics and dropout stay fixed);
     unfrozen tails train normally."""
     model.train()
