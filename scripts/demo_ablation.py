@@ -188,7 +188,7 @@ def main() -> None:
             if args.unfreeze and (args.unfreeze_seeds is None or seed in args.unfreeze_seeds):
                 variants.append((f"_unfreeze{args.unfreeze}", [f"train.unfreeze_image_blocks={args.unfreeze}"]))
             for suffix, unfreeze in variants:
-                for row in ALL_DATA:
+                for row in (r for r in ALL_DATA if r in rows):
                     config, extra = ROWS[row]
                     name = f"all_{row}{suffix}-s{seed}"
                     overrides = [*every, *seeded, *extra, *unfreeze]
