@@ -318,6 +318,49 @@ def test_evaluate_text_only_items_skip_image_tasks():
     assert "textdiag" not in res.tasks  # textdiag in evaluate uses the align cases, which need images
 
 
+def test_report_labels_of_a_label_free_manifest_do_not_depend_on_the_other_tasks(manifest: Path):
+    """``label_source="auto"`` on items without labels takes the targets from the reports: ``zeroshot`` alone must
+    score as it does next to ``retrieval`` (before the task registry, alone it found no targets and skipped every
+    finding)."""
+    items = [dataclasses.replace(it, labels=()) for it in read_manifest(manifest)]
+    alone = evaluate(ConceptEmbedder(), items, tasks=["zeroshot"], n_bootstrap=20, **ENGINE)
+    paired = evaluate(ConceptEmbedder(), items, tasks=["zeroshot", "retrieval"], n_bootstrap=20, **ENGINE)
+    assert alone.meta["label_source"] == "report"
+    assert set(alone.tasks["zeroshot"].info["findings"]) == set(CLASSES)
+    as_json = [json.dumps(dataclasses.asdict(r.tasks["zeroshot"]), default=str) for r in (alone, paired)]
+    assert as_json[0] == as_json[1]
+    assert alone.tasks["zeroshot"].metrics["auroc"].value == 1.0
+
+
+def test_a_task_the_data_cannot_feed_is_skipped_not_scored(tmp_path: Path):
+    """Without ``strict``, a task the input check rejects is left out: no plan, no texts, no result, no timing."""
+    root = tmp_path / "d"
+    (root / "images").mkdir(parents=True)
+    Image.new("L", (8, 8)).save(root / "images" / "a.png")
+    Image.new("L", (8, 8), 255).save(root / "images" / "b.png")
+    (root / "m.csv").write_text("image,text,labels\nimages/a.png,,normal\nimages/b.png,,Cardiomegaly\n")
+    model = ConceptEmbedder()
+    res = evaluate(model, read_manifest(root / "m.csv"), tasks=["zeroshot", "ncd"], n_bootstrap=0, **ENGINE)
+    assert list(res.tasks) == ["zeroshot"] and "metrics:ncd" not in res.timings
+    assert set(model.texts_seen) == {
+        "cardiomegaly",
+        "cardiomegaly is present",
+        "no cardiomegaly",
+        "no evidence of cardiomegaly",
+    }
+
+
+def test_tasks_run_in_registry_order_and_share_their_plans():
+    from cxrvlp.eval.plans import plan_align, plan_labels
+    from cxrvlp.eval.runner import TASKS
+    from cxrvlp.eval.tasks import TASK_REGISTRY
+
+    assert TASKS == ("align", "zeroshot", "retrieval", "adversarial", "ncd", "negprompt", "textdiag")
+    assert [t for t in TASKS if TASK_REGISTRY.get(t).plan is plan_align] == ["align", "textdiag"]
+    assert [t for t in TASKS if TASK_REGISTRY.get(t).plan is plan_labels] == ["zeroshot", "adversarial", "negprompt"]
+    assert [t for t in TASKS if not TASK_REGISTRY.get(t).images] == ["textdiag"]
+
+
 # ----------------------------------------------------------------------------------------------- CLI
 
 
