@@ -99,13 +99,14 @@ def test_clip_and_siglip_text_encoders_are_supported():
         assert (base - masked).abs().max() > 1e-5
 
 
-def test_length_chunked_encoding_equals_one_padded_batch(tiny):
-    from cxrvlp.analysis.heads import _encode_chunks, _length_chunks
+def test_length_chunked_sweep_features_equal_one_padded_batch(tiny):
+    from cxrvlp.analysis.heads import _sweep_features
 
     texts = ["No pneumothorax.", "Small right pleural effusion with adjacent atelectasis and a tiny nodule.", "Edema."]
-    texts = texts * 7  # 21 texts, more than one chunk
-    chunked = _encode_chunks(tiny, *_length_chunks(tiny, texts, chunk=4))
-    torch.testing.assert_close(chunked, _encode(tiny, texts), atol=1e-5, rtol=1e-5)
+    texts = texts * 7  # 21 texts: two length-sorted chunks, restored to input order
+    features, layers, heads = _sweep_features(tiny, texts, None, only=set())  # no head masked: every row unmasked
+    assert features.shape[0] == 1 + layers * heads
+    torch.testing.assert_close(features[0], _encode(tiny, texts), atol=1e-5, rtol=1e-5)
 
 
 def _naive_sweep(model, reports, negated):

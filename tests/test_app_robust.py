@@ -237,7 +237,7 @@ def test_frame_imports_no_torch_and_models_defer_torch_geometric():
         "assert 'torch' not in sys.modules, 'frame imports torch'\n"
         "import cxrvlp.ui.widgets, cxrvlp.ui.loaders\n"
         "assert 'torch_geometric' not in sys.modules, 'torch_geometric imported eagerly'\n"
-        "from cxrvlp.models import GraphEncoder\n"
+        "from cxrvlp.models.graph import GraphEncoder\n"
         "assert GraphEncoder.__name__ == 'GraphEncoder'\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=300)
