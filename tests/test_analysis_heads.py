@@ -73,7 +73,9 @@ def test_sweep_text_only_and_with_images(tiny):
     with torch.no_grad():
         img = tiny.encode_image(torch.randn(3, 3, 64, 64))
     s2 = head_sweep(tiny, REPORTS, NEGATED, image_features=img)
-    assert s2.metric == "margin" and 0 <= s2.accuracy_baseline <= 1
+    margins = (img * _encode(tiny, REPORTS)).sum(-1) - (img * _encode(tiny, NEGATED)).sum(-1)
+    assert s2.metric == "margin" and s2.baseline == pytest.approx(float(margins.mean()), abs=1e-5)
+    assert s2.accuracy_baseline == pytest.approx(float((margins > 0).double().mean()))
     assert not torch.isnan(s2.accuracy_delta).any()
     assert head_heatmap(s2).data[0].z.shape == (2, 2)
     with pytest.raises(ValueError, match="same non-zero number"):
