@@ -131,20 +131,24 @@ def report_for(present: tuple[bool, ...]) -> str:
     )
 
 
-def write_dataset(root: Path, n: int = 24) -> Path:
-    """Images whose first pixels are their findings, explicit reports, a manifest; 1 in 8 items is normal."""
+def write_dataset(root: Path, n: int = 24, *, distinct: bool = False) -> Path:
+    """Images whose first pixels are their findings (pixel ``(0, 1)`` their index: the noise key of
+    :class:`NoisyConceptEmbedder`), explicit reports, a manifest; 1 in 8 items is normal. ``distinct``: every report
+    distinct, and 1 item in 4 normal besides the all-absent combination."""
     (root / "images").mkdir(parents=True, exist_ok=True)
     combos = list(itertools.product([False, True], repeat=3))
     with (root / "manifest.csv").open("w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["image", "text", "labels", "split"])
         for i in range(n):
-            present = combos[i % 8]
+            present = combos[(0 if i % 4 == 1 else (i * 5) % 8) if distinct else i % 8]
             pixels = np.zeros((8, 8), dtype=np.uint8)
             pixels[0, :3] = [255 if p else 0 for p in present]
+            pixels[1, 0] = i
             Image.fromarray(pixels).save(root / "images" / f"im{i:03d}.png")
             labels = ";".join(c.replace(" ", "_") for c, p in zip(CLASSES, present, strict=True) if p) or "normal"
-            w.writerow([f"images/im{i:03d}.png", report_for(present), labels, "test" if i % 4 else "train"])
+            report = report_for(present) + (f" Study {i}." if distinct else "")
+            w.writerow([f"images/im{i:03d}.png", report, labels, "test" if i % 4 else "train"])
     return root / "manifest.csv"
 
 
@@ -464,31 +468,12 @@ def _noise(key: str) -> torch.Tensor:
     return 0.9 * torch.randn(4, generator=torch.Generator().manual_seed(seed))
 
 
-def write_noisy_dataset(root: Path, n: int = 40) -> Path:
-    """``write_dataset``'s images with the item's index at pixel ``(0, 1)`` (the noise key), every report distinct,
-    1 item in 4 normal besides the all-absent combination."""
-    (root / "images").mkdir(parents=True, exist_ok=True)
-    combos = list(itertools.product([False, True], repeat=3))
-    with (root / "manifest.csv").open("w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["image", "text", "labels", "split"])
-        for i in range(n):
-            present = combos[0 if i % 4 == 1 else (i * 5) % 8]
-            pixels = np.zeros((8, 8), dtype=np.uint8)
-            pixels[0, :3] = [255 if p else 0 for p in present]
-            pixels[1, 0] = i
-            Image.fromarray(pixels).save(root / "images" / f"im{i:03d}.png")
-            labels = ";".join(c.replace(" ", "_") for c, p in zip(CLASSES, present, strict=True) if p) or "normal"
-            w.writerow([f"images/im{i:03d}.png", report_for(present) + f" Study {i}.", labels, "test"])
-    return root / "manifest.csv"
-
-
 def golden_runs(root: Path) -> dict[str, dict]:
     """Three ``evaluate`` runs over every task and code path (labels from the dataset and from the reports, controls
     on and off, loaded align cases with images outside the items and without any, an NCD pool sampled down);
     results as JSON without the timings."""
-    items = read_manifest(write_noisy_dataset(root))
-    extra = write_noisy_dataset(root / "extra", n=6)
+    items = read_manifest(write_dataset(root, n=40, distinct=True))
+    extra = write_dataset(root / "extra", n=6, distinct=True)
     cases = build_cxr_align(read_manifest(extra), seed=3, **BUILD)
     cases = {cid: dataclasses.replace(c, image=str(extra.parent / cid)) for cid, c in cases.items()}
     cases.update(build_cxr_align(items[:20], seed=1, **BUILD))

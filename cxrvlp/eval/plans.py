@@ -21,7 +21,7 @@ import numpy as np
 from cxrvlp.data.compose import chexpert_class
 from cxrvlp.eval.align import AlignCase, build_cxr_align
 from cxrvlp.eval.dataset import EvalItem
-from cxrvlp.eval.engine import Labeled, NegateFn, OmitFn, PromptsFn, is_normal, positive_set
+from cxrvlp.eval.engine import Labeled, TextEngine, is_normal, positive_set
 from cxrvlp.eval.zeroshot import build_prompt_sets, dataset_label_matrix, report_label_matrix
 from cxrvlp.types import CHEXPERT_CLASSES
 
@@ -41,6 +41,22 @@ class TextIndex:
         return [self.add(t) for t in texts]
 
 
+@dataclass(frozen=True)
+class RunSettings:
+    """The seed (case construction, samples, controls, bootstrap), bootstrap resamples, top-K values and the
+    grounding-controls switch of one ``evaluate`` call."""
+
+    seed: int = 0
+    n_bootstrap: int = 0
+    ks: Sequence[int] = (1, 5, 10)
+    controls: bool = True
+
+    @property
+    def boot(self) -> dict[str, int]:
+        """The bootstrap keyword arguments of every scorer."""
+        return {"n_bootstrap": self.n_bootstrap, "seed": self.seed}
+
+
 @dataclass
 class PlanContext:
     """What planning and scoring share in one ``evaluate`` call (arguments as for
@@ -49,7 +65,8 @@ class PlanContext:
     Attributes:
         items: the items with an image; item ``i`` is row ``i`` of the image embeddings.
         tasks: the requested tasks (a plan leaves out work that none of them needs).
-        label, clean: the labeler and the report cleaner, cached (template reports repeat).
+        engine: the text engine; its labeler and report cleaner are cached (template reports repeat).
+        settings: seed, bootstrap, top-K, controls.
         texts: every text a plan needs, indexed once.
         extra_images: paths of images that are not items (CXR-Align cases loaded from a file); image row
             ``len(items) + j`` is ``extra_images[j]``.
@@ -57,20 +74,12 @@ class PlanContext:
 
     items: list[EvalItem]
     tasks: tuple[str, ...]
-    label: Callable[[str], Labeled]
-    clean: Callable[[str], str]
-    seed: int = 0
-    n_bootstrap: int = 0
-    ks: tuple[int, ...] = (1, 5, 10)
-    controls: bool = True
+    engine: TextEngine
+    settings: RunSettings = field(default_factory=RunSettings)
     label_source: str = "auto"
     align_cases: dict[str, AlignCase] | None = None
     n_abnormal: int = 2999
     report_pool: Sequence[str] = ()
-    negate_fn: NegateFn | None = None
-    omit_fn: OmitFn | None = None
-    positive_fn: PromptsFn | None = None
-    negative_fn: PromptsFn | None = None
     texts: TextIndex = field(default_factory=TextIndex)
     extra_images: list[str] = field(default_factory=list)
 
@@ -84,15 +93,10 @@ class PlanContext:
         """Item id -> (cleaned report, its labels), for the items with a non-empty report, in item order."""
         out = {}
         for it in self.items:
-            text = self.clean(it.report).strip() if it.report else ""
+            text = self.engine.clean(it.report).strip() if it.report else ""
             if text:
-                out[it.id] = (text, self.label(text))
+                out[it.id] = (text, self.engine.label(text))
         return out
-
-    @property
-    def boot(self) -> dict[str, int]:
-        """The bootstrap keyword arguments of every scorer."""
-        return {"n_bootstrap": self.n_bootstrap, "seed": self.seed}
 
 
 @dataclass(frozen=True)
@@ -152,15 +156,10 @@ class NcdPlan:
 
 def plan_align(ctx: PlanContext) -> AlignPlan:
     """The given CXR-Align cases, or cases built from the items' reports; cases without an image are dropped."""
-    cases = ctx.align_cases
+    cases, e = ctx.align_cases, ctx.engine
     if cases is None:
         cases = build_cxr_align(
-            ctx.items,
-            seed=ctx.seed,
-            label_fn=ctx.label,
-            negate_fn=ctx.negate_fn,
-            omit_fn=ctx.omit_fn,
-            clean_fn=ctx.clean,
+            ctx.items, seed=ctx.settings.seed, label_fn=e.label, negate_fn=e.negate, omit_fn=e.omit, clean_fn=e.clean
         )
     n_items = len(ctx.items)
     rows, kept = [], []
@@ -177,10 +176,10 @@ def plan_align(ctx: PlanContext) -> AlignPlan:
         log.warning("align: %d of %d cases have no image and are skipped", len(cases) - len(kept), len(cases))
     text_rows = [tuple(ctx.texts.rows([c.report, c.negation, c.omitted])) for c in kept]
     findings = None
-    if ctx.controls and "align" in ctx.tasks:
+    if ctx.settings.controls and "align" in ctx.tasks:
         extra_cases = [c for c, row in zip(kept, rows, strict=True) if row >= n_items]
-        findings = [_item_findings(it, ctx.label, ctx.clean) for it in ctx.items] + [
-            _report_findings(c.report, ctx.label) for c in extra_cases
+        findings = [_item_findings(it, e.label, e.clean) for it in ctx.items] + [
+            _report_findings(c.report, e.label) for c in extra_cases
         ]
     return AlignPlan(cases=kept, image_rows=rows, text_rows=text_rows, findings=findings)
 
@@ -192,7 +191,7 @@ def plan_labels(ctx: PlanContext) -> LabelPlan:
     if source == "auto":
         source = "dataset" if any(it.labels for it in ctx.items) else "report"
     classes = sorted({lab for it in ctx.items for lab in it.labels}) if source == "dataset" else list(CHEXPERT_CLASSES)
-    prompt_sets = build_prompt_sets(classes, positive_fn=ctx.positive_fn, negative_fn=ctx.negative_fn)
+    prompt_sets = build_prompt_sets(classes, positive_fn=ctx.engine.positive, negative_fn=ctx.engine.negative)
     classes = list(prompt_sets)
     if source == "dataset":
         y = dataset_label_matrix([it.labels for it in ctx.items], classes)
@@ -219,7 +218,7 @@ def plan_retrieval(ctx: PlanContext) -> RetrievalPlan:
         query=[ctx.row_of[i] for i in cleaned],
         gallery_rows=ctx.texts.rows(gallery),
         target=np.array([where[t] for t in cleaned.values()], dtype=np.int64),
-        gallery_labels=[positive_set(ctx.label(g)) for g in gallery],
+        gallery_labels=[positive_set(ctx.engine.label(g)) for g in gallery],
     )
 
 
@@ -229,12 +228,12 @@ def plan_ncd(ctx: PlanContext) -> NcdPlan:
     normal = [i for i, (_, labeled) in ctx.reports.items() if is_normal(labeled)]
     abnormal = [text for text, labeled in ctx.reports.values() if not is_normal(labeled)]
     for r in ctx.report_pool:
-        text = ctx.clean(r).strip()
-        if text and not is_normal(ctx.label(text)):
+        text = ctx.engine.clean(r).strip()
+        if text and not is_normal(ctx.engine.label(text)):
             abnormal.append(text)
     abnormal = list(dict.fromkeys(abnormal))
     if len(abnormal) > ctx.n_abnormal:
-        abnormal = random.Random(ctx.seed).sample(abnormal, ctx.n_abnormal)
+        abnormal = random.Random(ctx.settings.seed).sample(abnormal, ctx.n_abnormal)
     return NcdPlan(
         query=[ctx.row_of[i] for i in normal],
         normal_rows=ctx.texts.rows([ctx.reports[i][0] for i in normal]),

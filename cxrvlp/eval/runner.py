@@ -27,10 +27,11 @@ from cxrvlp.eval.engine import (
     NegateFn,
     OmitFn,
     PromptsFn,
+    TextEngine,
     clean_fn_or_default,
     label_fn_or_default,
 )
-from cxrvlp.eval.plans import LabelPlan, PlanContext
+from cxrvlp.eval.plans import LabelPlan, PlanContext, RunSettings
 from cxrvlp.eval.results import EvalResult, TaskResult
 from cxrvlp.eval.tasks import TASK_REGISTRY, Embeddings
 from cxrvlp.types import StageProgressFn, UserError
@@ -171,20 +172,19 @@ def evaluate(
     ctx = PlanContext(
         items=[it for it in items if it.image is not None],
         tasks=tuple(tasks),
-        label=functools.cache(label_fn_or_default(label_fn)),
-        clean=functools.cache(clean_fn_or_default(clean_fn)),
-        seed=seed,
-        n_bootstrap=n_bootstrap,
-        ks=tuple(ks),
-        controls=controls,
+        engine=TextEngine(
+            label=functools.cache(label_fn_or_default(label_fn)),
+            clean=functools.cache(clean_fn_or_default(clean_fn)),
+            negate=negate_fn,
+            omit=omit_fn,
+            positive=positive_fn,
+            negative=negative_fn,
+        ),
+        settings=RunSettings(seed=seed, n_bootstrap=n_bootstrap, ks=ks, controls=controls),
         label_source=label_source,
         align_cases=align_cases,
         n_abnormal=n_abnormal,
         report_pool=report_pool,
-        negate_fn=negate_fn,
-        omit_fn=omit_fn,
-        positive_fn=positive_fn,
-        negative_fn=negative_fn,
     )
     # Each plan once, in the order of its first task in the registry (so its texts are indexed in a fixed order).
     wanted = {TASK_REGISTRY.get(t).plan for t in tasks}

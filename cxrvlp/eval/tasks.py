@@ -90,16 +90,16 @@ def _score_align(plan: AlignPlan, emb: Embeddings, ctx: PlanContext) -> TaskResu
     sims = align_scores(emb.images[plan.image_rows], r, n, o)
     chosen = [c.chosen for c in plan.cases]
     controls = None
-    if ctx.controls:
-        controls = align_controls(emb.images, plan.image_rows, chosen, plan.findings, r, n, o, ctx.seed)
-    return score_align(sims, chosen, controls=controls, **ctx.boot)
+    if ctx.settings.controls:
+        controls = align_controls(emb.images, plan.image_rows, chosen, plan.findings, r, n, o, ctx.settings.seed)
+    return score_align(sims, chosen, controls=controls, **ctx.settings.boot)
 
 
 def _score_textdiag(plan: AlignPlan, emb: Embeddings, ctx: PlanContext) -> TaskResult | None:
     if not plan.cases:
         log.warning("textdiag: no cases, task skipped")
         return None
-    return score_text_diagnostics(*_case_texts(plan, emb), **ctx.boot)
+    return score_text_diagnostics(*_case_texts(plan, emb), **ctx.settings.boot)
 
 
 def _case_texts(plan: AlignPlan, emb: Embeddings) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -108,12 +108,24 @@ def _case_texts(plan: AlignPlan, emb: Embeddings) -> tuple[torch.Tensor, torch.T
     return emb.texts[t[:, 0]], emb.texts[t[:, 1]], emb.texts[t[:, 2]]
 
 
-def _label_images(task: str, plan: LabelPlan, emb: Embeddings) -> torch.Tensor | None:
-    """``[N, D]`` the items' image embeddings, or None (logged) when there is nothing to score."""
-    if not plan.classes or emb.n_items == 0:
-        log.warning("%s: no findings with prompts or no images, task skipped", task)
-        return None
-    return emb.images[: emb.n_items]
+LabelScorer = Callable[[LabelPlan, torch.Tensor, Embeddings, PlanContext], TaskResult]
+"""``(plan, [N, D] item image embeddings, embeddings, context) -> result`` of a label task."""
+
+
+def _label_task(name: str, scorer: LabelScorer, *, records_source: bool = True) -> Task[LabelPlan]:
+    """A task over :class:`LabelPlan`: skipped (logged) without findings or images; ``records_source`` puts the
+    plan's label source in the result's ``info``."""
+
+    def score(plan: LabelPlan, emb: Embeddings, ctx: PlanContext) -> TaskResult | None:
+        if not plan.classes or emb.n_items == 0:
+            log.warning("%s: no findings with prompts or no images, task skipped", name)
+            return None
+        result = scorer(plan, emb.images[: emb.n_items], emb, ctx)
+        if records_source:
+            result.info["label_source"] = plan.source
+        return result
+
+    return Task(plan_labels, score, needs="labels")
 
 
 def _prompt_embeddings(plan: LabelPlan, emb: Embeddings) -> tuple[torch.Tensor, torch.Tensor]:
@@ -123,45 +135,32 @@ def _prompt_embeddings(plan: LabelPlan, emb: Embeddings) -> tuple[torch.Tensor, 
     return pos, neg
 
 
-def _score_zeroshot(plan: LabelPlan, emb: Embeddings, ctx: PlanContext) -> TaskResult | None:
-    images = _label_images("zeroshot", plan, emb)
-    if images is None:
-        return None
+def _score_zeroshot(plan: LabelPlan, images: torch.Tensor, emb: Embeddings, ctx: PlanContext) -> TaskResult:
     pos, neg = _prompt_embeddings(plan, emb)
     scores = class_scores(images, pos, neg)  # (N, C)
     n = emb.n_items
     controls = None
-    if ctx.controls and n >= 2:
+    if ctx.settings.controls and n >= 2:
         controls = {
-            "shuffled": scores[derangement(n, ctx.seed)],
+            "shuffled": scores[derangement(n, ctx.settings.seed)],
             "text_only": np.repeat(class_scores(_mean_image(images), pos, neg), n, axis=0),
         }
-    result = score_zeroshot(scores, plan.y, plan.classes, controls=controls, **ctx.boot)
-    result.info["label_source"] = plan.source
-    return result
+    return score_zeroshot(scores, plan.y, plan.classes, controls=controls, **ctx.settings.boot)
 
 
-def _score_adversarial(plan: LabelPlan, emb: Embeddings, ctx: PlanContext) -> TaskResult | None:
-    images = _label_images("adversarial", plan, emb)
-    if images is None:
-        return None
+def _score_adversarial(plan: LabelPlan, images: torch.Tensor, emb: Embeddings, ctx: PlanContext) -> TaskResult:
     scores = class_scores(images, *_prompt_embeddings(plan, emb))  # (N, C)
-    pairs = adversarial_pairs(plan.y, plan.classes, [it.id for it in ctx.items], seed=ctx.seed)
-    result = score_adversarial(scores, pairs, plan.classes, **ctx.boot)
-    result.info["label_source"] = plan.source
-    return result
+    pairs = adversarial_pairs(plan.y, plan.classes, [it.id for it in ctx.items], seed=ctx.settings.seed)
+    return score_adversarial(scores, pairs, plan.classes, **ctx.settings.boot)
 
 
-def _score_negprompt(plan: LabelPlan, emb: Embeddings, ctx: PlanContext) -> TaskResult | None:
-    images = _label_images("negprompt", plan, emb)
-    if images is None:
-        return None
+def _score_negprompt(plan: LabelPlan, images: torch.Tensor, emb: Embeddings, ctx: PlanContext) -> TaskResult:
     groups = (plan.pos, plan.neg)
     rows = [r for group in groups for rs in group for r in rs]
     classes = [c for group in groups for c, rs in enumerate(group) for _ in rs]
     negated = [False] * sum(map(len, plan.pos)) + [True] * sum(map(len, plan.neg))
     n = emb.n_items
-    shuffled = images[derangement(n, ctx.seed)] if ctx.controls and n >= 2 else None
+    shuffled = images[derangement(n, ctx.settings.seed)] if ctx.settings.controls and n >= 2 else None
     return score_negated_prompt_retrieval(
         images,
         emb.texts[rows],
@@ -169,9 +168,9 @@ def _score_negprompt(plan: LabelPlan, emb: Embeddings, ctx: PlanContext) -> Task
         negated,
         plan.y,
         plan.classes,
-        ks=ctx.ks,
+        ks=ctx.settings.ks,
         shuffled_images=shuffled,
-        **ctx.boot,
+        **ctx.settings.boot,
     )
 
 
@@ -184,8 +183,8 @@ def _score_retrieval(plan: RetrievalPlan, emb: Embeddings, ctx: PlanContext) -> 
         emb.texts[plan.gallery_rows],
         plan.target,
         plan.gallery_labels,
-        ks=ctx.ks,
-        **ctx.boot,
+        ks=ctx.settings.ks,
+        **ctx.settings.boot,
     )
 
 
@@ -198,16 +197,16 @@ def _score_ncd(plan: NcdPlan, emb: Embeddings, ctx: PlanContext) -> TaskResult |
         )
         return None
     return score_normal_case_detection(
-        emb.images[plan.query], emb.texts[plan.normal_rows], emb.texts[plan.abnormal_rows], **ctx.boot
+        emb.images[plan.query], emb.texts[plan.normal_rows], emb.texts[plan.abnormal_rows], **ctx.settings.boot
     )
 
 
 TASK_REGISTRY.add("align", Task(plan_align, _score_align, needs="align_cases"))
-TASK_REGISTRY.add("zeroshot", Task(plan_labels, _score_zeroshot, needs="labels"))
+TASK_REGISTRY.add("zeroshot", _label_task("zeroshot", _score_zeroshot))
 TASK_REGISTRY.add("retrieval", Task(plan_retrieval, _score_retrieval, needs="reports"))
-TASK_REGISTRY.add("adversarial", Task(plan_labels, _score_adversarial, needs="labels"))
+TASK_REGISTRY.add("adversarial", _label_task("adversarial", _score_adversarial))
 TASK_REGISTRY.add("ncd", Task(plan_ncd, _score_ncd, needs="reports"))
-TASK_REGISTRY.add("negprompt", Task(plan_labels, _score_negprompt, needs="labels"))
+TASK_REGISTRY.add("negprompt", _label_task("negprompt", _score_negprompt, records_source=False))
 TASK_REGISTRY.add("textdiag", Task(plan_align, _score_textdiag, needs="align_cases", images=False))
 
 
