@@ -517,8 +517,9 @@ def _flat(x, path=""):
 
 
 def test_evaluate_results_equal_the_pinned_json(tmp_path: Path):
-    """Every number ``evaluate`` wrote before its tasks became a registry (tests/data/eval_golden.json); a change
-    that moves any metric, CI, control, info entry or task order fails here."""
+    """Every number ``evaluate`` wrote before its tasks became a registry (tests/data/eval_golden.json; since then
+    only zero-shot's ``info`` gained ``counts`` / ``few``); a change that moves any metric, CI, control, info entry
+    or task order fails here."""
     got, want = _flat(golden_runs(tmp_path)), _flat(json.loads(GOLDEN.read_text()))
     assert list(got) == list(want)
     differ = [
