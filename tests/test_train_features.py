@@ -102,6 +102,17 @@ def test_partial_unfreezing_trains_only_the_last_blocks(manifest: Path, tmp_path
     assert not any(k.startswith(("image.trunk.blocks.0.", "text.backbone.encoder.layer.0.")) for k in changed)
 
 
+def _stop_at_step_4(cfg) -> None:
+    """Train ``cfg`` until the progress callback of step 4 interrupts it (an exception, as a SIGINT would)."""
+
+    def stop_at_4(p) -> None:
+        if p.step == 4:
+            raise _Stop
+
+    with pytest.raises(_Stop):
+        train(cfg, on_progress=stop_at_4)
+
+
 class _Stop(Exception):
     pass
 
@@ -116,13 +127,8 @@ def test_interrupted_con2_run_on_cached_features_resumes_exactly(manifest: Path,
     reference = train(tiny_config(manifest, tmp_path / "ref", *extra))
     assert reference.step == 6  # 8 train pairs, B = 4: 2 steps per epoch
 
-    def stop_at_4(p) -> None:
-        if p.step == 4:
-            raise _Stop
-
     cfg = tiny_config(manifest, tmp_path / "run", *extra)
-    with pytest.raises(_Stop):
-        train(cfg, on_progress=stop_at_4)
+    _stop_at_step_4(cfg)
     state = load_trainer_state(tmp_path / "run" / "checkpoints" / "last")
     assert state["step"] == 3 and state["micro"] != 0  # stopped mid-epoch, one step lost
     resumed = train(cfg, resume=True)
@@ -254,13 +260,8 @@ def test_interrupted_cached_prefix_run_resumes_exactly(manifest: Path, tmp_path:
     reference = train(tiny_config(manifest, tmp_path / "ref", *extra))
     assert reference.step == 6
 
-    def stop_at_4(p) -> None:
-        if p.step == 4:
-            raise _Stop
-
     cfg = tiny_config(manifest, tmp_path / "run", *extra)
-    with pytest.raises(_Stop):
-        train(cfg, on_progress=stop_at_4)
+    _stop_at_step_4(cfg)
     assert load_trainer_state(tmp_path / "run" / "checkpoints" / "last")["step"] == 3
     resumed = train(cfg, resume=True)
     assert len(list((tmp_path / "cache").glob("trunk_*.safetensors"))) == 1
