@@ -44,7 +44,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
@@ -75,16 +74,16 @@ class _Stream:
     partner: int = 0  # >0 (= B, the number of originals): mask each report's own hard negative (mask_own_hardneg)
 
 
-def _mask_partners(sim: Tensor, partner: int, row0: int) -> Tensor:
-    """A copy of ``sim`` (rows ``row0:row0 + R`` of an ``[N, M]`` similarity) with ``-inf`` at each row's partner:
-    report ``i < B`` and its hard negative ``B + i`` (both ways), so thresholding gives them a zero target."""
+def _mask_partners_(sim: Tensor, partner: int, row0: int) -> Tensor:
+    """``sim`` (rows ``row0:row0 + R`` of an ``[N, M]`` similarity, a temporary) with ``-inf`` written in place at
+    each row's partner: report ``i < B`` and its hard negative ``B + i`` (both ways), so thresholding gives them a
+    zero target."""
     rows = torch.arange(sim.shape[0], device=sim.device)
     g = rows + row0
     cols = torch.where(g < partner, g + partner, g - partner)
     keep = cols < sim.shape[1]
-    out = sim.clone()
-    out[rows[keep], cols[keep]] = float("-inf")
-    return out
+    sim[rows[keep], cols[keep]] = float("-inf")
+    return sim
 
 
 def _similarity_fp32(a: Tensor, b: Tensor) -> Tensor:
@@ -93,38 +92,59 @@ def _similarity_fp32(a: Tensor, b: Tensor) -> Tensor:
         return LF.similarity(LF.upcast(a), LF.upcast(b))
 
 
-def _combined_targets(sims: list[Tensor], streams: list[_Stream], row0: int = 0) -> tuple[Tensor, Tensor]:
-    """``sum_s w_s * y_s`` and the per-row constant ``sum_s w_s * sum_j y_s log y_s`` of the active streams.
+def _soft_targets(
+    sims: list[Tensor], streams: list[_Stream], widths: set[int], row0: int = 0
+) -> dict[int, tuple[Tensor, Tensor]]:
+    """Per column count ``m`` in ``widths``: ``sum_s w_s * y_s`` and the per-row ``sum_s w_s * sum_j y_s log y_s``,
+    where ``y_s = soft_labels(sims[s][:r, :m], tau_s, diagonal_offset=row0)`` and ``r = min(R, m)``.
 
     ``sum_s w_s KL(y_s || p) = const - (sum_s w_s y_s) . log p``, so one product with ``log p`` per direction serves
-    every stream.
+    every stream. The widths share one thresholded similarity ``z = (S - tau)_+`` per stream (written over ``sims``,
+    which must be temporaries) and one ``z log z``: with ``Z = sum_j z_j`` over a row's first ``m`` columns,
+    ``y_j = z_j / Z`` and ``sum_j y_j log y_j = (sum_j z_j log z_j) / Z - log Z``. A row with ``Z = 0`` gets the
+    one-hot of its own pair and entropy 0, as in :func:`~cxrvlp.losses.functional.soft_labels`.
 
     Args:
-        sims: per stream, ``[R, M]`` similarities of rows ``row0 : row0 + R``.
+        sims: per stream, ``[R, M]`` float32 (or float64) similarities of rows ``row0 : row0 + R``; overwritten.
         streams: the streams (weights, thresholds), same order.
+        widths: column counts ``m <= M`` (``N`` and ``B``), each with ``row0 + min(R, m) <= m``.
         row0: index of the first row (its own pair is column ``row0``).
 
     Returns:
-        ``[R, M]`` weighted targets (rows sum to ``sum_s w_s``) and ``[R]`` weighted negative entropies.
+        ``{m: ([r, m] weighted targets (rows sum to sum_s w_s), [r] weighted negative entropies)}``, contiguous.
     """
-    combined, neg_entropy = None, None
+    ordered = sorted(widths)  # narrow first, so the widest can be normalised in place
+    out: dict[int, tuple[Tensor, Tensor]] = {}
     for sim, s in zip(sims, streams, strict=True):
         if s.partner:
-            sim = _mask_partners(sim, s.partner, row0)
-        y = LF.soft_labels(sim, s.tau, diagonal_offset=row0)  # (R, M), renormalised after the mask
-        e = torch.xlogy(y, y).sum(dim=1)  # (R,)
-        if s.weight != 1.0:
-            e, y = e.mul_(s.weight), y.mul_(s.weight)
-        combined = y if combined is None else combined.add_(y)
-        neg_entropy = e if neg_entropy is None else neg_entropy.add_(e)
-    return combined, neg_entropy
+            _mask_partners_(sim, s.partner, row0)
+        z = sim.sub_(s.tau).clamp_min_(0.0)  # (R, M), Eq. 4 numerator (1 / (1 - tau) cancels below)
+        zlogz = torch.xlogy(z, z)  # (R, M), 0 log 0 = 0
+        for m in ordered:
+            r = min(z.shape[0], m)
+            total = z[:r, :m].sum(dim=1)  # (r,)
+            empty = (total == 0).to(z.dtype)  # (r,) 1 for rows with nothing above tau
+            total.add_(empty)
+            e = zlogz[:r, :m].sum(dim=1).div_(total).sub_(total.log())  # (r,) sum_j y log y
+            inplace = m == ordered[-1] and r == z.shape[0] and m == z.shape[1]
+            y = z.div_(total.unsqueeze(1)) if inplace else z[:r, :m] / total.unsqueeze(1)  # (r, m)
+            y.diagonal(offset=row0).add_(empty)  # fallback: one-hot of the own pair
+            if s.weight != 1.0:
+                e, y = e.mul_(s.weight), y.mul_(s.weight)
+            if m in out:
+                out[m][0].add_(y), out[m][1].add_(e)
+            else:
+                out[m] = (y, e)
+    return out
 
 
 def _direction_sum(logp: Tensor, targets: tuple[Tensor, Tensor] | None, row0: int) -> Tensor:
-    """Sum over rows of ``sum_s w_s KL(y_s || p)``; with ``targets=None`` the one-hot NLL (own pair ``row0 + r``)."""
+    """Sum over rows of ``sum_s w_s KL(y_s || p)``; with ``targets=None`` the one-hot NLL (own pair ``row0 + r``).
+
+    ``logp`` and ``targets[0]`` have the same layout (either ``[R, M]``, or both transposed); ``targets[1]`` is
+    ``[R]``."""
     if targets is None:
-        labels = torch.arange(row0, row0 + logp.shape[0], device=logp.device)
-        return F.nll_loss(logp, labels, reduction="sum")
+        return -logp.diagonal(offset=row0).sum()
     combined, neg_entropy = targets
     # one fused dot product instead of an [R, M] temporary and a sum (same value; d/d logp = combined)
     return neg_entropy.sum() - torch.dot(combined.to(logp.dtype).reshape(-1), logp.reshape(-1))
@@ -135,9 +155,13 @@ def _chunk_sum(
 ) -> Tensor:
     """:func:`_direction_sum` for rows ``row0 : row0 + r`` (``rows`` is ``[r, D]``, ``cols`` ``[M, D]``)."""
     logp = torch.log_softmax(LF.upcast(LF.logits(rows, cols, logit_scale)), dim=-1)  # (r, M)
-    end = row0 + rows.shape[0]
-    sims = [_similarity_fp32(s.features[row0:end], s.features[:num_cols]) for s in streams]
-    return _direction_sum(logp, _combined_targets(sims, streams, row0) if streams else None, row0)
+    targets = None
+    if streams:
+        end = row0 + rows.shape[0]
+        with torch.no_grad():
+            sims = [_similarity_fp32(s.features[row0:end], s.features[:num_cols]) for s in streams]
+            targets = _soft_targets(sims, streams, {num_cols}, row0)[num_cols]
+    return _direction_sum(logp, targets, row0)
 
 
 class DynamicSoftLabelLoss(nn.Module):
@@ -315,25 +339,41 @@ class DynamicSoftLabelLoss(nn.Module):
     def _dense(
         self, feats: dict[str, Tensor], streams: list[_Stream], directions: list[_Direction], scale: Tensor
     ) -> dict[str, Tensor]:
-        """All matrices at once; shares ``S``, ``y`` and the logits between the two directions of each pair."""
+        """All matrices at once; shares ``S``, ``y`` and the logits between the two directions of each pair.
+
+        The second direction of a pair (``t2i``, ``g2i``, ``g2t``) reads the first one's logits by columns: its
+        log-softmax runs over dim 0 of the shared matrix, and its targets are transposed once (constants) to that
+        layout, so no gradient passes through a transposed copy.
+        """
         rows_needed = max(d.num_rows for d in directions)
-        sims = [_similarity_fp32(s.features[:rows_needed], s.features) for s in streams]  # (rows_needed, N) each
-        targets: dict[int, tuple[Tensor, Tensor] | None] = {}
-        for m in {d.num_cols for d in directions}:  # N (image->reports, T<->G) and B (reports->image)
-            r = min(rows_needed, m)
-            targets[m] = _combined_targets([sim[:r, :m] for sim in sims], streams) if streams else None
+        targets: dict[int, tuple[Tensor, Tensor]] = {}
+        if streams:
+            with torch.no_grad():
+                sims = [_similarity_fp32(s.features[:rows_needed], s.features) for s in streams]  # (rows_needed, N)
+                targets = _soft_targets(sims, streams, {d.num_cols for d in directions})
+        transposed: dict[tuple[int, int], Tensor] = {}  # (m, rows) -> targets[m][0][:rows].T, contiguous
 
         pair_logits: dict[tuple[str, str], Tensor] = {}
         terms: dict[str, Tensor] = {}
         for d in directions:
-            if (d.cols, d.rows) in pair_logits:
-                lg = pair_logits[d.cols, d.rows][: d.num_cols, : d.num_rows].T  # (R, M) view of the reverse pair
+            reverse = (d.cols, d.rows) in pair_logits
+            if reverse:  # (M, R): column r holds this direction's row r; log-softmax over the M rows
+                lg = pair_logits[d.cols, d.rows][: d.num_cols, : d.num_rows]
+                logp = torch.log_softmax(LF.upcast(lg), dim=0)  # float32 even under autocast
             else:
                 pair_logits[d.rows, d.cols] = LF.logits(feats[d.rows], feats[d.cols], scale)
-                lg = pair_logits[d.rows, d.cols][: d.num_rows, : d.num_cols]
-            logp = torch.log_softmax(LF.upcast(lg), dim=-1)  # (R, M), float32 even under autocast
-            t = targets[d.num_cols]
-            t = None if t is None else (t[0][: d.num_rows], t[1][: d.num_rows])
+                lg = pair_logits[d.rows, d.cols][: d.num_rows, : d.num_cols]  # (R, M)
+                logp = torch.log_softmax(LF.upcast(lg), dim=1)
+            t = None
+            if streams:
+                y, e = targets[d.num_cols]
+                y = y[: d.num_rows]
+                if reverse:
+                    key = (d.num_cols, d.num_rows)
+                    if key not in transposed:
+                        transposed[key] = y.T.contiguous()
+                    y = transposed[key]
+                t = (y, e[: d.num_rows])
             terms[f"{d.name}_loss"] = 0.5 * _direction_sum(logp, t, 0) / d.num_rows
         return terms
 
