@@ -92,9 +92,18 @@ def _similarity_fp32(a: Tensor, b: Tensor) -> Tensor:
         return LF.similarity(LF.upcast(a), LF.upcast(b))
 
 
+@dataclass(frozen=True)
+class _Targets:
+    """Weighted soft targets ``sum_s w_s y_s`` of ``r`` rows over ``m`` columns, in one or both layouts."""
+
+    rows: Tensor | None  # [r, m], row i = the targets of row i
+    cols: Tensor | None  # [m, r], the transpose (square blocks of a symmetric S only)
+    neg_entropy: Tensor  # [r], sum_s w_s sum_j y_s log y_s
+
+
 def _soft_targets(
-    sims: list[Tensor], streams: list[_Stream], widths: set[int], row0: int = 0
-) -> dict[int, tuple[Tensor, Tensor]]:
+    sims: list[Tensor], streams: list[_Stream], widths: dict[int, tuple[bool, bool]], row0: int = 0
+) -> dict[int, _Targets]:
     """Per column count ``m`` in ``widths``: ``sum_s w_s * y_s`` and the per-row ``sum_s w_s * sum_j y_s log y_s``,
     where ``y_s = soft_labels(sims[s][:r, :m], tau_s, diagonal_offset=row0)`` and ``r = min(R, m)``.
 
@@ -104,37 +113,60 @@ def _soft_targets(
     ``y_j = z_j / Z`` and ``sum_j y_j log y_j = (sum_j z_j log z_j) / Z - log Z``. A row with ``Z = 0`` gets the
     one-hot of its own pair and entropy 0, as in :func:`~cxrvlp.losses.functional.soft_labels`.
 
+    The column layout (the transpose, for a direction that reads a logits matrix by columns) is built without a
+    transposed copy: ``S`` is a Gram matrix (``z[r, c] = z[c, r]``), so ``y.T = z / Z`` with ``Z`` broadcast over
+    the columns. (``S[r, c]`` and ``S[c, r]`` are the same dot product; floating point may round them a last bit
+    apart.)
+
     Args:
         sims: per stream, ``[R, M]`` float32 (or float64) similarities of rows ``row0 : row0 + R``; overwritten.
         streams: the streams (weights, thresholds), same order.
-        widths: column counts ``m <= M`` (``N`` and ``B``), each with ``row0 + min(R, m) <= m``.
+        widths: column count ``m <= M`` (``N`` and ``B``) -> (row layout wanted, column layout wanted); each with
+            ``row0 + min(R, m) <= m``; the column layout needs ``row0 = 0`` and ``R >= m`` (a square block).
         row0: index of the first row (its own pair is column ``row0``).
 
     Returns:
-        ``{m: ([r, m] weighted targets (rows sum to sum_s w_s), [r] weighted negative entropies)}``, contiguous.
+        ``{m: _Targets}``, contiguous; rows of the targets sum to ``sum_s w_s``.
     """
-    ordered = sorted(widths)  # narrow first, so the widest can be normalised in place
-    out: dict[int, tuple[Tensor, Tensor]] = {}
+    ordered = sorted(widths)
+    out: dict[int, _Targets] = {}
     for sim, s in zip(sims, streams, strict=True):
         if s.partner:
             _mask_partners_(sim, s.partner, row0)
         z = sim.sub_(s.tau).clamp_min_(0.0)  # (R, M), Eq. 4 numerator (1 / (1 - tau) cancels below)
         zlogz = torch.xlogy(z, z)  # (R, M), 0 log 0 = 0
-        for m in ordered:
+        total, ent, start = None, None, 0  # running row sums of z and z log z over columns :m
+        for k, m in enumerate(ordered):
+            part, part_ent = z[:, start:m].sum(dim=1), zlogz[:, start:m].sum(dim=1)  # (R,)
+            total = part if total is None else total + part
+            ent = part_ent if ent is None else ent + part_ent
+            start = m
             r = min(z.shape[0], m)
-            total = z[:r, :m].sum(dim=1)  # (r,)
-            empty = (total == 0).to(z.dtype)  # (r,) 1 for rows with nothing above tau
-            total.add_(empty)
-            e = zlogz[:r, :m].sum(dim=1).div_(total).sub_(total.log())  # (r,) sum_j y log y
-            inplace = m == ordered[-1] and r == z.shape[0] and m == z.shape[1]
-            y = z.div_(total.unsqueeze(1)) if inplace else z[:r, :m] / total.unsqueeze(1)  # (r, m)
-            y.diagonal(offset=row0).add_(empty)  # fallback: one-hot of the own pair
+            want_rows, want_cols = widths[m]
+            norm = total[:r].clone()  # (r,)
+            empty = (norm == 0).to(z.dtype)  # (r,) 1 for rows with nothing above tau
+            norm.add_(empty)
+            e = ent[:r].div(norm).sub_(norm.log())  # (r,) sum_j y log y
+            last = k == len(ordered) - 1 and r == z.shape[0] and m == z.shape[1]
+            y = yt = None
+            if want_rows:
+                y = z.div_(norm.unsqueeze(1)) if last and not want_cols else z[:r, :m] / norm.unsqueeze(1)
+                y.diagonal(offset=row0).add_(empty)  # fallback: one-hot of the own pair
+            if want_cols:
+                if row0 != 0 or r != m:
+                    raise ValueError(f"column layout needs a square block at row 0, got {r} x {m} at {row0}")
+                yt = z.div_(norm) if last else z[:m, :m] / norm  # (m, r): column c / Z[c] by symmetry
+                yt.diagonal().add_(empty)
             if s.weight != 1.0:
-                e, y = e.mul_(s.weight), y.mul_(s.weight)
+                e = e.mul_(s.weight)
+                y, yt = (None if t is None else t.mul_(s.weight) for t in (y, yt))
             if m in out:
-                out[m][0].add_(y), out[m][1].add_(e)
+                prev = out[m]
+                for acc, t in ((prev.rows, y), (prev.cols, yt), (prev.neg_entropy, e)):
+                    if acc is not None:
+                        acc.add_(t)
             else:
-                out[m] = (y, e)
+                out[m] = _Targets(y, yt, e)
     return out
 
 
@@ -160,7 +192,8 @@ def _chunk_sum(
         end = row0 + rows.shape[0]
         with torch.no_grad():
             sims = [_similarity_fp32(s.features[row0:end], s.features[:num_cols]) for s in streams]
-            targets = _soft_targets(sims, streams, {num_cols}, row0)[num_cols]
+            t = _soft_targets(sims, streams, {num_cols: (True, False)}, row0)[num_cols]
+            targets = (t.rows, t.neg_entropy)
     return _direction_sum(logp, targets, row0)
 
 
@@ -342,22 +375,29 @@ class DynamicSoftLabelLoss(nn.Module):
         """All matrices at once; shares ``S``, ``y`` and the logits between the two directions of each pair.
 
         The second direction of a pair (``t2i``, ``g2i``, ``g2t``) reads the first one's logits by columns: its
-        log-softmax runs over dim 0 of the shared matrix, and its targets are transposed once (constants) to that
-        layout, so no gradient passes through a transposed copy.
+        log-softmax runs over dim 0 of the shared matrix and its targets come in that (column) layout, so nothing
+        is transposed, with or without gradient.
         """
         rows_needed = max(d.num_rows for d in directions)
-        targets: dict[int, tuple[Tensor, Tensor]] = {}
+        reverse: dict[str, bool] = {}  # direction -> reads the logits of its pair's first direction by columns
+        firsts: set[tuple[str, str]] = set()
+        for d in directions:
+            reverse[d.name] = (d.cols, d.rows) in firsts
+            firsts.add((d.rows, d.cols))
+        targets: dict[int, _Targets] = {}
         if streams:
+            layouts: dict[int, tuple[bool, bool]] = {}
+            for d in directions:
+                rows_wanted, cols_wanted = layouts.get(d.num_cols, (False, False))
+                layouts[d.num_cols] = (rows_wanted or not reverse[d.name], cols_wanted or reverse[d.name])
             with torch.no_grad():
                 sims = [_similarity_fp32(s.features[:rows_needed], s.features) for s in streams]  # (rows_needed, N)
-                targets = _soft_targets(sims, streams, {d.num_cols for d in directions})
-        transposed: dict[tuple[int, int], Tensor] = {}  # (m, rows) -> targets[m][0][:rows].T, contiguous
+                targets = _soft_targets(sims, streams, layouts)
 
         pair_logits: dict[tuple[str, str], Tensor] = {}
         terms: dict[str, Tensor] = {}
         for d in directions:
-            reverse = (d.cols, d.rows) in pair_logits
-            if reverse:  # (M, R): column r holds this direction's row r; log-softmax over the M rows
+            if reverse[d.name]:  # (M, R): column r holds this direction's row r; log-softmax over the M rows
                 lg = pair_logits[d.cols, d.rows][: d.num_cols, : d.num_rows]
                 logp = torch.log_softmax(LF.upcast(lg), dim=0)  # float32 even under autocast
             else:
@@ -366,14 +406,9 @@ class DynamicSoftLabelLoss(nn.Module):
                 logp = torch.log_softmax(LF.upcast(lg), dim=1)
             t = None
             if streams:
-                y, e = targets[d.num_cols]
-                y = y[: d.num_rows]
-                if reverse:
-                    key = (d.num_cols, d.num_rows)
-                    if key not in transposed:
-                        transposed[key] = y.T.contiguous()
-                    y = transposed[key]
-                t = (y, e[: d.num_rows])
+                tm = targets[d.num_cols]
+                y = tm.cols[:, : d.num_rows] if reverse[d.name] else tm.rows[: d.num_rows]
+                t = (y, tm.neg_entropy[: d.num_rows])
             terms[f"{d.name}_loss"] = 0.5 * _direction_sum(logp, t, 0) / d.num_rows
         return terms
 
