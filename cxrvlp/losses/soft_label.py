@@ -45,6 +45,7 @@ from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
+from torch.autograd.function import once_differentiable
 from torch.utils.checkpoint import checkpoint
 
 from cxrvlp.config import LossConfig
@@ -168,6 +169,42 @@ def _soft_targets(
             else:
                 out[m] = _Targets(y, yt, e)
     return out
+
+
+class _PairTargetLogProb(torch.autograd.Function):
+    """``(sum(y_rows * log_softmax(lg, 1)), sum(y_cols * log_softmax(lg[:m, :r], 0)))`` for the two directions of a
+    modality pair that share one logits matrix ``lg`` ``[R, M]`` (the second reads it by columns, its targets in
+    the column layout ``[m, r]``).
+
+    The values are those of :func:`torch.log_softmax` and a dot product. The backward writes both directions'
+    gradient, ``g * (y - softmax * sum(y))`` per direction, into one ``[R, M]`` buffer from the saved log-
+    probabilities, instead of autograd's per-direction temporaries, a zero-padded copy for the column block and
+    their sum.
+    """
+
+    @staticmethod
+    def forward(ctx, lg: Tensor, y_rows: Tensor, y_cols: Tensor) -> tuple[Tensor, Tensor]:
+        with torch.autocast(device_type=lg.device.type, enabled=False):
+            m, r = y_cols.shape
+            logp_rows = torch.log_softmax(lg, dim=1)  # (R, M)
+            logp_cols = torch.log_softmax(lg[:m, :r], dim=0)  # (m, r)
+            ctx.save_for_backward(logp_rows, logp_cols, y_rows, y_cols)
+            return (
+                torch.dot(y_rows.reshape(-1), logp_rows.reshape(-1)),
+                torch.dot(y_cols.reshape(-1), logp_cols.reshape(-1)),
+            )
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, g_rows: Tensor, g_cols: Tensor) -> tuple[Tensor, None, None]:
+        logp_rows, logp_cols, y_rows, y_cols = ctx.saved_tensors
+        with torch.autocast(device_type=logp_rows.device.type, enabled=False):
+            m, r = y_cols.shape
+            # d/dlg sum(y * log_softmax(lg)) = y - softmax(lg) * sum(y) over the softmax dim
+            grad = logp_rows.exp().mul_(y_rows.sum(dim=1, keepdim=True).mul_(-g_rows)).addcmul_(y_rows, g_rows)
+            cols = logp_cols.exp().mul_(y_cols.sum(dim=0, keepdim=True).mul_(-g_cols)).addcmul_(y_cols, g_cols)
+            grad[:m, :r].add_(cols)
+        return grad, None, None
 
 
 def _direction_sum(logp: Tensor, targets: tuple[Tensor, Tensor] | None, row0: int) -> Tensor:
@@ -395,21 +432,32 @@ class DynamicSoftLabelLoss(nn.Module):
                 targets = _soft_targets(sims, streams, layouts)
 
         pair_logits: dict[tuple[str, str], Tensor] = {}
+        sums: dict[str, Tensor] = {}  # direction -> sum over its rows of y . log p
+        for d in directions:
+            if reverse[d.name]:
+                continue
+            lg = LF.upcast(LF.logits(feats[d.rows], feats[d.cols], scale))  # (R, M), float32 even under autocast
+            pair_logits[d.rows, d.cols] = lg
+            back = next((e for e in directions if reverse[e.name] and (e.cols, e.rows) == (d.rows, d.cols)), None)
+            if not streams:
+                continue
+            y_rows = targets[d.num_cols].rows[: d.num_rows].to(lg.dtype)  # (R, M): lg is the whole matrix
+            if back is None:
+                sums[d.name] = torch.dot(y_rows.reshape(-1), torch.log_softmax(lg, dim=1).reshape(-1))
+            else:
+                y_cols = targets[back.num_cols].cols[:, : back.num_rows].to(lg.dtype)
+                sums[d.name], sums[back.name] = _PairTargetLogProb.apply(lg, y_rows, y_cols)
+
         terms: dict[str, Tensor] = {}
         for d in directions:
-            if reverse[d.name]:  # (M, R): column r holds this direction's row r; log-softmax over the M rows
-                lg = pair_logits[d.cols, d.rows][: d.num_cols, : d.num_rows]
-                logp = torch.log_softmax(LF.upcast(lg), dim=0)  # float32 even under autocast
-            else:
-                pair_logits[d.rows, d.cols] = LF.logits(feats[d.rows], feats[d.cols], scale)
-                lg = pair_logits[d.rows, d.cols][: d.num_rows, : d.num_cols]  # (R, M)
-                logp = torch.log_softmax(LF.upcast(lg), dim=1)
-            t = None
             if streams:
-                tm = targets[d.num_cols]
-                y = tm.cols[:, : d.num_rows] if reverse[d.name] else tm.rows[: d.num_rows]
-                t = (y, tm.neg_entropy[: d.num_rows])
-            terms[f"{d.name}_loss"] = 0.5 * _direction_sum(logp, t, 0) / d.num_rows
+                total = targets[d.num_cols].neg_entropy[: d.num_rows].sum() - sums[d.name]
+            elif reverse[d.name]:  # one-hot: the own pair is on the diagonal in either layout
+                lg = pair_logits[d.cols, d.rows][: d.num_cols, : d.num_rows]
+                total = -torch.log_softmax(lg, dim=0).diagonal().sum()
+            else:
+                total = -torch.log_softmax(pair_logits[d.rows, d.cols], dim=1).diagonal().sum()
+            terms[f"{d.name}_loss"] = 0.5 * total / d.num_rows
         return terms
 
     def _chunked(
