@@ -33,15 +33,16 @@ def _timed(fn):
 def heads_bench(model, reports: list[str], pairs: int, verify: int, exact_sweep: bool = True) -> None:
     from cxrvlp.analysis import head_sweep, refine_sweep
     from cxrvlp.analysis.corpus import negation_pairs
-    from cxrvlp.analysis.heads import _encode_chunks, _length_chunks
+    from cxrvlp.analysis.heads import _length_chunks
 
     originals, negated = negation_pairs(reports, pairs=pairs, seed=0)
     n = len(originals)
     head_sweep(model, originals[:8], negated[:8], method="patching")  # warm-up (first backward allocates)
 
     def encode() -> torch.Tensor:
+        chunks, restore = _length_chunks(model, originals + negated)
         with torch.inference_mode():
-            return _encode_chunks(model, *_length_chunks(model, originals + negated))
+            return torch.cat([model.encode_text(c["input_ids"], c["attention_mask"]) for c in chunks])[restore]
 
     _, t_encode, c_encode = _timed(encode)  # one plain encoding pass of the 2N texts: the unit of work
     estimate, t_patch, c_patch = _timed(lambda: head_sweep(model, originals, negated, method="patching", top_k=verify))

@@ -78,12 +78,12 @@ def time_metrics(n: int, n_bootstrap: int) -> dict[str, float]:
 
     # grounding controls (issue 16): the same tasks with their controls, from the same embeddings
     from cxrvlp.eval.bootstrap import derangement
-    from cxrvlp.eval.runner import _align_controls
+    from cxrvlp.eval.tasks import align_controls
 
     image_findings = [frozenset({f"f{i % C}"}) for i in range(n)]
 
-    def align_controls() -> None:
-        ctrl = _align_controls(img, list(range(n)), findings, image_findings, rep, neg, omi, 0)
+    def align_with_controls() -> None:
+        ctrl = align_controls(img, list(range(n)), findings, image_findings, rep, neg, omi, 0)
         score_align(align_scores(img, rep, neg, omi), findings, controls=ctrl, **boot)
 
     def zeroshot_controls() -> None:
@@ -91,7 +91,7 @@ def time_metrics(n: int, n_bootstrap: int) -> dict[str, float]:
         ctrl = {"shuffled": scores[derangement(n)], "text_only": np.repeat(class_scores(mean, pos_p, neg_p), n, 0)}
         score_zeroshot(scores, y, [f"c{j}" for j in range(C)], controls=ctrl, **boot)
 
-    timed("align+controls", align_controls)
+    timed("align+controls", align_with_controls)
     timed("zeroshot+controls", zeroshot_controls)
     timed(
         "negprompt+controls",

@@ -1,4 +1,4 @@
-"""Speed of the linear probe (``cxrvlp.eval.finetune_probe.train_linear_probe``) on cached features.
+"""Speed of the linear probe (``cxrvlp.eval.finetune.probe.train_linear_probe``) on cached features.
 
 Run::
 
@@ -19,8 +19,8 @@ import numpy as np
 import torch
 
 from cxrvlp.eval.finetune import L2_GRID
-from cxrvlp.eval.finetune_probe import train_linear_probe
-from cxrvlp.eval.finetune_train import ProbeOptions
+from cxrvlp.eval.finetune.probe import train_linear_probe
+from cxrvlp.eval.finetune.train import ProbeOptions
 
 
 def _data(n: int, m: int, f: int, c: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, np.ndarray]:

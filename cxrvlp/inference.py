@@ -19,7 +19,7 @@ import torch
 from PIL import Image
 
 from cxrvlp.data.images import read_image
-from cxrvlp.models import CXRClip, ExternalClip, create_model, load_model, parse_spec
+from cxrvlp.models import ClipModel, ExternalClip, create_model, load_model, parse_spec
 from cxrvlp.models.loading import DEMO_DIR
 from cxrvlp.runtime import autocast, default_device
 from cxrvlp.types import ProgressFn, UserError
@@ -74,8 +74,9 @@ def display_name(spec: str) -> str:
 
 
 class Predictor:
-    """Wraps a :class:`CXRClip` or an adapter (:class:`~cxrvlp.models.ExternalClip`) in eval mode with its image
-    transform (``model.image_transform()``: an adapter's own preprocessing); all methods run without gradients.
+    """Wraps a :class:`~cxrvlp.models.ClipModel` (a :class:`~cxrvlp.models.CXRClip` or an adapter,
+    :class:`~cxrvlp.models.ExternalClip`) in eval mode with its image transform (``model.image_transform()``: an
+    adapter's own preprocessing); all methods run without gradients.
 
     Args:
         model: the model (moved to ``device`` and put in eval mode).
@@ -83,9 +84,7 @@ class Predictor:
         spec: the model spec string it was loaded from (for display).
     """
 
-    def __init__(
-        self, model: CXRClip | ExternalClip, *, device: str | torch.device | None = None, spec: str = ""
-    ) -> None:
+    def __init__(self, model: ClipModel, *, device: str | torch.device | None = None, spec: str = "") -> None:
         self.device = torch.device(device) if device is not None else default_device()
         self.model = model.to(self.device).eval()
         self.spec = spec

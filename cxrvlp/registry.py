@@ -48,7 +48,12 @@ class Registry(Generic[T]):
             raise UnknownNameError(f"unknown {self.kind} {name!r}; valid names: {valid}") from None
 
     def names(self) -> list[str]:
+        """The registered names, sorted."""
         return sorted(self._items)
+
+    def registration_order(self) -> list[str]:
+        """The registered names in the order they were registered (e.g. the order evaluation tasks run)."""
+        return list(self._items)
 
     def __contains__(self, name: object) -> bool:
         return name in self._items

@@ -7,10 +7,10 @@ import streamlit as st
 import torch
 
 from cxrvlp.analysis.figures import hover_text
+from cxrvlp.analysis.probe import score_versions, versions
 from cxrvlp.analysis.reference import PRIOR_SHARE, without
 from cxrvlp.ui import loaders, session
 from cxrvlp.ui.panels import reference_panel
-from cxrvlp.ui.probe import score_versions, versions
 from cxrvlp.ui.widgets import (
     COSINE_HELP,
     SOFTMAX_HELP,

@@ -5,10 +5,10 @@ from __future__ import annotations
 import streamlit as st
 
 from cxrvlp.analysis.figures import attribution_bar, attribution_html, attribution_pair_html
+from cxrvlp.analysis.probe import labels_of
 from cxrvlp.text import make_negated
 from cxrvlp.ui import loaders, session
 from cxrvlp.ui.panels import reference_swap
-from cxrvlp.ui.probe import labels_of
 from cxrvlp.ui.widgets import page_frame, report_editor, truncation_warning
 
 predictor = page_frame(

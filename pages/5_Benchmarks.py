@@ -6,19 +6,11 @@ from pathlib import Path
 
 import streamlit as st
 
-from cxrvlp.analysis.figures import breakdown_bar, metric_bar
+from cxrvlp.analysis.figures import breakdown_bar, controls_figure, metric_bar
 from cxrvlp.eval import TASKS, EvalResult, check_inputs, evaluate, read_manifest
 from cxrvlp.eval.results import is_control_metric
 from cxrvlp.eval.runner import inputs_error
-from cxrvlp.ui.benchmarks import (
-    CONDITIONS,
-    breakdown_frame,
-    comparison_frame,
-    controls_figure,
-    controls_frame,
-    run_labels,
-    wide_table,
-)
+from cxrvlp.eval.tables import CONDITIONS, breakdown_frame, comparison_frame, controls_frame, run_labels, wide_table
 from cxrvlp.ui.session import md_escape
 from cxrvlp.ui.widgets import page_frame
 

@@ -8,9 +8,9 @@ import streamlit as st
 from cxrvlp.analysis.corpus import negation_pairs
 from cxrvlp.analysis.figures import head_heatmap
 from cxrvlp.analysis.isolation import head_sweep, masked_text_embeddings, refine_sweep
+from cxrvlp.analysis.probe import labels_of
 from cxrvlp.text import make_negated
 from cxrvlp.ui import loaders, session
-from cxrvlp.ui.probe import labels_of
 from cxrvlp.ui.widgets import page_frame
 
 predictor = page_frame(

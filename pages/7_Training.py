@@ -8,7 +8,7 @@ from pathlib import Path
 import plotly.express as px
 import streamlit as st
 
-from cxrvlp.ui import runs
+from cxrvlp.train import runs
 from cxrvlp.ui.session import md_escape
 from cxrvlp.ui.widgets import page_frame
 
@@ -59,7 +59,7 @@ with st.expander("Start a small run"):
 
 found = runs.list_runs(root)
 if not found:
-    st.info(f"No runs under {md_escape(str(root))} yet (a run is a folder with a JSONL log).")
+    st.info(f"No runs under {md_escape(str(root))} yet (a run is a folder with a log.jsonl).")
     st.stop()
 paths = [str(p) for p in found]
 default = paths.index(st.session_state["train_run"]) if st.session_state.get("train_run") in paths else 0
@@ -75,9 +75,8 @@ def monitor() -> None:
     if state == "running" and c2.button("Stop", key="train_stop"):
         runs.stop_run(run_dir)
         st.rerun()
-    log = runs.find_log(run_dir)
-    frame = runs.metric_frame(runs.read_jsonl(log)) if log else None
-    if frame is None or frame.empty:
+    frame = runs.run_metrics(run_dir)
+    if frame.empty:
         st.caption("No metrics logged yet.")
     else:
         last, total = int(frame["step"].max()), runs.total_steps(run_dir)

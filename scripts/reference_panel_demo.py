@@ -17,10 +17,10 @@ from pathlib import Path
 
 import torch
 
+from cxrvlp.analysis.probe import score_versions, versions
 from cxrvlp.analysis.projection import EmbeddingCache
 from cxrvlp.analysis.reference import ReferenceSet, compare, reference_embeddings
 from cxrvlp.inference import Predictor
-from cxrvlp.ui.probe import score_versions, versions
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -1,4 +1,5 @@
-"""Tiny random Hugging Face CLIP / SigLIP models saved to directories, offline (shared by test_external_*.py).
+"""Tiny random Hugging Face CLIP / SigLIP models saved to directories, and a tiny random open_clip model, offline
+(shared by test_external_*.py and test_models_protocol.py).
 
 CLIP gets a real ``CLIPTokenizer`` with a byte-level vocabulary and no merges (one token per character); SigLIP gets
 the packaged MiniLM WordPiece tokenizer (SigLIP's own is sentencepiece, not installed). Both get an image processor.
@@ -6,6 +7,7 @@ the packaged MiniLM WordPiece tokenizer (SigLIP's own is sentencepiece, not inst
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -59,3 +61,20 @@ def save_tiny_siglip(directory: Path, *, seed: int = 0) -> Path:
     tok.save_pretrained(str(directory))
     SiglipImageProcessor(size={"height": 32, "width": 32}).save_pretrained(str(directory))
     return directory
+
+
+def tiny_open_clip(tmp_path: Path):
+    """A random-init open_clip model (16-d, 32 px) loaded through ``open_clip:``; skips without the extra."""
+    import pytest
+
+    from cxrvlp.models import load_model
+
+    open_clip = pytest.importorskip("open_clip", reason="needs the optional extra: pip install -e '.[open_clip]'")
+    cfg = {
+        "embed_dim": 16,
+        "vision_cfg": {"image_size": 32, "layers": 1, "width": 32, "head_width": 16, "patch_size": 16},
+        "text_cfg": {"context_length": 16, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 1},
+    }
+    (tmp_path / "cxrvlp-tiny-test.json").write_text(json.dumps(cfg))
+    open_clip.add_model_config(tmp_path / "cxrvlp-tiny-test.json")
+    return load_model("open_clip:cxrvlp-tiny-test")  # random init, offline

@@ -21,13 +21,6 @@ def test_csv_reports_picks_report_then_text_and_drops_empty_rows():
     assert csv_reports(pd.DataFrame({"body": ["a"]})) is None
 
 
-def test_negation_pairs_is_reexported_by_the_command_module():
-    from cxrvlp.analysis.corpus import negation_pairs
-    from cxrvlp.commands.analysis import negation_pairs as reexported
-
-    assert reexported is negation_pairs
-
-
 def test_stage_bars_one_bar_per_stage_closed_on_exit(capsys):
     from cxrvlp.commands.progress import StageBars
 

@@ -73,7 +73,9 @@ def test_sweep_text_only_and_with_images(tiny):
     with torch.no_grad():
         img = tiny.encode_image(torch.randn(3, 3, 64, 64))
     s2 = head_sweep(tiny, REPORTS, NEGATED, image_features=img)
-    assert s2.metric == "margin" and 0 <= s2.accuracy_baseline <= 1
+    margins = (img * _encode(tiny, REPORTS)).sum(-1) - (img * _encode(tiny, NEGATED)).sum(-1)
+    assert s2.metric == "margin" and s2.baseline == pytest.approx(float(margins.mean()), abs=1e-5)
+    assert s2.accuracy_baseline == pytest.approx(float((margins > 0).double().mean()))
     assert not torch.isnan(s2.accuracy_delta).any()
     assert head_heatmap(s2).data[0].z.shape == (2, 2)
     with pytest.raises(ValueError, match="same non-zero number"):
@@ -99,13 +101,14 @@ def test_clip_and_siglip_text_encoders_are_supported():
         assert (base - masked).abs().max() > 1e-5
 
 
-def test_length_chunked_encoding_equals_one_padded_batch(tiny):
-    from cxrvlp.analysis.heads import _encode_chunks, _length_chunks
+def test_length_chunked_sweep_features_equal_one_padded_batch(tiny):
+    from cxrvlp.analysis.heads import _sweep_features
 
     texts = ["No pneumothorax.", "Small right pleural effusion with adjacent atelectasis and a tiny nodule.", "Edema."]
-    texts = texts * 7  # 21 texts, more than one chunk
-    chunked = _encode_chunks(tiny, *_length_chunks(tiny, texts, chunk=4))
-    torch.testing.assert_close(chunked, _encode(tiny, texts), atol=1e-5, rtol=1e-5)
+    texts = texts * 7  # 21 texts: two length-sorted chunks, restored to input order
+    features, layers, heads = _sweep_features(tiny, texts, None, only=set())  # no head masked: every row unmasked
+    assert features.shape[0] == 1 + layers * heads
+    torch.testing.assert_close(features[0], _encode(tiny, texts), atol=1e-5, rtol=1e-5)
 
 
 def _naive_sweep(model, reports, negated):

@@ -108,7 +108,7 @@ def test_rank_and_long_table():
 
 
 def test_flags_say_prior_or_image_and_catch_an_added_finding():
-    from cxrvlp.ui.probe import Version, flags
+    from cxrvlp.analysis.probe import Version, flags
 
     original = "No displaced rib fractures. No pneumothorax."
     rows = [
@@ -125,9 +125,9 @@ def test_flags_say_prior_or_image_and_catch_an_added_finding():
 
 
 def test_score_versions_with_reference_embeddings():
+    from cxrvlp.analysis.probe import score_versions, versions
     from cxrvlp.analysis.projection import EmbeddingCache
     from cxrvlp.inference import Predictor
-    from cxrvlp.ui.probe import score_versions, versions
 
     predictor = Predictor.from_spec("preset:tiny")
     rows = versions("Small right pleural effusion. No pneumothorax.", [])

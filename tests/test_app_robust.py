@@ -118,7 +118,7 @@ def test_first_corrected_checkpoint_path_is_used(app, tmp_path, monkeypatch):
 
 # --------------------------------------------------------------------------------------------- training page
 def test_start_with_defaults_explains_the_missing_dataset(app, tmp_path, monkeypatch):
-    import cxrvlp.ui.runs as runs
+    import cxrvlp.train.runs as runs
 
     started = []
     monkeypatch.setattr(runs, "start_run", lambda *a, **k: started.append(a) or 4242)
@@ -131,22 +131,10 @@ def test_start_with_defaults_explains_the_missing_dataset(app, tmp_path, monkeyp
     assert "data.root is empty" in messages(app.error).replace("\\", "")
 
 
-def test_check_run_messages(tmp_path):
-    from cxrvlp.ui import runs
-
-    with pytest.raises(ValueError, match="data.root is empty"):
-        runs.check_run(preset="tiny")
-    with pytest.raises(ValueError, match="does not exist"):
-        runs.check_run(preset="tiny", overrides=[f"data.root={tmp_path / 'missing'}"])
-    with pytest.raises(ValueError, match="unknown model preset"):
-        runs.check_run(preset="nope", overrides=[f"data.root={tmp_path}"])
-    runs.check_run(preset="tiny", overrides=[f"data.root={tmp_path}"])  # valid: no error
-
-
 def test_starting_a_second_run_shows_the_second(app, tmp_path, monkeypatch):
     import json
 
-    import cxrvlp.ui.runs as runs
+    import cxrvlp.train.runs as runs
 
     def fake_start(run_dir, cmd, **kwargs):  # what start_run leaves behind, without a process
         Path(run_dir).mkdir(parents=True, exist_ok=True)
@@ -249,7 +237,7 @@ def test_frame_imports_no_torch_and_models_defer_torch_geometric():
         "assert 'torch' not in sys.modules, 'frame imports torch'\n"
         "import cxrvlp.ui.widgets, cxrvlp.ui.loaders\n"
         "assert 'torch_geometric' not in sys.modules, 'torch_geometric imported eagerly'\n"
-        "from cxrvlp.models import GraphEncoder\n"
+        "from cxrvlp.models.graph import GraphEncoder\n"
         "assert GraphEncoder.__name__ == 'GraphEncoder'\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=300)

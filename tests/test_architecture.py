@@ -210,10 +210,30 @@ def test_data_never_imports_models_and_train_eval_analysis_never_inference():
     assert not _hits(files, ("cxrvlp.inference", "cxrvlp.ui", "cxrvlp.commands", "cxrvlp.cli"))
 
 
+def test_analyses_are_typed_against_the_clip_model_protocol_not_cxrclip():
+    files = python_files(PKG / "analysis", PKG / "inference.py")
+    assert not _hits(files, ("cxrvlp.models.CXRClip", "cxrvlp.models.clip", "cxrvlp.models.clip.CXRClip"))
+
+
 def test_streamlit_only_in_ui_app_and_pages():
     allowed = {PKG / "ui", REPO / "app.py", REPO / "pages"}
     files = [f for f in python_files(PKG) if not any(f == a or a in f.parents for a in allowed)]
     assert not _hits(files, ("streamlit",))
+
+
+def ui_modules_without_streamlit(root: Path = PKG / "ui") -> list[str]:
+    """Modules of ``ui/`` (package ``__init__`` files aside) that import no Streamlit: library code in the wrong
+    layer (run processes belong in ``train/``, probe tables in ``analysis/``, comparison tables in ``eval/``)."""
+    return sorted(
+        str(f.relative_to(root.parent.parent))
+        for f in python_files(root)
+        if f.name != "__init__.py"
+        and not any(m == "streamlit" or m.startswith("streamlit.") for m in imported_modules(f))
+    )
+
+
+def test_ui_holds_only_streamlit_code():
+    assert not ui_modules_without_streamlit()
 
 
 @pytest.mark.parametrize("layer", ["registry.py", "types.py", "config.py", "__init__.py"])
@@ -262,6 +282,19 @@ def test_the_checker_sees_function_level_relative_and_type_checking_imports(tmp_
         "cxrvlp/eval/x.py (eval) imports cxrvlp.inference (inference)",
         "cxrvlp/eval/x.py (eval) imports cxrvlp.inference.P (inference)",
     ]
+
+
+def test_the_checker_sees_a_ui_module_without_streamlit(tmp_path):
+    root = _tree(
+        tmp_path,
+        {
+            "cxrvlp/ui/__init__.py": "",
+            "cxrvlp/ui/widgets.py": "import streamlit as st\n",
+            "cxrvlp/ui/cache.py": "def f():\n    from streamlit import cache_resource\n",
+            "cxrvlp/ui/tables.py": "import pandas as pd\nfrom cxrvlp.eval import EvalResult\n",
+        },
+    )
+    assert ui_modules_without_streamlit(root / "cxrvlp" / "ui") == ["cxrvlp/ui/tables.py"]
 
 
 def test_the_checker_finds_cycles_but_not_package_inits(tmp_path):

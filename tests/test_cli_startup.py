@@ -33,3 +33,12 @@ def test_parsing_every_command_imports_nothing_heavy():
     )
     mods = _imported_by(code)
     assert "cxrvlp.cli" in mods and not [m for m in mods if m.split(".")[0] in HEAVY]
+
+
+def test_info_imports_torch_but_no_model_library():
+    """``cxrvlp info --no-check`` reports torch and CUDA, so it needs torch; the towers' libraries load only when a
+    preset is built."""
+    mods = _imported_by("from cxrvlp.cli import main\nmain(['info', '--no-check'])\n")
+    assert "torch" in mods and "cxrvlp.commands.info" in mods
+    heavy = ("transformers", "timm", "streamlit", "plotly", "torch_geometric", "captum")
+    assert not [m for m in mods if m.split(".")[0] in heavy]

@@ -9,7 +9,7 @@ import pytest
 
 from cxrvlp.data.manifest import load_manifest, read_manifest_rows
 from cxrvlp.eval.dataset import read_manifest
-from cxrvlp.eval.finetune_data import read_labelled_manifest
+from cxrvlp.eval.finetune.data import read_labelled_manifest
 from cxrvlp.types import UserError
 
 ROWS = [

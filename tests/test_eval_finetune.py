@@ -1,4 +1,4 @@
-"""Fine-tuned classification and linear probing (cxrvlp.eval.finetune*)."""
+"""Fine-tuned classification and linear probing (the cxrvlp.eval.finetune subpackage)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from PIL import Image
 
 from cxrvlp.eval.dataset import EvalItem
 from cxrvlp.eval.finetune import FinetuneConfig, embed_for_probe, run_finetune, task_name
-from cxrvlp.eval.finetune_data import (
+from cxrvlp.eval.finetune.data import (
     LabelledSet,
     check_splits,
     class_list,
@@ -24,9 +24,9 @@ from cxrvlp.eval.finetune_data import (
     read_labelled_manifest,
     sample_fraction,
 )
-from cxrvlp.eval.finetune_full import predict, train_full
-from cxrvlp.eval.finetune_scoring import score_seeds
-from cxrvlp.eval.finetune_train import ImageSet, TrainOptions, backbone_of, macro_auroc, seeded
+from cxrvlp.eval.finetune.full import predict, train_full
+from cxrvlp.eval.finetune.scoring import score_seeds
+from cxrvlp.eval.finetune.train import ImageSet, TrainOptions, backbone_of, macro_auroc, seeded
 from cxrvlp.eval.results import EvalResult, compare_table
 
 CLASSES = ("Cardiomegaly", "Effusion")

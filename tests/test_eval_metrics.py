@@ -30,6 +30,7 @@ from cxrvlp.eval import (
     weighted_mean,
 )
 from cxrvlp.eval.bootstrap import auroc, mean_metric, nanmean0
+from cxrvlp.eval.results import EvalResult
 
 
 def unit(*rows: list[float]) -> torch.Tensor:
@@ -136,6 +137,27 @@ def test_zeroshot_hand_values():
     assert res.breakdown["C"]["auroc"].n == 3
     assert res.info["skipped"] == ["B"]  # all positive: no AUROC
     assert res.metrics["auroc"].value == pytest.approx((0.75 + 0.5) / 2)
+
+
+def test_zeroshot_one_positive_gets_no_confidence_interval():
+    """84 images, 1 positive (the COVID-19 test split's one normal film): resamples without it are dropped, so a
+    percentile CI would be a narrow band around that image's rank. No CI for that finding, nor for a macro made of
+    such findings only; a finding with enough positives keeps its CI."""
+    rng = np.random.default_rng(0)
+    y = np.zeros((84, 2), dtype=np.int8)
+    y[0, 0] = 1  # A: one positive
+    y[:30, 1] = 1  # B: 30 positives
+    scores = rng.normal(size=(84, 2))
+    scores[0, 0] = 2.5  # near the top: a high, meaningless AUROC
+    alone = score_zeroshot(scores[:, :1], y[:, :1], ["A"], n_bootstrap=200, controls={"shuffled": scores[::-1, :1]})
+    a = alone.breakdown["A"]["auroc"]
+    assert a.value > 0.9 and math.isnan(a.low) and math.isnan(a.high)
+    assert math.isnan(alone.metrics["auroc"].low) and math.isnan(alone.metrics["auroc_grounding_gap"].low)
+    assert alone.info["counts"] == {"A": [1, 83]} and alone.info["few"] == ["A"]
+    assert "Too few images" in EvalResult(model="m", dataset="d", tasks={"zeroshot": alone}).to_markdown()
+    both = score_zeroshot(scores, y, ["A", "B"], n_bootstrap=200)
+    assert math.isnan(both.breakdown["A"]["auroc"].low) and not math.isnan(both.breakdown["B"]["auroc"].low)
+    assert not math.isnan(both.metrics["auroc"].low) and both.info["few"] == ["A"]
 
 
 def test_zeroshot_constant_scores_are_chance():

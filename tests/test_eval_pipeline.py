@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
+import hashlib
 import itertools
 import json
 import re
@@ -129,20 +131,24 @@ def report_for(present: tuple[bool, ...]) -> str:
     )
 
 
-def write_dataset(root: Path, n: int = 24) -> Path:
-    """Images whose first pixels are their findings, explicit reports, a manifest; 1 in 8 items is normal."""
+def write_dataset(root: Path, n: int = 24, *, distinct: bool = False) -> Path:
+    """Images whose first pixels are their findings (pixel ``(0, 1)`` their index: the noise key of
+    :class:`NoisyConceptEmbedder`), explicit reports, a manifest; 1 in 8 items is normal. ``distinct``: every report
+    distinct, and 1 item in 4 normal besides the all-absent combination."""
     (root / "images").mkdir(parents=True, exist_ok=True)
     combos = list(itertools.product([False, True], repeat=3))
     with (root / "manifest.csv").open("w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["image", "text", "labels", "split"])
         for i in range(n):
-            present = combos[i % 8]
+            present = combos[(0 if i % 4 == 1 else (i * 5) % 8) if distinct else i % 8]
             pixels = np.zeros((8, 8), dtype=np.uint8)
             pixels[0, :3] = [255 if p else 0 for p in present]
+            pixels[1, 0] = i
             Image.fromarray(pixels).save(root / "images" / f"im{i:03d}.png")
             labels = ";".join(c.replace(" ", "_") for c, p in zip(CLASSES, present, strict=True) if p) or "normal"
-            w.writerow([f"images/im{i:03d}.png", report_for(present), labels, "test" if i % 4 else "train"])
+            report = report_for(present) + (f" Study {i}." if distinct else "")
+            w.writerow([f"images/im{i:03d}.png", report, labels, "test" if i % 4 else "train"])
     return root / "manifest.csv"
 
 
@@ -316,6 +322,49 @@ def test_evaluate_text_only_items_skip_image_tasks():
     assert "textdiag" not in res.tasks  # textdiag in evaluate uses the align cases, which need images
 
 
+def test_report_labels_of_a_label_free_manifest_do_not_depend_on_the_other_tasks(manifest: Path):
+    """``label_source="auto"`` on items without labels takes the targets from the reports: ``zeroshot`` alone must
+    score as it does next to ``retrieval`` (before the task registry, alone it found no targets and skipped every
+    finding)."""
+    items = [dataclasses.replace(it, labels=()) for it in read_manifest(manifest)]
+    alone = evaluate(ConceptEmbedder(), items, tasks=["zeroshot"], n_bootstrap=20, **ENGINE)
+    paired = evaluate(ConceptEmbedder(), items, tasks=["zeroshot", "retrieval"], n_bootstrap=20, **ENGINE)
+    assert alone.meta["label_source"] == "report"
+    assert set(alone.tasks["zeroshot"].info["findings"]) == set(CLASSES)
+    as_json = [json.dumps(dataclasses.asdict(r.tasks["zeroshot"]), default=str) for r in (alone, paired)]
+    assert as_json[0] == as_json[1]
+    assert alone.tasks["zeroshot"].metrics["auroc"].value == 1.0
+
+
+def test_a_task_the_data_cannot_feed_is_skipped_not_scored(tmp_path: Path):
+    """Without ``strict``, a task the input check rejects is left out: no plan, no texts, no result, no timing."""
+    root = tmp_path / "d"
+    (root / "images").mkdir(parents=True)
+    Image.new("L", (8, 8)).save(root / "images" / "a.png")
+    Image.new("L", (8, 8), 255).save(root / "images" / "b.png")
+    (root / "m.csv").write_text("image,text,labels\nimages/a.png,,normal\nimages/b.png,,Cardiomegaly\n")
+    model = ConceptEmbedder()
+    res = evaluate(model, read_manifest(root / "m.csv"), tasks=["zeroshot", "ncd"], n_bootstrap=0, **ENGINE)
+    assert list(res.tasks) == ["zeroshot"] and "metrics:ncd" not in res.timings
+    assert set(model.texts_seen) == {
+        "cardiomegaly",
+        "cardiomegaly is present",
+        "no cardiomegaly",
+        "no evidence of cardiomegaly",
+    }
+
+
+def test_tasks_run_in_registry_order_and_share_their_plans():
+    from cxrvlp.eval.plans import plan_align, plan_labels
+    from cxrvlp.eval.runner import TASKS
+    from cxrvlp.eval.tasks import TASK_REGISTRY
+
+    assert TASKS == ("align", "zeroshot", "retrieval", "adversarial", "ncd", "negprompt", "textdiag")
+    assert [t for t in TASKS if TASK_REGISTRY.get(t).plan is plan_align] == ["align", "textdiag"]
+    assert [t for t in TASKS if TASK_REGISTRY.get(t).plan is plan_labels] == ["zeroshot", "adversarial", "negprompt"]
+    assert [t for t in TASKS if not TASK_REGISTRY.get(t).images] == ["textdiag"]
+
+
 # ----------------------------------------------------------------------------------------------- CLI
 
 
@@ -392,3 +441,91 @@ def test_cli_checkpoint_is_a_model_spec_and_missing_model_is_an_error(manifest, 
     args = _parse(["eval", "--data", str(manifest)])
     with pytest.raises(CLIError, match="--model"):
         args.func(args)
+
+
+# ----------------------------------------------------------------------------------------------- golden results
+
+GOLDEN = Path(__file__).parent / "data" / "eval_golden.json"
+
+
+class NoisyConceptEmbedder(ConceptEmbedder):
+    """The concept model plus seeded noise, the same for an image (keyed by its index pixel) or a text wherever it
+    comes in a batch: imperfect scores, so every metric, control and CI has a value worth pinning."""
+
+    def embed_images(self, images, *, batch_size=32, on_progress=None) -> torch.Tensor:
+        base = super().embed_images(images)
+        noise = torch.stack([_noise(f"image {im.convert('L').getpixel((0, 1))}") for im in images])
+        return torch.nn.functional.normalize(base + noise, dim=1)
+
+    def embed_texts(self, texts, *, batch_size=64, on_progress=None) -> torch.Tensor:
+        base = super().embed_texts(texts, on_progress=on_progress)
+        noise = torch.stack([_noise(t) for t in texts])
+        return torch.nn.functional.normalize(base + noise, dim=1)
+
+
+def _noise(key: str) -> torch.Tensor:
+    seed = int(hashlib.sha256(key.encode()).hexdigest()[:15], 16)
+    return 0.9 * torch.randn(4, generator=torch.Generator().manual_seed(seed))
+
+
+def golden_runs(root: Path) -> dict[str, dict]:
+    """Three ``evaluate`` runs over every task and code path (labels from the dataset and from the reports, controls
+    on and off, loaded align cases with images outside the items and without any, an NCD pool sampled down);
+    results as JSON without the timings."""
+    items = read_manifest(write_dataset(root, n=40, distinct=True))
+    extra = write_dataset(root / "extra", n=6, distinct=True)
+    cases = build_cxr_align(read_manifest(extra), seed=3, **BUILD)
+    cases = {cid: dataclasses.replace(c, image=str(extra.parent / cid)) for cid, c in cases.items()}
+    cases.update(build_cxr_align(items[:20], seed=1, **BUILD))
+    first = next(iter(cases))
+    cases["no-image"] = dataclasses.replace(cases[first], case_id="no-image", image=None)
+    pool = ["Pneumothorax.", "Effusion. Cardiomegaly.", "No effusion.", "Cardiomegaly. Stable."]
+    runs = {
+        "dataset": evaluate(NoisyConceptEmbedder(), items, n_bootstrap=200, seed=0, report_pool=pool, **ENGINE),
+        "report": evaluate(
+            NoisyConceptEmbedder(), items, label_source="report", n_bootstrap=200, seed=5, n_abnormal=3, **ENGINE
+        ),
+        "align_file": evaluate(
+            NoisyConceptEmbedder(),
+            items[20:],
+            tasks=["align", "textdiag", "zeroshot", "negprompt"],
+            align_cases=cases,
+            n_bootstrap=100,
+            ks=(1, 3),
+            controls=False,
+            **ENGINE,
+        ),
+    }
+    out = {}
+    for name, res in runs.items():
+        d = res.to_dict()
+        assert set(d["timings"]) == {"prepare", "embed_images", "embed_texts", "total"} | {
+            f"metrics:{t}" for t in d["tasks"]
+        }
+        del d["timings"]
+        d["meta"].pop("version")
+        out[name] = d
+    return out
+
+
+def _flat(x, path=""):
+    if isinstance(x, dict):
+        return {k: v for key, val in x.items() for k, v in _flat(val, f"{path}/{key}").items()} | {path: sorted(x)}
+    if isinstance(x, list):
+        return {k: v for i, val in enumerate(x) for k, v in _flat(val, f"{path}[{i}]").items()} | {path: len(x)}
+    return {path: x}
+
+
+def test_evaluate_results_equal_the_pinned_json(tmp_path: Path):
+    """Every number ``evaluate`` wrote before its tasks became a registry (tests/data/eval_golden.json; since then
+    only zero-shot's ``info`` gained ``counts`` / ``few``); a change that moves any metric, CI, control, info entry
+    or task order fails here."""
+    got, want = _flat(golden_runs(tmp_path)), _flat(json.loads(GOLDEN.read_text()))
+    assert list(got) == list(want)
+    differ = [
+        (k, got[k], want[k])
+        for k in want
+        if got[k] != want[k]
+        and not (isinstance(want[k], float) and isinstance(got[k], float) and np.isclose(got[k], want[k], rtol=1e-9))
+    ]
+    assert differ == []

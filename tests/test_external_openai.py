@@ -6,16 +6,15 @@ independently, so loading it back must reproduce the Hugging Face model's embedd
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
 import pytest
 import torch
-from _external_models import clip_tokenizer
+from _external_models import clip_tokenizer, tiny_open_clip
 
 from cxrvlp.models import WeightsError, load_model
-from cxrvlp.models.external_openai import read_state_dict
+from cxrvlp.models.adapters.openai import read_state_dict
 
 HF_TO_OPENAI_BLOCK = {
     "layer_norm1": "ln_1", "layer_norm2": "ln_2", "mlp.fc1": "mlp.c_fc", "mlp.fc2": "mlp.c_proj",
@@ -110,15 +109,7 @@ def test_open_clip_without_the_extra_gives_the_install_hint(monkeypatch) -> None
 
 
 def test_open_clip_tiny_model(tmp_path: Path) -> None:
-    open_clip = pytest.importorskip("open_clip", reason="needs the optional extra: pip install -e '.[open_clip]'")
-    cfg = {
-        "embed_dim": 16,
-        "vision_cfg": {"image_size": 32, "layers": 1, "width": 32, "head_width": 16, "patch_size": 16},
-        "text_cfg": {"context_length": 16, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 1},
-    }
-    (tmp_path / "cxrvlp-tiny-test.json").write_text(json.dumps(cfg))
-    open_clip.add_model_config(tmp_path / "cxrvlp-tiny-test.json")
-    model = load_model("open_clip:cxrvlp-tiny-test")  # random init, offline
+    model = tiny_open_clip(tmp_path)
     tok = model.tokenize(["no pleural effusion"])
     with torch.no_grad():
         text = model.encode_text(tok["input_ids"], tok["attention_mask"])

@@ -249,3 +249,24 @@ def test_ablation_rows_with_hard_negatives_use_them() -> None:
 def test_create_loss_unknown_name_lists_valid_names() -> None:
     with pytest.raises(KeyError, match="conclip, dsl, infonce"):
         create_loss(LossConfig(name="nope"))
+
+
+@pytest.mark.parametrize("shape", [(3, 5, 3, 3), (4, 4, 4, 4), (2, 6, 2, 2)])
+def test_pair_target_log_prob_matches_autograd(shape: tuple[int, int, int, int]) -> None:
+    """The shared-logits pair function: values and gradients equal two log-softmaxes and dot products (float64)."""
+    from cxrvlp.losses.soft_label import _PairTargetLogProb
+
+    rows, cols, m, r = shape
+    g = torch.Generator().manual_seed(1)
+    lg = torch.randn(rows, cols, generator=g, dtype=torch.float64, requires_grad=True)
+    y_rows = torch.rand(rows, cols, generator=g, dtype=torch.float64)
+    y_cols = torch.rand(m, r, generator=g, dtype=torch.float64)
+    y_cols[0] = 0.0  # zero targets contribute nothing
+    a, b = _PairTargetLogProb.apply(lg, y_rows, y_cols)
+    ref_a = (y_rows * torch.log_softmax(lg, dim=1)).sum()
+    ref_b = (y_cols * torch.log_softmax(lg[:m, :r], dim=0)).sum()
+    assert a.item() == pytest.approx(ref_a.item(), abs=1e-13) and b.item() == pytest.approx(ref_b.item(), abs=1e-13)
+    got = torch.autograd.grad(2.0 * a - 3.0 * b, lg)[0]
+    ref = torch.autograd.grad(2.0 * ref_a - 3.0 * ref_b, lg)[0]
+    torch.testing.assert_close(got, ref, atol=1e-13, rtol=0)
+    assert torch.autograd.gradcheck(lambda x: _PairTargetLogProb.apply(x, y_rows, y_cols), (lg,))

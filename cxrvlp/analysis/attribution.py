@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from cxrvlp.models import CXRClip
+from cxrvlp.models import ClipModel
 from cxrvlp.types import UserError
 
 log = logging.getLogger(__name__)
@@ -71,7 +71,7 @@ class Attribution:
         return abs(self.delta) > DELTA_WARN_FRACTION * max(gap, 1e-6)
 
 
-def _encode_inputs(model: CXRClip, text: str) -> tuple[dict[str, torch.Tensor], list[tuple[int, int]], list, bool]:
+def _encode_inputs(model: ClipModel, text: str) -> tuple[dict[str, torch.Tensor], list[tuple[int, int]], list, bool]:
     tok = model.tokenizer
     full = tok(text, truncation=False, add_special_tokens=True)
     enc = tok(text, truncation=True, max_length=model.text.max_length, return_offsets_mapping=True, return_tensors="pt")
@@ -101,7 +101,7 @@ def merge_words(
     return [WordScore(text[s:e], s, e, sc) for s, e, sc in (words[k] for k in sorted(words))]
 
 
-def _reference(model: CXRClip, reference: torch.Tensor | str) -> torch.Tensor:
+def _reference(model: ClipModel, reference: torch.Tensor | str) -> torch.Tensor:
     device = next(model.parameters()).device
     if isinstance(reference, str):
         tok = model.tokenize([reference])
@@ -112,7 +112,7 @@ def _reference(model: CXRClip, reference: torch.Tensor | str) -> torch.Tensor:
 
 
 def attribute(
-    model: CXRClip,
+    model: ClipModel,
     text: str,
     reference: torch.Tensor | str,
     *,
@@ -122,7 +122,7 @@ def attribute(
     """Integrated-gradients attribution of ``sim(text, reference)`` to the words of ``text``.
 
     Args:
-        model: a CXRClip (its text tower must expose ``word_embeddings()``).
+        model: a :class:`~cxrvlp.models.ClipModel` (its text tower must expose ``word_embeddings()``).
         text: the report to explain.
         reference: an image embedding ``[D]`` (from ``encode_image`` / ``Predictor.embed_images``) or a second text.
         n_steps: integration steps (more -> smaller ``delta``).
@@ -185,7 +185,7 @@ def attribute(
     return result
 
 
-def occlusion(model: CXRClip, text: str, reference: torch.Tensor | str) -> Attribution:
+def occlusion(model: ClipModel, text: str, reference: torch.Tensor | str) -> Attribution:
     """Word occlusion: score(word) = sim(text) - sim(text without that word). One batched forward pass."""
     if not text.strip():
         raise UserError("the report is empty")

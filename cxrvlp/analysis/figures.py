@@ -6,6 +6,7 @@ All user text is HTML-escaped before it is placed in HTML or in plotly hover lab
 from __future__ import annotations
 
 import html
+import math
 import textwrap
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
@@ -320,7 +321,7 @@ def matrix_heatmap(
 def metric_bar(frame: pd.DataFrame, *, title: str = "") -> go.Figure:
     """One metric per run with its 95% CI as error bars.
 
-    ``frame``: rows of :func:`cxrvlp.ui.benchmarks.comparison_frame` for one metric (columns ``run, value, low,
+    ``frame``: rows of :func:`cxrvlp.eval.tables.comparison_frame` for one metric (columns ``run, value, low,
     high``); run names and the title are escaped.
     """
     import plotly.express as px
@@ -337,7 +338,7 @@ def metric_bar(frame: pd.DataFrame, *, title: str = "") -> go.Figure:
 
 
 def breakdown_bar(frame: pd.DataFrame, *, title: str = "") -> go.Figure:
-    """Grouped bars of a task's per-finding metrics (:func:`cxrvlp.ui.benchmarks.breakdown_frame`), ``n`` on hover.
+    """Grouped bars of a task's per-finding metrics (:func:`cxrvlp.eval.tables.breakdown_frame`), ``n`` on hover.
 
     Finding and metric names and the title are escaped.
     """
@@ -347,6 +348,41 @@ def breakdown_bar(frame: pd.DataFrame, *, title: str = "") -> go.Figure:
     return px.bar(
         df, x="finding", y="value", color="metric", barmode="group", hover_data=["n"], title=html.escape(title) or None
     )
+
+
+def controls_figure(frame: pd.DataFrame, *, title: str = "") -> go.Figure:
+    """Grouped bars for one metric (rows of :func:`cxrvlp.eval.tables.controls_frame` with one ``task``/``metric``):
+    per run, the own score beside each control, 95% CI as error bars; the gap own - shuffled is written above each
+    run. Run names and the title are escaped."""
+    import plotly.graph_objects as go
+
+    from cxrvlp.eval.tables import CONDITIONS
+
+    fig = go.Figure()
+    runs = [html.escape(r) for r in frame["run"]]
+    for key, words in CONDITIONS.items():
+        if frame[key].isna().all():
+            continue
+        fig.add_bar(
+            name=words,
+            x=runs,
+            y=frame[key],
+            error_y={
+                "type": "data",
+                "array": (frame[f"{key}_high"] - frame[key]).fillna(0),
+                "arrayminus": (frame[key] - frame[f"{key}_low"]).fillna(0),
+            },
+        )
+    notes = []
+    for run, (_, row) in zip(runs, frame.iterrows(), strict=True):
+        if math.isfinite(row["grounding_gap"]):
+            ci = f" [{row['gap_low']:.1f}, {row['gap_high']:.1f}]" if math.isfinite(row["gap_low"]) else ""
+            notes.append({"x": run, "text": f"gap {row['grounding_gap']:+.1f}{ci}"})
+    top = float(np.nanmax(frame[[f"{k}_high" for k in CONDITIONS] + list(CONDITIONS)].to_numpy(dtype=float)))
+    for n in notes:
+        fig.add_annotation(x=n["x"], y=top * 1.08 if top > 0 else 1.0, text=n["text"], showarrow=False)
+    fig.update_layout(barmode="group", title=html.escape(title) or None, legend_title_text="scored against")
+    return fig
 
 
 def reference_strip(frame: pd.DataFrame, *, title: str = "") -> go.Figure:

@@ -35,7 +35,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from cxrvlp.models import CXRClip
+from cxrvlp.models import ClipModel
 from cxrvlp.types import UnsupportedError, UserError
 
 _OUT_PROJ = re.compile(
@@ -181,7 +181,7 @@ def _top(delta: torch.Tensor, k: int) -> tuple[tuple[int, int, float], ...]:
     return tuple((i // heads, i % heads, float(flat[i])) for i in order)
 
 
-def _length_chunks(model: CXRClip, texts: list[str], *, chunk: int = 16) -> tuple[list[dict], torch.Tensor]:
+def _length_chunks(model: ClipModel, texts: list[str], *, chunk: int = 16) -> tuple[list[dict], torch.Tensor]:
     """Tokenise ``texts`` in chunks of similar length (each padded to its own longest text, not the batch's);
     returns the chunks and the permutation that restores the input order."""
     lengths = [
@@ -190,12 +190,6 @@ def _length_chunks(model: CXRClip, texts: list[str], *, chunk: int = 16) -> tupl
     order = sorted(range(len(texts)), key=lengths.__getitem__)
     chunks = [model.tokenize([texts[i] for i in order[s : s + chunk]]) for s in range(0, len(texts), chunk)]
     return chunks, torch.argsort(torch.tensor(order))
-
-
-def _encode_chunks(model: CXRClip, chunks: list[dict], restore: torch.Tensor) -> torch.Tensor:
-    device = next(model.parameters()).device
-    feats = [model.encode_text(c["input_ids"].to(device), c["attention_mask"].to(device)).float() for c in chunks]
-    return torch.cat(feats)[restore.to(device)]  # (N, D) in input order
 
 
 _MISSING = object()
@@ -263,7 +257,7 @@ def _replay(layers: list[nn.Module], upto: int, rec: _Recording) -> Iterator[Non
 
 
 def _sweep_features(
-    model: CXRClip,
+    model: ClipModel,
     texts: list[str],
     on_progress: Callable[[int, int], None] | None,
     only: set[tuple[int, int]] | None = None,
@@ -305,7 +299,7 @@ def _pair_metric(r: torch.Tensor, neg: torch.Tensor, img: torch.Tensor | None) -
     return (img * r).sum(-1) - (img * neg).sum(-1)
 
 
-def _pair_chunks(model: CXRClip, reports: list[str], negated: list[str], *, pairs: int) -> list[list[int]]:
+def _pair_chunks(model: ClipModel, reports: list[str], negated: list[str], *, pairs: int) -> list[list[int]]:
     """Pair indices in chunks of ``pairs``, sorted by the longer text of each pair (less padding per chunk)."""
     lengths = model.tokenizer(reports + negated, truncation=True, max_length=model.text.max_length)["input_ids"]
     n = len(reports)
@@ -317,7 +311,7 @@ _PATCH_PAIRS = 8  # pairs (16 texts) per forward + backward chunk, as the exact 
 
 
 def _patching(
-    model: CXRClip,
+    model: ClipModel,
     reports: list[str],
     negated: list[str],
     image_features: torch.Tensor | None,
@@ -354,7 +348,7 @@ def _patching(
     return value, grad
 
 
-def _check_supported(model: CXRClip) -> None:
+def _check_supported(model: ClipModel) -> None:
     """Raise :class:`HeadAblationUnsupportedError` (one line) where head ablation cannot work."""
     supports = getattr(model, "supports", None)
     if callable(supports) and not supports("head_ablation"):
@@ -367,7 +361,7 @@ def _check_supported(model: CXRClip) -> None:
 
 
 def head_sweep(
-    model: CXRClip,
+    model: ClipModel,
     reports: Sequence[str],
     negated: Sequence[str],
     *,
@@ -455,7 +449,7 @@ def head_sweep(
 
 def refine_sweep(
     estimate: HeadSweep,
-    model: CXRClip,
+    model: ClipModel,
     reports: Sequence[str],
     negated: Sequence[str],
     *,

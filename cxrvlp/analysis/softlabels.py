@@ -16,7 +16,7 @@ import torch
 
 from cxrvlp.losses import functional as LF
 from cxrvlp.losses.soft_label import DynamicSoftLabelLoss
-from cxrvlp.models import CXRClip
+from cxrvlp.models import ClipModel
 from cxrvlp.types import UserError
 
 STREAMS = ("text", "clinical", "graph")
@@ -58,7 +58,7 @@ def _clinical(reports: Sequence[str]) -> torch.Tensor:
     return torch.tensor([clinical_vector(label_report(r).labels) for r in reports], dtype=torch.float32)
 
 
-def _graph_features(model: CXRClip, reports: Sequence[str]) -> torch.Tensor:
+def _graph_features(model: ClipModel, reports: Sequence[str]) -> torch.Tensor:
     from cxrvlp.data.graphs import collate_graphs, graph_to_data
     from cxrvlp.text import extract_graph
 
@@ -69,7 +69,7 @@ def _graph_features(model: CXRClip, reports: Sequence[str]) -> torch.Tensor:
 
 
 def soft_label_matrices(
-    model: CXRClip,
+    model: ClipModel,
     reports: Sequence[str],
     hardneg_reports: Sequence[str] | None = None,
     *,

@@ -12,15 +12,6 @@ from cxrvlp.commands.progress import StageBars
 from cxrvlp.types import UserError
 
 
-def __getattr__(name: str) -> Any:
-    """``negation_pairs`` lives in :mod:`cxrvlp.analysis.corpus`; re-exported lazily (``cxrvlp --help`` stays light)."""
-    if name == "negation_pairs":
-        from cxrvlp.analysis.corpus import negation_pairs
-
-        return negation_pairs
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 def _model_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default="preset:lite", help=f"{MODEL_SPEC_HELP}; default preset:lite")
 

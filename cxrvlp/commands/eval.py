@@ -221,8 +221,7 @@ def run_textdiag(args: argparse.Namespace) -> int:
 
 def run_finetune(args: argparse.Namespace) -> int:
     from cxrvlp.cli import CLIError
-    from cxrvlp.eval.finetune import FinetuneConfig, run_finetune
-    from cxrvlp.eval.finetune_data import read_labelled_manifest
+    from cxrvlp.eval.finetune import FinetuneConfig, read_labelled_manifest, run_finetune
     from cxrvlp.inference import Predictor
 
     spec = f"cxrvlp:{args.checkpoint}" if args.checkpoint else args.model

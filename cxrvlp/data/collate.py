@@ -4,7 +4,8 @@ Batch keys: ``image [B, 3, S, S]`` (and ``distractor_image`` for CON2), ``text``
 (``{"input_ids": [B, L], "attention_mask": [B, L]}``), ``labels`` / ``hardneg_labels [B, 14]``, ``graph`` /
 ``hardneg_graph`` (torch_geometric ``Batch``), and ``report`` / ``hardneg_report`` (lists of str). Streams absent
 from the samples are absent from the batch. With cached frozen-trunk features the batch holds :data:`TRUNK_KEYS`
-``[B, F]`` instead of images and tokenised reports.
+``[B, F]`` (or image-trunk prefixes ``[B, C, H, W]`` and ``image_tail_blocks``) instead of images and tokenised
+reports.
 """
 
 from __future__ import annotations
@@ -16,8 +17,14 @@ import torch
 
 from cxrvlp.types import ReportGraph
 
-TRUNK_KEYS = ("image_trunk", "text_trunk", "hardneg_text_trunk", "distractor_image_trunk")
-"""Precomputed frozen-trunk features (``train.cache_features``) that replace images / tokenised reports."""
+TRUNK_KEYS = (
+    "image_trunk", "text_trunk", "hardneg_text_trunk", "distractor_image_trunk", "image_prefix",
+    "distractor_image_prefix",
+)  # fmt: skip
+"""Precomputed frozen-trunk features (``train.cache_features``) that replace images / tokenised reports:
+pooled trunk outputs ``[B, F]``, or, with ``train.unfreeze_image_blocks=k``, the image trunk's activations at the
+input of its last k blocks ``image_prefix`` / ``distractor_image_prefix [B, C, H, W]`` (the batch then also holds
+``image_tail_blocks`` = k, an int, so the model knows which blocks remain to run)."""
 
 
 def tokenize_texts(tokenizer: Any, texts: list[str], max_length: int) -> dict[str, torch.Tensor]:
@@ -62,6 +69,11 @@ class Collator:
         for key in ("image", "distractor_image", *TRUNK_KEYS):
             if key in first:
                 batch[key] = torch.stack([s[key] for s in samples])  # (B, 3, S, S) images, (B, F) trunk features
+        if "image_tail_blocks" in first:
+            ks = {s["image_tail_blocks"] for s in samples}
+            if len(ks) != 1:
+                raise ValueError(f"samples with different image_tail_blocks in one batch: {sorted(ks)}")
+            batch["image_tail_blocks"] = ks.pop()
         for prefix in ("", "hardneg_"):
             if f"{prefix}report" in first:
                 texts = [s[f"{prefix}report"] for s in samples]

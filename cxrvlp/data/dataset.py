@@ -69,7 +69,9 @@ class CXRDataset(Dataset):
         max_side: images are decoded at most this large (JPEG draft mode) before the transform.
         features: precomputed frozen-trunk features (:class:`~cxrvlp.train.features.TrunkFeatures`); samples then
             hold ``image_trunk`` / ``text_trunk`` / ``hardneg_text_trunk`` (/ ``distractor_image_trunk``) instead of
-            decoded images and report strings.
+            decoded images and report strings; with ``features.image_tail_blocks = k > 0`` the image entries are
+            the trunk's activations before its last k blocks, ``image_prefix`` (/ ``distractor_image_prefix``),
+            and each sample also holds ``image_tail_blocks`` = k.
 
     Records whose cleaned report is empty, (when ``"hardneg"`` is requested) records without a hard negative, and
     (with ``"distractor"``) records for which no image of the split is an admissible distractor are dropped with a
@@ -187,12 +189,15 @@ class CXRDataset(Dataset):
         distractor = self.distractor_of(index, seed) if self.pool is not None else None
         if self.features is not None:
             f = self.features
-            sample["image_trunk"] = f.image[f.image_index[self.images[index]]]
+            image_key = "image_prefix" if f.image_tail_blocks else "image_trunk"
+            if f.image_tail_blocks:
+                sample["image_tail_blocks"] = f.image_tail_blocks
+            sample[image_key] = f.image[f.image_index[self.images[index]]]
             sample["text_trunk"] = f.text[f.text_index[sample.pop("report")]]
             if "hardneg_report" in sample:
                 sample["hardneg_text_trunk"] = f.text[f.text_index[sample.pop("hardneg_report")]]
             if distractor is not None:
-                sample["distractor_image_trunk"] = f.image[f.image_index[self.distractor_images[distractor]]]
+                sample[f"distractor_{image_key}"] = f.image[f.image_index[self.distractor_images[distractor]]]
             return sample
         sample["image"] = self._pixels(self.images[index], seed)
         if distractor is not None:

@@ -18,8 +18,7 @@ from cxrvlp.eval.align import (
 from cxrvlp.eval.bootstrap import resample_weights, weighted_auroc, weighted_mean
 from cxrvlp.eval.dataset import EvalItem, read_manifest
 from cxrvlp.eval.embedder import Embedder
-from cxrvlp.eval.finetune import FinetuneConfig, embed_for_probe, run_finetune
-from cxrvlp.eval.finetune_data import read_labelled_manifest
+from cxrvlp.eval.finetune import FinetuneConfig, embed_for_probe, read_labelled_manifest, run_finetune
 from cxrvlp.eval.negprompt import precision_at_k, score_negated_prompt_retrieval
 from cxrvlp.eval.results import (
     CONTROL_NAMES,

@@ -8,6 +8,7 @@ pass small fakes instead.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Protocol
 
 NO_FINDING = "No Finding"
@@ -26,6 +27,19 @@ NegateFn = Callable[..., str]  # (report, finding, *, seed) -> r^n
 OmitFn = Callable[[str, str], str]  # (report, finding) -> r^r
 CleanFn = Callable[[str], str]
 PromptsFn = Callable[[str], list[str]]
+
+
+@dataclass(frozen=True)
+class TextEngine:
+    """The text-engine callables of one evaluation: the labeler and cleaner resolved (and, in ``evaluate``, cached);
+    ``None`` for the others means the :mod:`cxrvlp.text` default, resolved by the function that uses it."""
+
+    label: LabelFn
+    clean: CleanFn
+    negate: NegateFn | None = None
+    omit: OmitFn | None = None
+    positive: PromptsFn | None = None
+    negative: PromptsFn | None = None
 
 
 def label_fn_or_default(fn: LabelFn | None) -> LabelFn:

@@ -122,6 +122,11 @@ class EvalResult:
                 for group, ms in t.breakdown.items():
                     cells = [ms[c].format(ci=False) + f" (n={ms[c].n})" if c in ms else "" for c in cols]
                     lines.append(f"| {group} | " + " | ".join(cells) + " |")
+                few = t.info.get("few") or []
+                if few:
+                    counts = t.info.get("counts", {})
+                    listed = ", ".join(f"{c} ({counts[c][0]} positive / {counts[c][1]} negative)" for c in few)
+                    lines += ["", f"Too few images for a CI of their own (read with care): {listed}."]
         if self.timings:
             lines += ["", "| stage | seconds |", "|---|---|"]
             lines += [f"| {k} | {v:.2f} |" for k, v in self.timings.items()]

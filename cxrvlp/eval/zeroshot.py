@@ -136,6 +136,12 @@ def report_label_matrix(labeled: Sequence[Labeled], classes: Sequence[str]) -> n
     return y
 
 
+MIN_CI_COUNT = 5
+"""A finding with fewer positive (or negative) images than this gets no bootstrap CI of its own: resamples that
+miss its few positives are dropped, so the percentile interval would be far too narrow (one positive image gives
+an AUROC that is just that image's rank). Its point estimate stays in the macro mean."""
+
+
 def score_zeroshot(
     scores: np.ndarray,
     y: np.ndarray,
@@ -161,6 +167,9 @@ def score_zeroshot(
     Returns:
         ``TaskResult`` with ``auroc`` and ``accuracy`` (macro over findings that have at least one positive and one
         negative image) and a per-finding breakdown; findings lacking either are listed in ``info["skipped"]``.
+        ``info["counts"]``: positive / negative images per finding; ``info["few"]``: the findings with fewer than
+        :data:`MIN_CI_COUNT` of either, whose per-finding AUROCs carry no CI (nor does the macro when every finding
+        is one of them).
         With controls: ``auroc_<control>``, ``accuracy_<control>``, ``auroc_grounding_gap`` and
         ``accuracy_grounding_gap`` (own - shuffled), and ``image_sensitivity`` = P[positive prompt preferred |
         finding present] - P[positive preferred | absent] (macro; per finding with both probabilities beside it).
@@ -172,32 +181,45 @@ def score_zeroshot(
     pos = y == 1  # (N, C)
     usable = [j for j in range(len(classes)) if pos[:, j].any() and (valid[:, j] & ~pos[:, j]).any()]
     skipped = [c for j, c in enumerate(classes) if j not in usable]
+    counts = {classes[j]: [int(pos[:, j].sum()), int((valid[:, j] & ~pos[:, j]).sum())] for j in usable}
+    few = [c for c, (n_pos, n_neg) in counts.items() if min(n_pos, n_neg) < MIN_CI_COUNT]
+    no_ci = np.empty(0)
+
+    def finding_boot(boot: np.ndarray, k: int) -> np.ndarray:
+        return no_ci if classes[usable[k]] in few else boot
+
+    def macro_boot(boots: list[np.ndarray]) -> np.ndarray:
+        return no_ci if len(few) == len(usable) else nanmean0(boots)
+
     own = _per_finding(scores, valid, pos, usable, weights)
     breakdown: dict[str, dict[str, Metric]] = {}
     for k, j in enumerate(usable):
         nv = int(valid[:, j].sum())
         breakdown[classes[j]] = {
-            "auroc": metric(own["auroc"][0][k], own["auroc"][1][k], nv),
+            "auroc": metric(own["auroc"][0][k], finding_boot(own["auroc"][1][k], k), nv),
             "accuracy": metric(own["accuracy"][0][k], own["accuracy"][1][k], nv),
         }
     metrics: dict[str, Metric] = {}
     if not usable:
         return TaskResult("zeroshot", metrics, breakdown, info={"findings": [], "skipped": skipped})
     for name, (point, boot) in own.items():
-        metrics[name] = metric(float(np.mean(point)), nanmean0(boot), n)
-    info: dict = {"findings": list(breakdown), "skipped": skipped}
+        metrics[name] = metric(float(np.mean(point)), macro_boot(boot) if name == "auroc" else nanmean0(boot), n)
+    info: dict = {"findings": list(breakdown), "skipped": skipped, "counts": counts, "few": few}
     if controls is not None:
         for cname, cscores in controls.items():
             ctrl = _per_finding(np.asarray(cscores, dtype=np.float64), valid, pos, usable, weights)
             for name, (point, boot) in ctrl.items():
-                metrics[f"{name}_{cname}"] = metric(float(np.mean(point)), nanmean0(boot), n)
+                reduce = macro_boot if name == "auroc" else nanmean0
+                metrics[f"{name}_{cname}"] = metric(float(np.mean(point)), reduce(boot), n)
                 if cname == "shuffled":
                     gap = np.asarray(own[name][0]) - np.asarray(point)
                     gap_boot = [a - b for a, b in zip(own[name][1], boot, strict=True)]
-                    metrics[f"{name}_grounding_gap"] = metric(float(np.mean(gap)), nanmean0(gap_boot), n)
+                    metrics[f"{name}_grounding_gap"] = metric(float(np.mean(gap)), reduce(gap_boot), n)
             for k, j in enumerate(usable):
                 nv = int(valid[:, j].sum())
-                breakdown[classes[j]][f"auroc_{cname}"] = metric(ctrl["auroc"][0][k], ctrl["auroc"][1][k], nv)
+                breakdown[classes[j]][f"auroc_{cname}"] = metric(
+                    ctrl["auroc"][0][k], finding_boot(ctrl["auroc"][1][k], k), nv
+                )
         pref = np.where(scores == 0, 0.5, scores > 0)  # positive prompt preferred (a tie counts half)
         present = weighted_means(pref, weights, valid & pos)  # (R, C)
         absent = weighted_means(pref, weights, valid & ~pos)

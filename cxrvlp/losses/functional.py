@@ -39,8 +39,12 @@ def logits(a: Tensor, b: Tensor, logit_scale: Tensor | float) -> Tensor:
 
     Returns:
         ``[R, M]`` logits; row ``r`` softmaxed over its ``M`` columns is ``p_r`` of Eq. 1 / 2.
+
+    The scale multiplies ``a`` (``R x D``) rather than the product (``R x M``), as open_clip's
+    ``logit_scale * image @ text.T`` does: the same logits for ``R * D`` instead of ``R * M`` multiplications,
+    forward and backward.
     """
-    return logit_scale * (a @ b.T)
+    return (logit_scale * a) @ b.T
 
 
 def normalize_clinical(clinical: Tensor) -> Tensor:

@@ -44,8 +44,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.autograd.function import once_differentiable
 from torch.utils.checkpoint import checkpoint
 
 from cxrvlp.config import LossConfig
@@ -75,16 +75,16 @@ class _Stream:
     partner: int = 0  # >0 (= B, the number of originals): mask each report's own hard negative (mask_own_hardneg)
 
 
-def _mask_partners(sim: Tensor, partner: int, row0: int) -> Tensor:
-    """A copy of ``sim`` (rows ``row0:row0 + R`` of an ``[N, M]`` similarity) with ``-inf`` at each row's partner:
-    report ``i < B`` and its hard negative ``B + i`` (both ways), so thresholding gives them a zero target."""
+def _mask_partners_(sim: Tensor, partner: int, row0: int) -> Tensor:
+    """``sim`` (rows ``row0:row0 + R`` of an ``[N, M]`` similarity, a temporary) with ``-inf`` written in place at
+    each row's partner: report ``i < B`` and its hard negative ``B + i`` (both ways), so thresholding gives them a
+    zero target."""
     rows = torch.arange(sim.shape[0], device=sim.device)
     g = rows + row0
     cols = torch.where(g < partner, g + partner, g - partner)
     keep = cols < sim.shape[1]
-    out = sim.clone()
-    out[rows[keep], cols[keep]] = float("-inf")
-    return out
+    sim[rows[keep], cols[keep]] = float("-inf")
+    return sim
 
 
 def _similarity_fp32(a: Tensor, b: Tensor) -> Tensor:
@@ -93,38 +93,127 @@ def _similarity_fp32(a: Tensor, b: Tensor) -> Tensor:
         return LF.similarity(LF.upcast(a), LF.upcast(b))
 
 
-def _combined_targets(sims: list[Tensor], streams: list[_Stream], row0: int = 0) -> tuple[Tensor, Tensor]:
-    """``sum_s w_s * y_s`` and the per-row constant ``sum_s w_s * sum_j y_s log y_s`` of the active streams.
+@dataclass(frozen=True)
+class _Targets:
+    """Weighted soft targets ``sum_s w_s y_s`` of ``r`` rows over ``m`` columns, in one or both layouts."""
+
+    rows: Tensor | None  # [r, m], row i = the targets of row i
+    cols: Tensor | None  # [m, r], the transpose (square blocks of a symmetric S only)
+    neg_entropy: Tensor  # [r], sum_s w_s sum_j y_s log y_s
+
+
+def _soft_targets(
+    sims: list[Tensor], streams: list[_Stream], widths: dict[int, tuple[bool, bool]], row0: int = 0
+) -> dict[int, _Targets]:
+    """Per column count ``m`` in ``widths``: ``sum_s w_s * y_s`` and the per-row ``sum_s w_s * sum_j y_s log y_s``,
+    where ``y_s = soft_labels(sims[s][:r, :m], tau_s, diagonal_offset=row0)`` and ``r = min(R, m)``.
 
     ``sum_s w_s KL(y_s || p) = const - (sum_s w_s y_s) . log p``, so one product with ``log p`` per direction serves
-    every stream.
+    every stream. The widths share one thresholded similarity ``z = (S - tau)_+`` per stream (written over ``sims``,
+    which must be temporaries) and one ``z log z``: with ``Z = sum_j z_j`` over a row's first ``m`` columns,
+    ``y_j = z_j / Z`` and ``sum_j y_j log y_j = (sum_j z_j log z_j) / Z - log Z``. A row with ``Z = 0`` gets the
+    one-hot of its own pair and entropy 0, as in :func:`~cxrvlp.losses.functional.soft_labels`.
+
+    The column layout (the transpose, for a direction that reads a logits matrix by columns) is built without a
+    transposed copy: ``S`` is a Gram matrix (``z[r, c] = z[c, r]``), so ``y.T = z / Z`` with ``Z`` broadcast over
+    the columns. (``S[r, c]`` and ``S[c, r]`` are the same dot product; floating point may round them a last bit
+    apart.)
 
     Args:
-        sims: per stream, ``[R, M]`` similarities of rows ``row0 : row0 + R``.
+        sims: per stream, ``[R, M]`` float32 (or float64) similarities of rows ``row0 : row0 + R``; overwritten.
         streams: the streams (weights, thresholds), same order.
+        widths: column count ``m <= M`` (``N`` and ``B``) -> (row layout wanted, column layout wanted); each with
+            ``row0 + min(R, m) <= m``; the column layout needs ``row0 = 0`` and ``R >= m`` (a square block).
         row0: index of the first row (its own pair is column ``row0``).
 
     Returns:
-        ``[R, M]`` weighted targets (rows sum to ``sum_s w_s``) and ``[R]`` weighted negative entropies.
+        ``{m: _Targets}``, contiguous; rows of the targets sum to ``sum_s w_s``.
     """
-    combined, neg_entropy = None, None
+    ordered = sorted(widths)
+    out: dict[int, _Targets] = {}
     for sim, s in zip(sims, streams, strict=True):
         if s.partner:
-            sim = _mask_partners(sim, s.partner, row0)
-        y = LF.soft_labels(sim, s.tau, diagonal_offset=row0)  # (R, M), renormalised after the mask
-        e = torch.xlogy(y, y).sum(dim=1)  # (R,)
-        if s.weight != 1.0:
-            e, y = e.mul_(s.weight), y.mul_(s.weight)
-        combined = y if combined is None else combined.add_(y)
-        neg_entropy = e if neg_entropy is None else neg_entropy.add_(e)
-    return combined, neg_entropy
+            _mask_partners_(sim, s.partner, row0)
+        z = sim.sub_(s.tau).clamp_min_(0.0)  # (R, M), Eq. 4 numerator (1 / (1 - tau) cancels below)
+        zlogz = torch.xlogy(z, z)  # (R, M), 0 log 0 = 0
+        total, ent, start = None, None, 0  # running row sums of z and z log z over columns :m
+        for k, m in enumerate(ordered):
+            part, part_ent = z[:, start:m].sum(dim=1), zlogz[:, start:m].sum(dim=1)  # (R,)
+            total = part if total is None else total + part
+            ent = part_ent if ent is None else ent + part_ent
+            start = m
+            r = min(z.shape[0], m)
+            want_rows, want_cols = widths[m]
+            norm = total[:r].clone()  # (r,)
+            empty = (norm == 0).to(z.dtype)  # (r,) 1 for rows with nothing above tau
+            norm.add_(empty)
+            e = ent[:r].div(norm).sub_(norm.log())  # (r,) sum_j y log y
+            last = k == len(ordered) - 1 and r == z.shape[0] and m == z.shape[1]
+            y = yt = None
+            if want_rows:
+                y = z.div_(norm.unsqueeze(1)) if last and not want_cols else z[:r, :m] / norm.unsqueeze(1)
+                y.diagonal(offset=row0).add_(empty)  # fallback: one-hot of the own pair
+            if want_cols:
+                if row0 != 0 or r != m:
+                    raise ValueError(f"column layout needs a square block at row 0, got {r} x {m} at {row0}")
+                yt = z.div_(norm) if last else z[:m, :m] / norm  # (m, r): column c / Z[c] by symmetry
+                yt.diagonal().add_(empty)
+            if s.weight != 1.0:
+                e = e.mul_(s.weight)
+                y, yt = (None if t is None else t.mul_(s.weight) for t in (y, yt))
+            if m in out:
+                prev = out[m]
+                for acc, t in ((prev.rows, y), (prev.cols, yt), (prev.neg_entropy, e)):
+                    if acc is not None:
+                        acc.add_(t)
+            else:
+                out[m] = _Targets(y, yt, e)
+    return out
+
+
+class _PairTargetLogProb(torch.autograd.Function):
+    """``(sum(y_rows * log_softmax(lg, 1)), sum(y_cols * log_softmax(lg[:m, :r], 0)))`` for the two directions of a
+    modality pair that share one logits matrix ``lg`` ``[R, M]`` (the second reads it by columns, its targets in
+    the column layout ``[m, r]``).
+
+    The values are those of :func:`torch.log_softmax` and a dot product. The backward writes both directions'
+    gradient, ``g * (y - softmax * sum(y))`` per direction, into one ``[R, M]`` buffer from the saved log-
+    probabilities, instead of autograd's per-direction temporaries, a zero-padded copy for the column block and
+    their sum.
+    """
+
+    @staticmethod
+    def forward(ctx, lg: Tensor, y_rows: Tensor, y_cols: Tensor) -> tuple[Tensor, Tensor]:
+        with torch.autocast(device_type=lg.device.type, enabled=False):
+            m, r = y_cols.shape
+            logp_rows = torch.log_softmax(lg, dim=1)  # (R, M)
+            logp_cols = torch.log_softmax(lg[:m, :r], dim=0)  # (m, r)
+            ctx.save_for_backward(logp_rows, logp_cols, y_rows, y_cols)
+            return (
+                torch.dot(y_rows.reshape(-1), logp_rows.reshape(-1)),
+                torch.dot(y_cols.reshape(-1), logp_cols.reshape(-1)),
+            )
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, g_rows: Tensor, g_cols: Tensor) -> tuple[Tensor, None, None]:
+        logp_rows, logp_cols, y_rows, y_cols = ctx.saved_tensors
+        with torch.autocast(device_type=logp_rows.device.type, enabled=False):
+            m, r = y_cols.shape
+            # d/dlg sum(y * log_softmax(lg)) = y - softmax(lg) * sum(y) over the softmax dim
+            grad = logp_rows.exp().mul_(y_rows.sum(dim=1, keepdim=True).mul_(-g_rows)).addcmul_(y_rows, g_rows)
+            cols = logp_cols.exp().mul_(y_cols.sum(dim=0, keepdim=True).mul_(-g_cols)).addcmul_(y_cols, g_cols)
+            grad[:m, :r].add_(cols)
+        return grad, None, None
 
 
 def _direction_sum(logp: Tensor, targets: tuple[Tensor, Tensor] | None, row0: int) -> Tensor:
-    """Sum over rows of ``sum_s w_s KL(y_s || p)``; with ``targets=None`` the one-hot NLL (own pair ``row0 + r``)."""
+    """Sum over rows of ``sum_s w_s KL(y_s || p)``; with ``targets=None`` the one-hot NLL (own pair ``row0 + r``).
+
+    ``logp`` and ``targets[0]`` have the same layout (either ``[R, M]``, or both transposed); ``targets[1]`` is
+    ``[R]``."""
     if targets is None:
-        labels = torch.arange(row0, row0 + logp.shape[0], device=logp.device)
-        return F.nll_loss(logp, labels, reduction="sum")
+        return -logp.diagonal(offset=row0).sum()
     combined, neg_entropy = targets
     # one fused dot product instead of an [R, M] temporary and a sum (same value; d/d logp = combined)
     return neg_entropy.sum() - torch.dot(combined.to(logp.dtype).reshape(-1), logp.reshape(-1))
@@ -135,9 +224,14 @@ def _chunk_sum(
 ) -> Tensor:
     """:func:`_direction_sum` for rows ``row0 : row0 + r`` (``rows`` is ``[r, D]``, ``cols`` ``[M, D]``)."""
     logp = torch.log_softmax(LF.upcast(LF.logits(rows, cols, logit_scale)), dim=-1)  # (r, M)
-    end = row0 + rows.shape[0]
-    sims = [_similarity_fp32(s.features[row0:end], s.features[:num_cols]) for s in streams]
-    return _direction_sum(logp, _combined_targets(sims, streams, row0) if streams else None, row0)
+    targets = None
+    if streams:
+        end = row0 + rows.shape[0]
+        with torch.no_grad():
+            sims = [_similarity_fp32(s.features[row0:end], s.features[:num_cols]) for s in streams]
+            t = _soft_targets(sims, streams, {num_cols: (True, False)}, row0)[num_cols]
+            targets = (t.rows, t.neg_entropy)
+    return _direction_sum(logp, targets, row0)
 
 
 class DynamicSoftLabelLoss(nn.Module):
@@ -315,26 +409,55 @@ class DynamicSoftLabelLoss(nn.Module):
     def _dense(
         self, feats: dict[str, Tensor], streams: list[_Stream], directions: list[_Direction], scale: Tensor
     ) -> dict[str, Tensor]:
-        """All matrices at once; shares ``S``, ``y`` and the logits between the two directions of each pair."""
+        """All matrices at once; shares ``S``, ``y`` and the logits between the two directions of each pair.
+
+        The second direction of a pair (``t2i``, ``g2i``, ``g2t``) reads the first one's logits by columns: its
+        log-softmax runs over dim 0 of the shared matrix and its targets come in that (column) layout, so nothing
+        is transposed, with or without gradient.
+        """
         rows_needed = max(d.num_rows for d in directions)
-        sims = [_similarity_fp32(s.features[:rows_needed], s.features) for s in streams]  # (rows_needed, N) each
-        targets: dict[int, tuple[Tensor, Tensor] | None] = {}
-        for m in {d.num_cols for d in directions}:  # N (image->reports, T<->G) and B (reports->image)
-            r = min(rows_needed, m)
-            targets[m] = _combined_targets([sim[:r, :m] for sim in sims], streams) if streams else None
+        reverse: dict[str, bool] = {}  # direction -> reads the logits of its pair's first direction by columns
+        firsts: set[tuple[str, str]] = set()
+        for d in directions:
+            reverse[d.name] = (d.cols, d.rows) in firsts
+            firsts.add((d.rows, d.cols))
+        targets: dict[int, _Targets] = {}
+        if streams:
+            layouts: dict[int, tuple[bool, bool]] = {}
+            for d in directions:
+                rows_wanted, cols_wanted = layouts.get(d.num_cols, (False, False))
+                layouts[d.num_cols] = (rows_wanted or not reverse[d.name], cols_wanted or reverse[d.name])
+            with torch.no_grad():
+                sims = [_similarity_fp32(s.features[:rows_needed], s.features) for s in streams]  # (rows_needed, N)
+                targets = _soft_targets(sims, streams, layouts)
 
         pair_logits: dict[tuple[str, str], Tensor] = {}
+        sums: dict[str, Tensor] = {}  # direction -> sum over its rows of y . log p
+        for d in directions:
+            if reverse[d.name]:
+                continue
+            lg = LF.upcast(LF.logits(feats[d.rows], feats[d.cols], scale))  # (R, M), float32 even under autocast
+            pair_logits[d.rows, d.cols] = lg
+            back = next((e for e in directions if reverse[e.name] and (e.cols, e.rows) == (d.rows, d.cols)), None)
+            if not streams:
+                continue
+            y_rows = targets[d.num_cols].rows[: d.num_rows].to(lg.dtype)  # (R, M): lg is the whole matrix
+            if back is None:
+                sums[d.name] = torch.dot(y_rows.reshape(-1), torch.log_softmax(lg, dim=1).reshape(-1))
+            else:
+                y_cols = targets[back.num_cols].cols[:, : back.num_rows].to(lg.dtype)
+                sums[d.name], sums[back.name] = _PairTargetLogProb.apply(lg, y_rows, y_cols)
+
         terms: dict[str, Tensor] = {}
         for d in directions:
-            if (d.cols, d.rows) in pair_logits:
-                lg = pair_logits[d.cols, d.rows][: d.num_cols, : d.num_rows].T  # (R, M) view of the reverse pair
+            if streams:
+                total = targets[d.num_cols].neg_entropy[: d.num_rows].sum() - sums[d.name]
+            elif reverse[d.name]:  # one-hot: the own pair is on the diagonal in either layout
+                lg = pair_logits[d.cols, d.rows][: d.num_cols, : d.num_rows]
+                total = -torch.log_softmax(lg, dim=0).diagonal().sum()
             else:
-                pair_logits[d.rows, d.cols] = LF.logits(feats[d.rows], feats[d.cols], scale)
-                lg = pair_logits[d.rows, d.cols][: d.num_rows, : d.num_cols]
-            logp = torch.log_softmax(LF.upcast(lg), dim=-1)  # (R, M), float32 even under autocast
-            t = targets[d.num_cols]
-            t = None if t is None else (t[0][: d.num_rows], t[1][: d.num_rows])
-            terms[f"{d.name}_loss"] = 0.5 * _direction_sum(logp, t, 0) / d.num_rows
+                total = -torch.log_softmax(pair_logits[d.rows, d.cols], dim=1).diagonal().sum()
+            terms[f"{d.name}_loss"] = 0.5 * total / d.num_rows
         return terms
 
     def _chunked(

@@ -1,15 +1,13 @@
 """Models: image / text / graph towers, the CLIP wrapper, presets, weight loading, and adapters for other
 people's CLIP-style models selected by a model spec (:func:`load_model`).
 
-The graph tower (``GraphEncoder`` and its helpers) is imported on first use: ``torch_geometric`` takes seconds to
-import (it pulls in ``torch._dynamo``) and a model without a graph encoder never needs it, so the app's first page
-does not wait for it.
+The graph tower (``GraphEncoder`` and its helpers) is not imported here: import it from :mod:`cxrvlp.models.graph`.
+``torch_geometric`` takes seconds to import (it pulls in ``torch._dynamo``) and a model without a graph encoder never
+needs it, so the app's first page does not wait for it.
 """
 
-from typing import Any
-
+from cxrvlp.models.adapters import ANALYSES, ClipModel, ExternalClip, TextTower
 from cxrvlp.models.clip import CheckpointError, CXRClip
-from cxrvlp.models.external import ANALYSES, ExternalClip
 from cxrvlp.models.factory import create_model, list_presets, preset_config
 from cxrvlp.models.image import ImageEncoder
 from cxrvlp.models.loading import SPEC_KINDS, load_checkpoint, load_model, parse_spec
@@ -21,28 +19,16 @@ __all__ = [
     "SPEC_KINDS",
     "CXRClip",
     "CheckpointError",
+    "ClipModel",
     "ExternalClip",
-    "GraphEncoder",
     "ImageEncoder",
     "TextEncoder",
+    "TextTower",
     "WeightsError",
-    "collate_graphs",
     "create_model",
-    "graph_to_data",
-    "graphs_to_data",
     "list_presets",
     "load_checkpoint",
     "load_model",
     "parse_spec",
     "preset_config",
 ]
-
-_GRAPH = {"GraphEncoder", "collate_graphs", "graph_to_data", "graphs_to_data"}
-
-
-def __getattr__(name: str) -> Any:
-    if name in _GRAPH:
-        from cxrvlp.models import graph
-
-        return getattr(graph, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

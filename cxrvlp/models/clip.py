@@ -89,6 +89,11 @@ class CXRClip(nn.Module):
         """Pooled image-trunk features [B, F] (``image.trunk(images)``, precomputed) -> L2-normalised [B, D]."""
         return F.normalize(self.image.proj(features), dim=-1)
 
+    def encode_image_prefix(self, prefix: torch.Tensor, tail_blocks: int) -> torch.Tensor:
+        """Image-trunk activations at the input of its last ``tail_blocks`` blocks [B, C, H, W] (precomputed, see
+        :func:`cxrvlp.models.image.split_trunk`) -> the trunk's tail -> projection -> L2-normalised [B, D]."""
+        return self.encode_image_trunk(self.image.trunk_tail(prefix, tail_blocks))
+
     def encode_text_trunk(self, features: torch.Tensor) -> torch.Tensor:
         """Pooled text-trunk features [B, H] (``text.pool(backbone(...))``, precomputed) -> L2-normalised [B, D]."""
         return F.normalize(self.text.proj(features), dim=-1)
@@ -235,9 +240,14 @@ def encode_batch(model: Any, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
     ``scale`` (and optionally ``graph`` + ``encode_graph``): CXRClip and the external adapters share it.
 
     A batch of precomputed frozen-trunk features (``image_trunk``, ``text_trunk``, ... from ``train.cache_features``)
-    runs only the projections (``encode_image_trunk`` / ``encode_text_trunk``, CXRClip only)."""
+    runs only the projections (``encode_image_trunk`` / ``encode_text_trunk``, CXRClip only); a batch of cached
+    image-trunk prefixes (``image_prefix [B, C, H, W]`` and ``image_tail_blocks`` k, from ``train.cache_features``
+    with ``train.unfreeze_image_blocks=k``) runs the trunk's last k blocks and what follows, then the projection
+    (``encode_image_prefix``)."""
     out: dict[str, torch.Tensor] = {}
-    if "image_trunk" in batch:
+    if "image_prefix" in batch:
+        out["image_features"] = model.encode_image_prefix(batch["image_prefix"], batch["image_tail_blocks"])
+    elif "image_trunk" in batch:
         out["image_features"] = model.encode_image_trunk(batch["image_trunk"])
     else:
         out["image_features"] = model.encode_image(batch["image"])
@@ -262,6 +272,10 @@ def encode_batch(model: Any, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
         out["distractor_image_features"] = model.encode_image(batch["distractor_image"])
     if batch.get("distractor_image_trunk") is not None:
         out["distractor_image_features"] = model.encode_image_trunk(batch["distractor_image_trunk"])
+    if batch.get("distractor_image_prefix") is not None:
+        out["distractor_image_features"] = model.encode_image_prefix(
+            batch["distractor_image_prefix"], batch["image_tail_blocks"]
+        )
     if batch.get("labels") is not None:
         out["clinical"] = batch["labels"]
     if batch.get("hardneg_labels") is not None:

@@ -24,6 +24,38 @@ def make_projection(in_dim: int, out_dim: int, kind: str) -> nn.Module:
     raise UserError(f"unknown projection {kind!r}; valid: linear, mlp")
 
 
+def split_trunk(trunk: nn.Module, k: int) -> tuple[list[nn.Module], list[nn.Module]]:
+    """A timm trunk's children split before its last ``k`` blocks: ``(prefix, tail)``.
+
+    The block container is the trunk's ``blocks`` (EfficientNet stages, ViT blocks) or ``layers`` (Swin stages).
+    ``prefix`` = the children before the container + all blocks but the last ``k``; ``tail`` = the last ``k`` blocks
+    + every child after the container (final conv / norm, pooling, classifier). Running ``prefix`` then ``tail`` in
+    order equals ``trunk(x)`` only for trunks whose forward is their children in order (EfficientNet, not ViT):
+    callers that rely on it check it (:func:`cxrvlp.train.features.trunk_features`).
+
+    Raises:
+        ValueError: the trunk has neither container, or fewer than ``k`` blocks (``k >= 1``).
+    """
+    children = list(trunk.named_children())
+    names = [n for n, _ in children]
+    container = next((n for n in ("blocks", "layers") if n in names), None)
+    if container is None:
+        raise ValueError(f"{type(trunk).__name__} has no blocks / layers to split")
+    blocks = list(getattr(trunk, container).children())
+    if not 0 < k <= len(blocks):
+        raise ValueError(f"the image trunk has {len(blocks)} blocks (asked for the last {k})")
+    at = names.index(container)
+    prefix = [m for _, m in children[:at]] + blocks[:-k]
+    return prefix, blocks[-k:] + [m for _, m in children[at + 1 :]]
+
+
+def run_modules(modules: list[nn.Module], x: torch.Tensor) -> torch.Tensor:
+    """``x`` through ``modules`` in order (a :func:`split_trunk` prefix or tail)."""
+    for module in modules:
+        x = module(x)
+    return x
+
+
 class ImageEncoder(nn.Module):
     """timm trunk -> pooled features [B, F] -> projection [B, D] (not normalised; CXRClip normalises).
 
@@ -78,3 +110,7 @@ class ImageEncoder(nn.Module):
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """images [B, 3, H, W] (normalised) -> [B, D]."""
         return self.proj(self.trunk(images))
+
+    def trunk_tail(self, prefix: torch.Tensor, k: int) -> torch.Tensor:
+        """Activations at the input of the trunk's last ``k`` blocks (:func:`split_trunk`) -> pooled features [B, F]."""
+        return run_modules(split_trunk(self.trunk, k)[1], prefix)

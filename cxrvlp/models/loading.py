@@ -8,9 +8,9 @@ spec                   what it loads
                        (``lite``) means the same
 ``cxrvlp:DIR``         a cxrvlp checkpoint directory (a bare directory too): a CXRClip, a delta checkpoint, or
                        a fine-tuned adapter (it records its base)
-``hf:ID_OR_DIR``       a Hugging Face CLIP / SigLIP / ``AutoModel`` (:mod:`cxrvlp.models.external_hf`)
-``open_clip:NAME``     an open_clip model (:mod:`cxrvlp.models.external_openclip`; ``pip install 'cxrvlp[open_clip]'``)
-``openai_clip:FILE``   an OpenAI-CLIP-format state dict, e.g. CheXzero (:mod:`cxrvlp.models.external_openai`)
+``hf:ID_OR_DIR``       a Hugging Face CLIP / SigLIP / ``AutoModel`` (:mod:`cxrvlp.models.adapters.hf`)
+``open_clip:NAME``     an open_clip model (:mod:`cxrvlp.models.adapters.openclip`; ``pip install 'cxrvlp[open_clip]'``)
+``openai_clip:FILE``   an OpenAI-CLIP-format state dict, e.g. CheXzero (:mod:`cxrvlp.models.adapters.openai`)
 =====================  ================================================================================
 
 This module sits above ``clip``, ``delta``, ``factory`` and the adapters, so none of them imports another in a
@@ -20,13 +20,14 @@ circle (``tests/test_architecture.py`` checks).
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from cxrvlp.config import ConfigError, ModelConfig, from_dict
+from cxrvlp.models.adapters.base import BASE_DIR, ClipModel, ExternalClip
 from cxrvlp.models.clip import CONFIG_NAME, WEIGHTS_NAME, CheckpointError, CXRClip
 from cxrvlp.models.delta import is_delta_checkpoint, load_delta
-from cxrvlp.models.external import BASE_DIR, ExternalClip
 from cxrvlp.models.factory import create_model, list_presets
 from cxrvlp.registry import Registry
 from cxrvlp.types import UserError
@@ -34,7 +35,7 @@ from cxrvlp.types import UserError
 DEMO_DIR = Path(__file__).resolve().parents[1] / "assets" / "demo"
 """The bundled trained model that the spec ``demo`` names."""
 
-SPEC_LOADERS: Registry[Any] = Registry("model spec kind")
+SPEC_LOADERS: Registry[Callable[[str, bool], ClipModel]] = Registry("model spec kind")
 """``kind`` -> ``loader(rest, trust_checkpoint) -> model``: one entry per spec kind ``kind:rest``."""
 
 
@@ -50,21 +51,21 @@ def _load_cxrvlp(rest: str, trust_checkpoint: bool) -> CXRClip | ExternalClip:
 
 @SPEC_LOADERS.register("hf")
 def _load_hf(rest: str, trust_checkpoint: bool) -> ExternalClip:
-    from cxrvlp.models.external_hf import load_hf
+    from cxrvlp.models.adapters.hf import load_hf
 
     return load_hf(rest).eval()
 
 
 @SPEC_LOADERS.register("open_clip")
 def _load_open_clip(rest: str, trust_checkpoint: bool) -> ExternalClip:
-    from cxrvlp.models.external_openclip import load_open_clip
+    from cxrvlp.models.adapters.openclip import load_open_clip
 
     return load_open_clip(rest).eval()
 
 
 @SPEC_LOADERS.register("openai_clip")
 def _load_openai_clip(rest: str, trust_checkpoint: bool) -> ExternalClip:
-    from cxrvlp.models.external_openai import load_openai_clip
+    from cxrvlp.models.adapters.openai import load_openai_clip
 
     return load_openai_clip(rest, trust_checkpoint=trust_checkpoint).eval()
 
@@ -97,14 +98,14 @@ def parse_spec(spec: str) -> tuple[str, str]:
     )
 
 
-def load_model(spec: str, *, trust_checkpoint: bool = False) -> CXRClip | ExternalClip:
+def load_model(spec: str, *, trust_checkpoint: bool = False) -> ClipModel:
     """Load the model a spec names (see the module docstring), in eval mode.
 
     Args:
         spec: ``demo``, ``preset:NAME`` (or a bare preset name), ``cxrvlp:DIR`` (or a bare directory),
             ``hf:ID_OR_DIR``, ``open_clip:NAME`` or ``openai_clip:FILE``.
         trust_checkpoint: allow ``openai_clip:`` pickles (``.pt`` / ``.pth`` / ``.bin``); see
-            :func:`cxrvlp.models.external_openai.read_state_dict`.
+            :func:`cxrvlp.models.adapters.openai.read_state_dict`.
 
     Raises:
         UserError: unknown spec kind. WeightsError: a hub id not cached while offline (names the id and how to
@@ -143,11 +144,11 @@ def load_checkpoint(directory: str | Path) -> CXRClip | ExternalClip:
     if not (directory / WEIGHTS_NAME).is_file():
         raise CheckpointError(f"{directory} has no {WEIGHTS_NAME}")
     if kind == "hf":
-        from cxrvlp.models.external_hf import rebuild_hf
+        from cxrvlp.models.adapters.hf import rebuild_hf
 
         model: ExternalClip = rebuild_hf(directory / BASE_DIR, adapter)
     elif kind == "open_clip":
-        from cxrvlp.models.external_openclip import rebuild_open_clip
+        from cxrvlp.models.adapters.openclip import rebuild_open_clip
 
         model = rebuild_open_clip(adapter)
     else:

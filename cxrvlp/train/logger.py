@@ -59,7 +59,26 @@ class RunLogger:
             self._tb.close()
 
 
-def read_log(run_dir: str | Path) -> list[dict[str, Any]]:
-    """The entries of ``RUN_DIR/log.jsonl`` in order."""
+def read_log(run_dir: str | Path, *, partial: bool = False) -> list[dict[str, Any]]:
+    """The entries of ``RUN_DIR/log.jsonl`` in order.
+
+    Args:
+        partial: the log of a run that may still be writing it: lines that are not a whole JSON object (the line
+            being written, a corrupt one) are skipped instead of raising.
+
+    Raises:
+        OSError: no readable log. json.JSONDecodeError: a malformed line (without ``partial``).
+    """
     path = Path(run_dir) / LOG_NAME
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    lines = [line for line in path.read_text(encoding="utf-8", errors="replace").splitlines() if line.strip()]
+    if not partial:
+        return [json.loads(line) for line in lines]
+    entries = []
+    for line in lines:
+        try:
+            entry = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(entry, dict):
+            entries.append(entry)
+    return entries

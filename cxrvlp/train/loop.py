@@ -126,7 +126,8 @@ def _loaders(cfg: ExperimentConfig, model: Any, info: DistInfo, on_prepare: Call
 
 
 def _trunk_features(cfg, model, split, table, info, max_side, on_prepare):
-    """``train.cache_features``: the frozen trunks' features of the train and val records (rank 0 computes)."""
+    """``train.cache_features``: the frozen trunks' features of the train and val records (rank 0 computes); with
+    ``train.unfreeze_image_blocks=k`` the image trunk's activations before its last k blocks."""
     from cxrvlp.data.sources import cache_dir_for
     from cxrvlp.train.features import trunk_features
 
@@ -135,7 +136,10 @@ def _trunk_features(cfg, model, split, table, info, max_side, on_prepare):
     if cfg.data.augment:
         raise ValueError("train.cache_features computes image features once, unaugmented: set data.augment=false")
     records = [r for rs in split.values() for r in rs]
-    kwargs = {"cache_dir": cache_dir_for(cfg.data), "device": info.device, "max_side": max_side}
+    kwargs = {
+        "cache_dir": cache_dir_for(cfg.data), "device": info.device, "max_side": max_side,
+        "image_tail_blocks": cfg.train.unfreeze_image_blocks,
+    }  # fmt: skip
     if info.is_main:
         feats = trunk_features(model, records, table, on_progress=on_prepare, **kwargs)
     barrier(info)

@@ -8,12 +8,13 @@ from pathlib import Path
 from torch import nn
 
 from cxrvlp.config import ExperimentConfig, TrainConfig
-from cxrvlp.models import SPEC_KINDS, CXRClip, ExternalClip, create_model, list_presets, load_checkpoint, load_model
+from cxrvlp.models import SPEC_KINDS, ClipModel, create_model, list_presets, load_checkpoint, load_model
+from cxrvlp.models.image import split_trunk
 
 log = logging.getLogger(__name__)
 
 
-def build_model(cfg: ExperimentConfig, *, checkpoint: str | Path | None = None) -> CXRClip | ExternalClip:
+def build_model(cfg: ExperimentConfig, *, checkpoint: str | Path | None = None) -> ClipModel:
     """The model to train, in train mode, with :func:`apply_freezing` applied.
 
     Order: ``checkpoint`` (a resume: the run's own ``last``), else ``cfg.train.init_from`` for CON1 / CON2
@@ -43,23 +44,18 @@ def build_model(cfg: ExperimentConfig, *, checkpoint: str | Path | None = None) 
 
 
 def image_tail(trunk: nn.Module, k: int) -> list[nn.Module]:
-    """The last ``k`` blocks of a timm trunk and every child module after the block container (final conv / norm).
+    """The last ``k`` blocks of a timm trunk and every child module after the block container (final conv / norm):
+    the tail of :func:`cxrvlp.models.image.split_trunk`.
 
     The block container is the trunk's ``blocks`` (EfficientNet stages, ViT blocks) or ``layers`` (Swin stages).
 
     Raises:
         ValueError: the trunk has neither, or fewer than ``k`` blocks.
     """
-    children = list(trunk.named_children())
-    names = [n for n, _ in children]
-    container = next((n for n in ("blocks", "layers") if n in names), None)
-    if container is None:
-        raise ValueError(f"train.unfreeze_image_blocks: {type(trunk).__name__} has no blocks / layers to unfreeze")
-    blocks = list(getattr(trunk, container).children())
-    if not 0 < k <= len(blocks):
-        raise ValueError(f"train.unfreeze_image_blocks={k}: the image trunk has {len(blocks)} blocks")
-    after = [m for _, m in children[names.index(container) + 1 :]]
-    return blocks[-k:] + after
+    try:
+        return split_trunk(trunk, k)[1]
+    except ValueError as e:
+        raise ValueError(f"train.unfreeze_image_blocks={k}: {e}") from None
 
 
 def text_tail(backbone: nn.Module, k: int) -> list[nn.Module]:
@@ -76,7 +72,7 @@ def text_tail(backbone: nn.Module, k: int) -> list[nn.Module]:
     return list(layers)[-k:]
 
 
-def _tails(model: CXRClip | ExternalClip, cfg: TrainConfig) -> list[nn.Module]:
+def _tails(model: ClipModel, cfg: TrainConfig) -> list[nn.Module]:
     tails: list[nn.Module] = []
     if cfg.unfreeze_image_blocks:
         tails += image_tail(model.image.trunk, cfg.unfreeze_image_blocks)
@@ -90,7 +86,8 @@ def check_freezing(cfg: TrainConfig) -> None:
 
     Raises:
         ValueError: an ``unfreeze_*`` without its ``freeze_*``, a negative count, or ``cache_features`` without
-            both trunks fully frozen.
+            both trunks frozen or with ``unfreeze_text_layers`` (``unfreeze_image_blocks`` is allowed: the frozen
+            prefix of the image trunk is cached, :mod:`cxrvlp.train.features`).
     """
     for key, tower, flag, k in (
         ("unfreeze_image_blocks", "image", cfg.freeze_image, cfg.unfreeze_image_blocks),
@@ -102,11 +99,14 @@ def check_freezing(cfg: TrainConfig) -> None:
             raise ValueError(f"train.{key}={k} unfreezes the end of a frozen trunk: set train.freeze_{tower}=true")
     if cfg.cache_features and not (cfg.freeze_image and cfg.freeze_text):
         raise ValueError("train.cache_features needs both trunks frozen (train.freeze_image=true freeze_text=true)")
-    if cfg.cache_features and (cfg.unfreeze_image_blocks or cfg.unfreeze_text_layers):
-        raise ValueError("train.cache_features caches whole-trunk outputs: it cannot be combined with train.unfreeze_*")
+    if cfg.cache_features and cfg.unfreeze_text_layers:
+        raise ValueError(
+            "train.cache_features caches the text trunk's pooled output: it cannot be combined with "
+            "train.unfreeze_text_layers (train.unfreeze_image_blocks can: the frozen image prefix is cached)"
+        )
 
 
-def apply_freezing(model: CXRClip | ExternalClip, cfg: TrainConfig) -> None:
+def apply_freezing(model: ClipModel, cfg: TrainConfig) -> None:
     """``freeze_image`` / ``freeze_text``: stop gradients into the trunks (projections and temperature still train);
     ``unfreeze_image_blocks`` / ``unfreeze_text_layers`` then let the last ``k`` blocks / layers train again
     (:func:`image_tail`, :func:`text_tail`).
@@ -122,7 +122,7 @@ def apply_freezing(model: CXRClip | ExternalClip, cfg: TrainConfig) -> None:
         module.requires_grad_(True)
 
 
-def set_train_mode(model: CXRClip | ExternalClip, cfg: TrainConfig) -> None:
+def set_train_mode(model: ClipModel, cfg: TrainConfig) -> None:
     """``model.train()``, keeping frozen trunks in eval mode (their BatchNorm statistics and dropout stay fixed);
     unfrozen tails train normally."""
     model.train()

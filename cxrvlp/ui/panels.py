@@ -26,7 +26,7 @@ def reference_panel(
     """The probe's reference panel: one verdict per version, the strip plot, this image's rank per version.
 
     Args:
-        table: :func:`cxrvlp.ui.probe.score_versions` output (the original first).
+        table: :func:`cxrvlp.analysis.probe.score_versions` output (the original first).
         image_embedding: ``[D]`` this image.
         ref_embeddings: ``[N, D]`` the reference X-rays (:func:`cxrvlp.ui.loaders.reference_embeddings`).
     """

@@ -12,11 +12,11 @@ from pathlib import Path
 import streamlit as st
 from PIL import Image
 
+from cxrvlp.analysis.probe import labels_of
 from cxrvlp.data.images import ImageReadError, read_image
 from cxrvlp.inference import Predictor
 from cxrvlp.ui import session
 from cxrvlp.ui.frame import NOTICE, frame
-from cxrvlp.ui.probe import labels_of
 from cxrvlp.ui.state import model_picker
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".dcm", ".dicom")

@@ -30,7 +30,7 @@ from PIL import Image
 from torch import nn
 
 from cxrvlp.data.collate import tokenize_texts
-from cxrvlp.models.external import BASE_DIR, ExternalClip
+from cxrvlp.models.adapters.base import BASE_DIR, ExternalClip
 from cxrvlp.models.text import quiet_transformers
 from cxrvlp.models.weights import WeightsError, resolve_hf
 from cxrvlp.types import UnsupportedError

@@ -2,7 +2,7 @@
 
 NAME is ``hf-hub:ORG/REPO`` (config and weights from the Hugging Face hub cache, e.g. BiomedCLIP), ``ARCH`` (an
 open_clip architecture, random init) or ``ARCH@FILE`` (that architecture with a local checkpoint; safetensors, or a
-pickle read with ``torch.load(weights_only=True)`` only when trusted, see :mod:`cxrvlp.models.external_openai`).
+pickle read with ``torch.load(weights_only=True)`` only when trusted, see :mod:`cxrvlp.models.adapters.openai`).
 
 What works: similarity, embeddings, evaluation, CON1 / CON2 fine-tuning. Token attribution needs a Hugging Face
 tokenizer (models whose open_clip tokenizer wraps one, e.g. BiomedCLIP); open_clip's own BPE tokenizer has no
@@ -25,8 +25,8 @@ from PIL import Image
 from torch import nn
 
 from cxrvlp.data.collate import tokenize_texts
-from cxrvlp.models.external import ExternalClip
-from cxrvlp.models.external_hf import replaced_output
+from cxrvlp.models.adapters.base import ExternalClip
+from cxrvlp.models.adapters.hf import replaced_output
 from cxrvlp.models.weights import WeightsError, hub_offline, hub_reachable, is_cached
 from cxrvlp.types import UnsupportedError
 
@@ -172,7 +172,7 @@ def load_open_clip(name: str, *, trust_checkpoint: bool = False) -> OpenClip:
     else:
         model, _, preprocess = open_clip.create_model_and_transforms(arch, pretrained=None)
     if file:
-        from cxrvlp.models.external_openai import read_state_dict
+        from cxrvlp.models.adapters.openai import read_state_dict
 
         state = read_state_dict(file, trust_checkpoint=trust_checkpoint)
         try:

@@ -1,35 +1,5 @@
-"""Fine-tuned classification (Ko & Park Table 2, FT10 / FT100) and linear probing of the image encoder.
-
-From any model with ``predictor.model.encode_image`` and ``predictor.image_tensor`` (our checkpoints through
-``cxrvlp.inference.Predictor``, external adapters), train a multi-label classification head on a labelled image set:
-
-- ``linear`` (linear probe): the encoder is frozen; every image is embedded **once** and a logistic-regression head
-  is trained on the cached features. The features are our image trunk's pooled features *before* the CLIP
-  projection (the standard probe input); any other model (an external adapter) gives its ``encode_image``
-  embedding.
-- ``full`` (fine-tuning): a copy of the same backbone trains together with a new linear head, with the training
-  augmentation of :func:`cxrvlp.data.transforms.image_transform` (``train=True``).
-
-Protocol (documented choices):
-
-- **Label fraction** (FT10 = 0.1, FT100 = 1.0): a seeded sample of the *patients* of the ``train`` split (all
-  their images together). ``val`` is kept whole: it only picks the epoch. Final numbers are on ``test`` only.
-- **Classes**: given, or every finding with at least one positive in the whole ``train`` split (so all fractions and
-  seeds share one class list); ``No Finding`` is not a class, its rows are all-zero targets. A class with no positive
-  in a small sampled subset still gets a head (trained on negatives only) and is listed per seed in ``info``.
-- **Loss / selection**: multi-label BCE (``pos_weight`` ``none`` by default; ``balanced`` = n_neg / n_pos per class);
-  the validation macro AUROC selects, with patience 3: the L2 strength (linear) or the epoch (full).
-- **Linear probe optimiser**: L-BFGS (full batch, strong-Wolfe line search, 100 iterations) on features standardised
-  with the training subset's mean / std, along the L2 path 10, 10^-0.5, ..., 1e-5 (strongest first, warm-started)
-  — CLIP's logistic-regression probe. AdamW from a zero head was tried first: its sign-like first steps weigh every
-  feature equally, so early stopping picked near-initial heads (epoch 1) and missed a 2-sigma signal in synthetic
-  data; the convex L-BFGS path has no such artefact and no seed dependence.
-- **Full fine-tuning optimiser**: AdamW, backbone lr 1e-4, head lr 1e-3, weight decay 1e-2, up to 20 epochs,
-  batch 32, constant learning rate.
-- **Reporting**: per finding and macro AUROC on ``test``, averaged over seeds, with the sample standard deviation
-  over seeds and a bootstrap 95% CI of the seed mean (test images resampled, the same resamples for every seed and
-  finding). Findings without a positive and a negative test image are skipped and listed.
-"""
+"""``run_finetune``: the fine-tuning / linear-probe protocol of :mod:`cxrvlp.eval.finetune` over label fractions and
+seeds (config, image transforms, one job per fraction and seed, features embedded once for every probe)."""
 
 from __future__ import annotations
 
@@ -47,11 +17,11 @@ import torch
 from cxrvlp import __version__
 from cxrvlp.data.images import read_image
 from cxrvlp.eval.bootstrap import DEFAULT_RESAMPLES
-from cxrvlp.eval.finetune_data import SPLITS, LabelledSet, check_splits, class_list, label_matrix, sample_fraction
-from cxrvlp.eval.finetune_full import predict, train_full
-from cxrvlp.eval.finetune_probe import train_linear_probe
-from cxrvlp.eval.finetune_scoring import score_seeds
-from cxrvlp.eval.finetune_train import (
+from cxrvlp.eval.finetune.data import SPLITS, LabelledSet, check_splits, class_list, label_matrix, sample_fraction
+from cxrvlp.eval.finetune.full import predict, train_full
+from cxrvlp.eval.finetune.probe import train_linear_probe
+from cxrvlp.eval.finetune.scoring import score_seeds
+from cxrvlp.eval.finetune.train import (
     ImageSet,
     ProbeOptions,
     TrainOptions,
@@ -64,8 +34,6 @@ from cxrvlp.types import StageProgressFn, UserError
 
 log = logging.getLogger(__name__)
 
-"""``on_progress(stage, done, total)``."""
-
 MODES: tuple[str, ...] = ("linear", "full")
 L2_GRID: tuple[float, ...] = tuple(float(x) for x in np.logspace(1, -5, 13))
 """Linear-probe L2 strengths 10 ... 1e-5 (half-decade steps), strongest first."""
@@ -74,7 +42,7 @@ _FULL_DEFAULTS: dict[str, Any] = {"lr": 1e-4, "weight_decay": 1e-2, "epochs": 20
 
 @dataclass(frozen=True)
 class FinetuneConfig:
-    """Settings of :func:`run_finetune`; ``None`` takes the default of the mode (module docstring)."""
+    """Settings of :func:`run_finetune`; ``None`` takes the mode's default (protocol: :mod:`cxrvlp.eval.finetune`)."""
 
     mode: str = "linear"  # "linear" (frozen encoder, cached features) or "full" (the backbone trains too)
     fractions: tuple[float, ...] = (1.0,)  # label fractions of the train patients; one task per fraction

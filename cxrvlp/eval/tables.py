@@ -1,20 +1,20 @@
-"""Tables behind the Benchmarks page: several :class:`~cxrvlp.eval.EvalResult` side by side (no Streamlit here)."""
+"""Several :class:`~cxrvlp.eval.EvalResult` side by side as DataFrames (the Benchmarks page's tables): one row per
+run, task and metric; the per-finding breakdown of a task; each metric beside its grounding controls, with a plain
+reading. :func:`cxrvlp.analysis.figures.controls_figure` draws the last."""
 
 from __future__ import annotations
 
-import html
 import math
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
-from cxrvlp.eval import EvalResult, control_rows
+from cxrvlp.eval.results import EvalResult, Metric, control_rows
 
 
-def _value(metric) -> float:
+def _value(metric: Metric) -> float:
     scale = 100.0 if metric.percent else 1.0
     return metric.value * scale if math.isfinite(metric.value) else float("nan")
 
@@ -124,7 +124,7 @@ def controls_frame(results: Sequence[EvalResult], names: Sequence[str] | None = 
     return pd.DataFrame(rows, columns=[*cols, "reading"])
 
 
-def _triple(m) -> tuple[float, float, float]:
+def _triple(m: Metric | None) -> tuple[float, float, float]:
     if m is None:
         return (float("nan"),) * 3
     scale = 100.0 if m.percent else 1.0
@@ -148,36 +148,3 @@ def _reading(row: dict) -> str:
     if gap.low > 0.0:
         return "the own image scores higher than another image: part of the score needs this image"
     return "another image scores higher than the own image"
-
-
-def controls_figure(frame: pd.DataFrame, *, title: str = ""):
-    """Grouped bars for one metric (rows of :func:`controls_frame` with one ``task``/``metric``): per run, the own
-    score beside each control, 95% CI as error bars; the gap own - shuffled is written above each run. Run names and
-    the title are escaped."""
-    import plotly.graph_objects as go
-
-    fig = go.Figure()
-    runs = [html.escape(r) for r in frame["run"]]
-    for key, words in CONDITIONS.items():
-        if frame[key].isna().all():
-            continue
-        fig.add_bar(
-            name=words,
-            x=runs,
-            y=frame[key],
-            error_y={
-                "type": "data",
-                "array": (frame[f"{key}_high"] - frame[key]).fillna(0),
-                "arrayminus": (frame[key] - frame[f"{key}_low"]).fillna(0),
-            },
-        )
-    notes = []
-    for run, (_, row) in zip(runs, frame.iterrows(), strict=True):
-        if math.isfinite(row["grounding_gap"]):
-            ci = f" [{row['gap_low']:.1f}, {row['gap_high']:.1f}]" if math.isfinite(row["gap_low"]) else ""
-            notes.append({"x": run, "text": f"gap {row['grounding_gap']:+.1f}{ci}"})
-    top = float(np.nanmax(frame[[f"{k}_high" for k in CONDITIONS] + list(CONDITIONS)].to_numpy(dtype=float)))
-    for n in notes:
-        fig.add_annotation(x=n["x"], y=top * 1.08 if top > 0 else 1.0, text=n["text"], showarrow=False)
-    fig.update_layout(barmode="group", title=html.escape(title) or None, legend_title_text="scored against")
-    return fig

@@ -23,7 +23,7 @@ from typing import Any
 
 import torch
 
-from cxrvlp.models.external_hf import HFClip
+from cxrvlp.models.adapters.hf import HFClip
 from cxrvlp.models.text import quiet_transformers
 from cxrvlp.models.weights import WeightsError, resolve_hf
 

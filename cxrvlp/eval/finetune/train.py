@@ -1,8 +1,8 @@
 """Shared parts of fine-tuned classification training: options, backbone choice, seeding / thread / autocast
 contexts, validation AUROC, the image dataset and loader, frozen-feature extraction and early stopping.
 
-The two trainers live in :mod:`cxrvlp.eval.finetune_probe` (linear probe) and :mod:`cxrvlp.eval.finetune_full`
-(full fine-tuning); which images, classes and seeds is decided in :mod:`cxrvlp.eval.finetune`. Both minimise
+The two trainers live in :mod:`cxrvlp.eval.finetune.probe` (linear probe) and :mod:`cxrvlp.eval.finetune.full`
+(full fine-tuning); which images, classes and seeds is decided in :mod:`cxrvlp.eval.finetune.run`. Both minimise
 multi-label BCE and select on the validation macro AUROC with patience. On CUDA the image trunk runs under bf16
 autocast in channels-last layout.
 """

@@ -1,9 +1,11 @@
-"""Training runs for the Training page: read JSONL logs, start a run as a detached process, watch it, stop it.
+"""Training runs started and watched from outside the trainer (the app's Training page): list runs, read their
+logs, start a run as a detached process, watch it, stop it.
 
-No Streamlit here. A run started from the app is a process group of its own (``start_new_session=True``) whose
-pid is written to ``RUN_DIR/app_process.json``, so a page reload or a new browser session still finds it and can
-stop it with :func:`os.killpg`. The command runs under ``sh -c`` which writes its exit code to
-``RUN_DIR/app_exitcode`` when it ends by itself; a run that was stopped or killed leaves no exit code.
+A run started this way is a process group of its own (``start_new_session=True``) whose pid and start time are
+written to ``RUN_DIR/app_process.json``, so a page reload or a new browser session still finds it and can stop it
+(:func:`os.killpg`); the start time tells the run from an unrelated process that got the same pid later. Processes
+are inspected with ``psutil``. The command runs under ``sh -c`` which writes its exit code to ``RUN_DIR/app_exitcode``
+when it ends by itself; a run that was stopped or killed leaves no exit code.
 """
 
 from __future__ import annotations
@@ -20,49 +22,31 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
+import psutil
 
-from cxrvlp.config import ConfigError, read_config_file
+from cxrvlp.config import ConfigError
+from cxrvlp.train.logger import LOG_NAME, read_log
+from cxrvlp.train.runconfig import RUN_CONFIG, build_config
 
 PROCESS_FILE = "app_process.json"
 EXIT_FILE = "app_exitcode"
 OUTPUT_FILE = "app_output.log"
-LOG_NAMES = ("log.jsonl", "metrics.jsonl")  # the trainer's log first; any other *.jsonl is read as a fallback
 NOT_METRICS = {"step", "epoch", "kind", "time", "timestamp", "wall", "elapsed"}
 
 
-def find_log(run_dir: str | Path) -> Path | None:
-    """The run's JSONL log (``log.jsonl`` / ``metrics.jsonl`` / any ``*.jsonl``), or None."""
-    run_dir = Path(run_dir)
-    for name in LOG_NAMES:
-        if (run_dir / name).is_file():
-            return run_dir / name
-    return next(iter(sorted(run_dir.glob("*.jsonl"))), None)
-
-
 def list_runs(root: str | Path) -> list[Path]:
-    """Sub-folders of ``root`` that hold a JSONL log or were started from the app, newest first."""
+    """Sub-folders of ``root`` that hold a trainer log (``log.jsonl``) or a process started by :func:`start_run`,
+    newest first."""
     root = Path(root)
     if not root.is_dir():
         return []
-    runs = [d for d in root.iterdir() if d.is_dir() and (find_log(d) is not None or (d / PROCESS_FILE).is_file())]
+    runs = [d for d in root.iterdir() if d.is_dir() and ((d / LOG_NAME).is_file() or (d / PROCESS_FILE).is_file())]
     return sorted(runs, key=lambda d: d.stat().st_mtime, reverse=True)
 
 
-def read_jsonl(path: str | Path) -> list[dict]:
-    """Every JSON object line of ``path``; malformed lines (e.g. one being written) are skipped."""
-    records = []
-    for line in Path(path).read_text(encoding="utf-8", errors="replace").splitlines():
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(obj, dict):
-            records.append(obj)
-    return records
-
-
 def metric_frame(records: Sequence[dict]) -> pd.DataFrame:
-    """Long table ``step, kind, term, value`` of every finite numeric entry of records that have a ``step``."""
+    """Long table ``step, kind, term, value`` of every finite numeric entry of records that have a ``step``
+    (``records`` as :func:`~cxrvlp.train.logger.read_log` returns them)."""
     rows = []
     for r in records:
         step = r.get("step")
@@ -77,16 +61,22 @@ def metric_frame(records: Sequence[dict]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["step", "kind", "term", "value"])
 
 
+def run_metrics(run_dir: str | Path) -> pd.DataFrame:
+    """:func:`metric_frame` of the run's log (empty when it has none yet)."""
+    return metric_frame(read_log(run_dir, partial=True) if (Path(run_dir) / LOG_NAME).is_file() else [])
+
+
 def total_steps(run_dir: str | Path) -> int | None:
-    """``train.max_steps`` of the run's resolved ``config.yaml`` when it is set (> 0), else None."""
-    path = Path(run_dir) / "config.yaml"
+    """``train.max_steps`` of the run's resolved ``config.yaml`` (read as ``cxrvlp train --resume`` reads it) when
+    it is set (> 0), else None (no config, or one that does not parse)."""
+    path = Path(run_dir) / RUN_CONFIG
     if not path.is_file():
         return None
     try:
-        steps = int((read_config_file(path).get("train") or {}).get("max_steps") or 0)
-    except (ConfigError, AttributeError, TypeError, ValueError):
+        steps = build_config(path).train.max_steps
+    except (ConfigError, KeyError):
         return None
-    return steps or None
+    return steps if steps > 0 else None
 
 
 def train_command(
@@ -108,8 +98,6 @@ def check_run(*, config: str = "", preset: str = "", overrides: Sequence[str] = 
         ValueError: an unknown key or preset, an unreadable config file, or a ``data.root`` that is empty or
             missing; the message says what to set.
     """
-    from cxrvlp.train import build_config
-
     try:
         cfg = build_config(config or None, preset=preset or None, overrides=list(overrides))
     except KeyError as e:
@@ -128,7 +116,7 @@ def start_run(run_dir: str | Path, command: Sequence[str], *, cwd: str | Path | 
     """Start ``command`` detached in its own process group; stdout and stderr go to ``RUN_DIR/app_output.log``.
 
     Raises:
-        RuntimeError: when a process started from the app is still running in ``run_dir``.
+        RuntimeError: when a process started by :func:`start_run` is still running in ``run_dir``.
     """
     run_dir = Path(run_dir)
     if process_state(run_dir) == "running":
@@ -145,67 +133,75 @@ def start_run(run_dir: str | Path, command: Sequence[str], *, cwd: str | Path | 
             cwd=cwd,
             start_new_session=True,
         )
-    info = {"pid": proc.pid, "command": list(command), "started": time.time()}
+    created = None
+    with contextlib.suppress(psutil.Error):
+        created = psutil.Process(proc.pid).create_time()
+    info = {"pid": proc.pid, "create_time": created, "command": list(command), "started": time.time()}
     (run_dir / PROCESS_FILE).write_text(json.dumps(info, indent=2), encoding="utf-8")
     return proc.pid
 
 
-def _pid(run_dir: Path) -> int | None:
+def _process(run_dir: Path) -> psutil.Process | None:
+    """The process :func:`start_run` started in ``run_dir`` while it exists (a zombie included), else None; a pid
+    now held by a process started later is not it."""
     try:
-        return int(json.loads((run_dir / PROCESS_FILE).read_text(encoding="utf-8"))["pid"])
-    except (OSError, ValueError, KeyError, TypeError):
+        info = json.loads((run_dir / PROCESS_FILE).read_text(encoding="utf-8"))
+        pid, created = int(info["pid"]), info.get("create_time")
+        proc = psutil.Process(pid)
+        if created is not None and abs(proc.create_time() - float(created)) > 1.0:
+            return None  # the pid was reused
+        return proc
+    except (OSError, ValueError, KeyError, TypeError, psutil.NoSuchProcess):
+        return None
+    except psutil.AccessDenied:  # exists, but is another user's: it cannot be ours
         return None
 
 
-def _alive(pid: int) -> bool:
-    with contextlib.suppress(ChildProcessError, OSError):
-        if os.waitpid(pid, os.WNOHANG)[0] == pid:  # our own child that has ended: reap it
-            return False
+def _alive(proc: psutil.Process) -> bool:
+    """Whether ``proc`` still runs; an ended child of ours (a zombie) is reaped."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        if proc.status() != psutil.STATUS_ZOMBIE:
+            return True
+    except psutil.NoSuchProcess:
         return False
-    except PermissionError:
-        return True
-    stat = Path(f"/proc/{pid}/stat")
-    with contextlib.suppress(OSError, IndexError):
-        return stat.read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    return True
+    with contextlib.suppress(ChildProcessError, OSError):
+        os.waitpid(proc.pid, os.WNOHANG)
+    return False
 
 
 def process_state(run_dir: str | Path) -> str:
-    """``"none"`` (not started from the app), ``"running"``, ``"finished"`` (exit 0), ``"failed (exit N)"`` or
-    ``"stopped"`` (killed or stopped before it could write its exit code)."""
+    """``"none"`` (not started by :func:`start_run`), ``"running"``, ``"finished"`` (exit 0), ``"failed (exit N)"``
+    or ``"stopped"`` (killed or stopped before it could write its exit code)."""
     run_dir = Path(run_dir)
-    pid = _pid(run_dir)
-    if pid is None:
+    if not (run_dir / PROCESS_FILE).is_file():
         return "none"
     exit_file = run_dir / EXIT_FILE
     if exit_file.is_file():
         code = exit_file.read_text().strip()
         return "finished" if code == "0" else f"failed (exit {code})"
-    return "running" if _alive(pid) else "stopped"
+    proc = _process(run_dir)
+    return "running" if proc is not None and _alive(proc) else "stopped"
 
 
 def stop_run(run_dir: str | Path, *, timeout: float = 5.0) -> bool:
     """SIGTERM the run's process group, then SIGKILL after ``timeout`` seconds; True when something was stopped."""
     run_dir = Path(run_dir)
-    pid = _pid(run_dir)
-    if pid is None or process_state(run_dir) != "running":
+    proc = _process(run_dir)
+    if proc is None or process_state(run_dir) != "running":
         return False
     with contextlib.suppress(ProcessLookupError):
-        os.killpg(pid, signal.SIGTERM)
+        os.killpg(proc.pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
-    while _alive(pid) and time.monotonic() < deadline:
+    while _alive(proc) and time.monotonic() < deadline:
         time.sleep(0.05)
-    if _alive(pid):
+    if _alive(proc):
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(pid, signal.SIGKILL)
+            os.killpg(proc.pid, signal.SIGKILL)
     return True
 
 
 def output_tail(run_dir: str | Path, lines: int = 30) -> str:
-    """The last ``lines`` lines the app-started process printed ("" when there is no output file)."""
+    """The last ``lines`` lines the started process printed ("" when there is no output file)."""
     path = Path(run_dir) / OUTPUT_FILE
     if not path.is_file():
         return ""

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from cxrvlp.eval.finetune_train import (
+from cxrvlp.eval.finetune.train import (
     ImageSet,
     Stopper,
     TrainOptions,

@@ -1,6 +1,6 @@
 """The negation probe's table: the original report, its CXR-Align variants and the user's edits, scored and flagged.
 
-No Streamlit here (the page renders the frame). Text embeddings go through an
+The Negation probe page renders the frame. Text embeddings go through an
 :class:`~cxrvlp.analysis.projection.EmbeddingCache`, so an edit embeds one new text and the image is embedded once
 per image (the page caches it), which keeps a report edit well under the 300 ms goal on CPU.
 
@@ -24,17 +24,32 @@ from __future__ import annotations
 import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import pandas as pd
 import torch
 
 from cxrvlp.analysis.projection import EmbeddingCache
 from cxrvlp.analysis.reference import PRIOR_SHARE
-from cxrvlp.inference import Predictor
+from cxrvlp.models import ClipModel
 from cxrvlp.text import LabeledReport, label_report, make_negated, make_omitted
+from cxrvlp.types import ProgressFn
 
 VARIANT_NAMES = {"negated": "r^n", "omitted": "r^r"}  # CXR-Align notation
 COLUMNS = ["version", "kind", "finding", "text", "cosine", "softmax", "flag", "reference", "evidence", "truncated"]
+
+
+class TextScorer(Protocol):
+    """What :func:`score_versions` needs of a loaded model (``cxrvlp.inference.Predictor`` is one)."""
+
+    model: ClipModel
+    spec: str
+
+    def embed_texts(
+        self, texts: Sequence[str], *, batch_size: int = 64, on_progress: ProgressFn | None = None
+    ) -> torch.Tensor: ...
+
+    def truncated(self, texts: Sequence[str]) -> list[bool]: ...
 
 
 @dataclass(frozen=True)
@@ -80,7 +95,7 @@ def versions(original: str, edits: Sequence[str], *, seed: int = 0) -> list[Vers
 
 
 def score_versions(
-    predictor: Predictor,
+    predictor: TextScorer,
     rows: Sequence[Version],
     reference: torch.Tensor,
     *,
@@ -91,7 +106,7 @@ def score_versions(
     """Score each version against ``reference`` and flag wrong preferences.
 
     Args:
-        predictor: the loaded model.
+        predictor: the loaded model (a ``Predictor``).
         rows: from :func:`versions`; the first row is the original.
         reference: an L2-normalised ``[D]`` embedding (an image's, or a reference report's in text-only mode).
         cache: text-embedding cache (only texts not seen before go through the model).

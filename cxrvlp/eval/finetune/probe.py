@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from cxrvlp.eval.finetune_train import ProbeOptions, Stopper, TrainOutcome, bce_pos_weight, cpu_threads, macro_auroc
+from cxrvlp.eval.finetune.train import ProbeOptions, Stopper, TrainOutcome, bce_pos_weight, cpu_threads, macro_auroc
 
 log = logging.getLogger(__name__)
 

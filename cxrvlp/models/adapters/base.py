@@ -1,5 +1,7 @@
-"""Other people's CLIP-style models as first-class cxrvlp models, selected by one *model spec* string
-(parsed and loaded by :mod:`cxrvlp.models.loading`).
+"""The :class:`ClipModel` protocol (what :class:`~cxrvlp.models.CXRClip` and every adapter share, the type the
+analyses and ``Predictor`` are written against) and :class:`ExternalClip`, the base class of the adapters that make
+other people's CLIP-style models first-class cxrvlp models, selected by one *model spec* string (parsed and loaded
+by :mod:`cxrvlp.models.loading`).
 
 =====================  ================================================================================
 spec                   what it loads
@@ -7,19 +9,20 @@ spec                   what it loads
 ``preset:NAME``        a :class:`~cxrvlp.models.CXRClip` preset (``lite``, ``paper``, ``tiny``)
 ``cxrvlp:DIR``         a cxrvlp checkpoint directory: a CXRClip, or a fine-tuned adapter (it records its base)
 ``hf:ID_OR_DIR``       a Hugging Face ``CLIPModel`` / ``SiglipModel`` / any ``AutoModel`` with
-                       ``get_image_features`` and ``get_text_features`` (:mod:`cxrvlp.models.external_hf`)
+                       ``get_image_features`` and ``get_text_features`` (:mod:`cxrvlp.models.adapters.hf`)
 ``open_clip:NAME``     an open_clip model: ``hf-hub:ORG/REPO``, ``ARCH`` (random init), or ``ARCH@FILE``
                        (a local checkpoint); needs ``pip install 'cxrvlp[open_clip]'``
-                       (:mod:`cxrvlp.models.external_openclip`)
+                       (:mod:`cxrvlp.models.adapters.openclip`)
 ``openai_clip:FILE``   an OpenAI-CLIP-format state dict (e.g. CheXzero), converted to a Hugging Face
-                       ``CLIPModel`` (:mod:`cxrvlp.models.external_openai`); pickles need ``trust_checkpoint``
+                       ``CLIPModel`` (:mod:`cxrvlp.models.adapters.openai`); pickles need ``trust_checkpoint``
 =====================  ================================================================================
 
-Every adapter is an :class:`ExternalClip`: the surface of ``CXRClip`` the rest of the package uses —
-``encode_image`` / ``encode_text`` (L2-normalised), ``tokenize``, ``tokenizer``, ``scale()``, ``forward(batch)`` (the
-loss contract, so the trainer runs CON1 / CON2 on it), ``.text`` (``backbone``, ``word_embeddings()``,
-``max_length``, ``forward``), ``.image.trunk``, a :class:`~cxrvlp.config.ModelConfig` ``config`` describing it, and
-the model's own image preprocessing (:meth:`ExternalClip.image_transform`). Adapters have no graph tower.
+Every adapter is an :class:`ExternalClip` and a :class:`ClipModel`: ``encode_image`` / ``encode_text``
+(L2-normalised), ``tokenize``, ``tokenizer``, ``scale()``, ``forward(batch)`` (the loss contract, so the trainer runs
+CON1 / CON2 on it), ``.text`` (a :class:`TextTower`: ``backbone``, ``word_embeddings()``, ``max_length``, ``__call__``),
+``.image.trunk``, a :class:`~cxrvlp.config.ModelConfig` ``config`` describing it, and the model's own image
+preprocessing (:meth:`ExternalClip.image_transform`). Adapters have no graph tower; on top of the protocol they
+answer :meth:`ExternalClip.supports` and carry their base ``spec``.
 
 Scores: ``scale()`` is the model's exp'ed logit scale. SigLIP also learns a logit bias ``b`` (:meth:`logit_bias`);
 it is a constant added to every logit, so it cancels in every softmax (``Predictor.similarity``'s ``probs``, the
@@ -30,9 +33,9 @@ InfoNCE / CoN-CLIP losses) and in every ranking; SigLIP's own per-pair probabili
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import torch
 import torch.nn.functional as F
@@ -49,6 +52,90 @@ from cxrvlp.models.clip import (
     save_weights,
 )
 from cxrvlp.types import UnsupportedError
+
+
+@runtime_checkable
+class TextTower(Protocol):
+    """The text side of a :class:`ClipModel` (``CXRClip``'s :class:`~cxrvlp.models.text.TextEncoder`, the adapters'
+    towers): what attribution, head ablation and the trainer's freezing reach for."""
+
+    tokenizer: Any  # a Hugging Face-style tokenizer (``__call__``, ``pad_token_id``, ``convert_ids_to_tokens``)
+    backbone: Any  # the transformer head ablation hooks (an ``nn.Module``)
+    max_length: int  # the token limit; longer texts are truncated
+
+    def word_embeddings(self) -> nn.Module:
+        """The token-embedding layer (captum's attribution layer)."""
+        ...
+
+    def tokenize(self, texts: list[str], *, max_length: int | None = None) -> dict[str, torch.Tensor]:
+        """Texts -> ``{"input_ids": [B, L], "attention_mask": [B, L]}``."""
+        ...
+
+    def __call__(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, *, inputs_embeds: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Token ids / mask [B, L] (or ``inputs_embeds`` [B, L, H]) -> projected, un-normalised [B, D]."""
+        ...
+
+
+@runtime_checkable
+class ClipModel(Protocol):
+    """What :class:`~cxrvlp.models.CXRClip` and every adapter (:class:`ExternalClip`) share: the surface the
+    analyses, ``Predictor``, the evaluation and the trainer use. Both are ``nn.Module`` s, so ``parameters()``,
+    ``to()``, ``eval()``, ``train()`` and ``training`` are part of it.
+
+    ``tests/test_models.py`` checks that CXRClip and each adapter satisfy it (``isinstance(model, ClipModel)``).
+    """
+
+    config: ModelConfig  # what the model is (an adapter's describes it: image size, mean / std, embed_dim)
+    text: TextTower
+    image: Any  # the image tower; ``image.trunk`` is what ``train.freeze_image`` freezes
+    graph: nn.Module | None  # the graph tower (CXRClip with ``graph.enabled``), else None
+    training: bool
+
+    @property
+    def tokenizer(self) -> Any: ...
+
+    def tokenize(self, texts: list[str], *, max_length: int | None = None) -> dict[str, torch.Tensor]:
+        """Texts -> ``{"input_ids": [B, L], "attention_mask": [B, L]}``."""
+        ...
+
+    def encode_image(self, images: torch.Tensor) -> torch.Tensor:
+        """Images [B, 3, H, W] (from :meth:`image_transform`) -> L2-normalised [B, D]."""
+        ...
+
+    def encode_text(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """Token ids / mask [B, L] -> L2-normalised [B, D]."""
+        ...
+
+    def encode_graph(self, graphs: Any) -> torch.Tensor:
+        """A torch_geometric Batch of report graphs -> L2-normalised [G, D]; raises without a graph tower."""
+        ...
+
+    def scale(self) -> torch.Tensor:
+        """exp(logit_scale), clamped (a scalar tensor)."""
+        ...
+
+    def image_transform(self, *, train: bool = False) -> Callable[[Image.Image], torch.Tensor]:
+        """PIL image -> ``[3, H, W]`` as the model expects it (augmenting with ``train``)."""
+        ...
+
+    def save_pretrained(self, directory: str | Path, *, extra: dict[str, Any] | None = None) -> Path:
+        """Write a cxrvlp checkpoint directory that :func:`~cxrvlp.models.load_model` reads back."""
+        ...
+
+    def __call__(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
+        """``forward(batch)``: the losses' keyword arguments (ARCHITECTURE.md "Model -> loss")."""
+        ...
+
+    def parameters(self, recurse: bool = True) -> Iterator[nn.Parameter]: ...
+
+    def to(self, *args: Any, **kwargs: Any) -> Any: ...
+
+    def eval(self) -> Any: ...
+
+    def train(self, mode: bool = True) -> Any: ...
+
 
 ANALYSES: tuple[str, ...] = ("similarity", "attribution", "occlusion", "head_ablation", "graph", "training")
 """Capabilities :meth:`ExternalClip.supports` answers for (``graph``: the graph tower and graph soft labels)."""
