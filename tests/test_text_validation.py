@@ -162,6 +162,9 @@ def test_identity_generator_fails(gold: list[GoldReport]) -> None:
     score = score_generator(gold, lambda t, f: t, lambda t, f: t)
     assert score.rate("removed") == 0.0
     assert score.rate("inserted") == 0.0
+    per = score.per_finding()  # every case fails removed and inserted, per finding too
+    assert sum(r["cases"] for r in per.values()) == score.n
+    assert all(r["ok"] == 0 and r["removed"] == r["cases"] == r["inserted"] for r in per.values())
 
 
 def test_labeler_score_known_answers(gold: list[GoldReport]) -> None:
@@ -199,5 +202,9 @@ def test_cli_prints_both_numbers(capsys: pytest.CaptureFixture[str], tmp_path: P
     assert main([str(GOLD), "--split", "dev", "--json", str(out)]) == 0
     text = capsys.readouterr().out
     assert "labeler report-level macro-F1" in text and "generator all four" in text
+    assert "generator per finding" in text
     d = json.loads(out.read_text())
     assert d["split"] == "dev" and 0.0 <= d["generator"]["all"] <= 1.0
+    per = d["generator_per_finding"]
+    assert sum(r["cases"] for r in per.values()) == d["generator_cases"]
+    assert sum(r["ok"] for r in per.values()) == round(d["generator"]["all"] * d["generator_cases"])

@@ -354,6 +354,17 @@ class GeneratorScore:
             return sum(c.ok for c in self.cases) / len(self.cases)
         return sum(c.passed[criterion] for c in self.cases) / len(self.cases)
 
+    def per_finding(self) -> dict[str, dict[str, int]]:
+        """Per finding: cases, and cases failing each criterion (an aggregate: no case is named)."""
+        out: dict[str, dict[str, int]] = {}
+        for c in self.cases:
+            row = out.setdefault(c.finding, {"cases": 0, "ok": 0} | dict.fromkeys(CRITERIA, 0))
+            row["cases"] += 1
+            row["ok"] += c.ok
+            for k in CRITERIA:
+                row[k] += not c.passed[k]
+        return out
+
 
 def generator_cases(gold: Sequence[GoldReport]) -> list[tuple[GoldReport, str]]:
     """(report, finding) for every finding gold-positive in the report, in id then class order."""
@@ -406,6 +417,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     for c in CRITERIA:
         print(f"generator {c:<9} {gen.rate(c):.3f}")
     print(f"generator all four: {gen.rate():.3f} ({sum(c.ok for c in gen.cases)} / {gen.n})")
+    print(
+        f"{'generator per finding':<28}{'cases':>6}{'ok':>6}" + "".join(f"{c:>10}" for c in CRITERIA) + "  (failures)"
+    )
+    for finding, row in sorted(gen.per_finding().items()):
+        print(f"{finding:<28}{row['cases']:6d}{row['ok']:6d}" + "".join(f"{row[c]:10d}" for c in CRITERIA))
     if args.failures:
         for rid, cls, g, p in lab.errors[: args.failures]:
             print(f"  labeler id {rid}: {cls} gold {g}, predicted {p}")
@@ -422,6 +438,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     "labeler_per_class": {k: vars(v) for k, v in lab.per_class.items()},
                     "generator_cases": gen.n,
                     "generator": {c: gen.rate(c) for c in CRITERIA} | {"all": gen.rate()},
+                    "generator_per_finding": gen.per_finding(),
                 },
                 indent=2,
             )
