@@ -20,8 +20,9 @@ from cxrvlp.text.validation import load_gold, score_generator, score_labeler
 GOLD = Path(__file__).parent / "data" / "gold_reports.jsonl"
 
 
-ROUND6 = 1000
-"""Gold ids from here on are round 6 (all dev)."""
+ROUND6, ROUND7 = 1000, 1400
+"""Round 6 is ids 1000-1399 (all dev, tuned on); round 7 ids 1400-1699 (all dev, labelled after the round-6 tuning
+and not tuned on yet: the round-6 engine scores it 0.956 / 96.7%, no floor here)."""
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +46,7 @@ def test_generator_passes_all_four_criteria_on_dev(dev) -> None:
 
 @pytest.fixture(scope="module")
 def round6():
-    return [r for r in load_gold(GOLD, split="dev") if r.id >= ROUND6]
+    return [r for r in load_gold(GOLD, split="dev") if ROUND6 <= r.id < ROUND7]
 
 
 def test_round6_floors(round6) -> None:
