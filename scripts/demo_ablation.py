@@ -16,8 +16,9 @@ Block "every real image" (off with ``--no-all-data``): the candidate shipped row
 on NIH (composed reports) + the COVID-19 collection (its case notes) + ``covid_radiopaedia`` (its case texts), one
 manifest made by ``cxrvlp compose --add`` (each collection's own patient split; frontal images), once with frozen
 trunks and once with the last ``--unfreeze K`` blocks of the image trunk training (default 1; the frozen prefix's
-activations are cached, ``train.cache_features``). Each is evaluated on NIH test (composed reports, as the main
-block), COVID-19 test and Radiopaedia test (real text), every number with its grounding controls.
+activations are cached, ``train.cache_features``; seed 0 only unless ``--unfreeze-seeds``). Each is evaluated on
+NIH test (composed reports, as the main block), COVID-19 test and Radiopaedia test (real text), every number with its
+grounding controls.
 
 Every row gets the same data, steps, batch size, optimiser and seeds; checkpoints are selected on the val loss,
 every reported number is on ``test``, and ``scripts/package_demo.py`` chooses the shipped row on val (NIH val, the
