@@ -88,6 +88,23 @@ DEV_ONLY_FROM = 1000
 """Reports from this id on are all ``dev``."""
 
 
+LATER_ROUNDS: tuple[tuple[tuple[str, ...] | None, int], ...] = (
+    (RARE_MESH, N_RARE),  # round 2
+    (None, N_ROUND3),
+    (None, N_ROUND4),
+    (None, N_ROUND5),
+    (RARE_MESH, N_ROUND6_RARE),  # round 6, first half
+    (None, N_ROUND6),
+    (WEAK_MESH, N_ROUND7),
+)
+"""After round 1, in order: (the MeSH terms a report must carry one of, or None: any report without ``normal``;
+how many)."""
+
+
+def _has_mesh(report, terms: tuple[str, ...]) -> bool:
+    return any(m.split("/")[0].lower() in terms for m in report.mesh)
+
+
 def split_of(i: int) -> str:
     """The split of gold report ``i``: even ids ``dev``, odd ``heldout``, from ``DEV_ONLY_FROM`` on ``dev``."""
     return "dev" if i % 2 == 0 or i >= DEV_ONLY_FROM else "heldout"
@@ -110,23 +127,10 @@ def main() -> None:
     rng = random.Random(SEED)
     chosen = rng.sample(normal, N_NORMAL) + rng.sample(abnormal, N_ABNORMAL)
     rng.shuffle(chosen)
-    taken = {r.uid for r in chosen}
-    rare = [r for r in abnormal if r.uid not in taken and any(m.split("/")[0].lower() in RARE_MESH for m in r.mesh)]
-    chosen += random.Random(SEED + 1).sample(rare, N_RARE)
-    taken = {r.uid for r in chosen}
-    chosen += random.Random(SEED + 2).sample([r for r in abnormal if r.uid not in taken], N_ROUND3)
-    taken = {r.uid for r in chosen}
-    chosen += random.Random(SEED + 3).sample([r for r in abnormal if r.uid not in taken], N_ROUND4)
-    taken = {r.uid for r in chosen}
-    chosen += random.Random(SEED + 4).sample([r for r in abnormal if r.uid not in taken], N_ROUND5)
-    taken = {r.uid for r in chosen}
-    rare = [r for r in abnormal if r.uid not in taken and any(m.split("/")[0].lower() in RARE_MESH for m in r.mesh)]
-    chosen += random.Random(SEED + 5).sample(rare, N_ROUND6_RARE)
-    taken = {r.uid for r in chosen}
-    chosen += random.Random(SEED + 6).sample([r for r in abnormal if r.uid not in taken], N_ROUND6)
-    taken = {r.uid for r in chosen}
-    weak = [r for r in abnormal if r.uid not in taken and any(m.split("/")[0].lower() in WEAK_MESH for m in r.mesh)]
-    chosen += random.Random(SEED + 7).sample(weak, N_ROUND7)
+    for k, (mesh, n) in enumerate(LATER_ROUNDS, 1):  # round k + 1 draws with seed SEED + k
+        taken = {r.uid for r in chosen}
+        pool = [r for r in abnormal if r.uid not in taken and (mesh is None or _has_mesh(r, mesh))]
+        chosen += random.Random(SEED + k).sample(pool, n)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     with args.out.open("w") as f:
         for i, r in enumerate(chosen):
