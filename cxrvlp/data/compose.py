@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cxrvlp.data.manifest import manifest_path
 from cxrvlp.types import UserError
 
 # NIH ChestX-ray14 finding -> (CheXpert class whose bank to use or None, keyword the sentence must contain or None)
@@ -231,13 +232,12 @@ def compose_report(findings: Sequence[str], banks: SentenceBanks, *, rng: random
 
 
 def _read_source(manifest: str | Path) -> tuple[Path, Any]:
+    """The manifest's path (:func:`~cxrvlp.data.manifest.manifest_path`: a CSV or a folder with manifest.csv;
+    ``FileNotFoundError`` when missing) and its table, every cell a string."""
     import pandas as pd
 
-    manifest = Path(manifest)
-    manifest = manifest / "manifest.csv" if manifest.is_dir() else manifest
-    if not manifest.is_file():
-        raise UserError(f"manifest not found: {manifest} (give a CSV file or a folder with manifest.csv)")
-    return manifest, pd.read_csv(manifest, dtype=str, keep_default_na=False)
+    path = manifest_path(manifest)
+    return path, pd.read_csv(path, dtype=str, keep_default_na=False)
 
 
 def _dataset_name(manifest: Path) -> str:
