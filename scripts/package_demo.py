@@ -218,7 +218,9 @@ def main() -> None:
            "--tasks", TEST_TASKS, "--bootstrap", "1000", "--out", str(shipped)]  # fmt: skip
     print("+", " ".join(cmd), flush=True)
     subprocess.run(cmd, check=True)
-    (args.dest / "MODEL_CARD.md").write_text(model_card(method, seed, val, rates, shipped, results), encoding="utf-8")
+    (args.dest / "MODEL_CARD.md").write_text(
+        model_card(method, seed, val, rates, shipped, results, graph=chosen.config.graph.enabled), encoding="utf-8"
+    )
     print(f"wrote {args.dest / 'MODEL_CARD.md'} from {shipped.name} and probe_rate.json")
 
     text = table(results)
@@ -241,7 +243,7 @@ def main() -> None:
         print(f"wrote the table into {args.readme}")
 
 
-def model_card(method: str, seed: str, val: dict, rates: dict, shipped: Path, results: Path) -> str:
+def model_card(method: str, seed: str, val: dict, rates: dict, shipped: Path, results: Path, *, graph: bool) -> str:
     """The model card, every number read from the JSONs this script and the ablation wrote."""
     untrained = results / "untrained.json"
     val_scores = ", ".join(f"{NAMES.get(k, k)} {statistics.mean(v.values()) * 100:.1f}" for k, v in sorted(val.items()))
@@ -262,7 +264,6 @@ def model_card(method: str, seed: str, val: dict, rates: dict, shipped: Path, re
         for name, t, m in rows[:3]
     )
     sens = ci(shipped, "zeroshot", "image_sensitivity")
-    graph = "_g_" in f"_{method}_"  # the graph rows: n_g_dsl_tcg, all_n_g_dsl_tcg, ..._unfreeze1
     heads = "the projections, the temperature and the GCN" if graph else "the projections and the temperature"
     trunk = f"Both trunks frozen (cached trunk features); {heads} trained."
     if "unfreeze" in method:
