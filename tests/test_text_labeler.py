@@ -172,6 +172,20 @@ def findings(text: str) -> dict[str, str]:
         ("Patchy retrocardiac opacity XXXX atelectasis.", {"Lung Opacity": "positive", "Atelectasis": "uncertain"}),
         ("There is XXXX XXXX atelectasis.", {"Atelectasis": "positive"}),
         ("The cardiac silhouette is of the XXXX of normal.", {"Cardiomegaly": "uncertain"}),
+        # round 7 (dev): a density outside the lung, or explained as a structure, names no lung finding
+        ("Small density within the subcutaneous fat represents a bullet fragment.", {}),
+        ("There is a round density in the AP window.", {}),
+        ("Lobulated anterior mediastinal opacity.", {}),
+        ("Retrocardiac density corresponds to the patient's known hiatal hernia.", {}),
+        ("Nodular densities over the 9th ribs are consistent with nipple shadows.", {}),
+        ("Nodular densities consistent with chronic granulomatous disease.", {"Lung Lesion": "positive"}),
+        ("Rounded calcified density in the left lung base, XXXX calcified granuloma.", {}),
+        ("Retrocardiac density in the left lower lobe.", {"Lung Opacity": "positive"}),
+        ("Findings suggest infectious or reactive small airways disease.", {}),
+        ("Chronic bibasilar pleural abnormality.", {"Pleural Other": "positive"}),
+        ("Postoperative changes of mitral valve surgery.", {"Support Devices": "positive"}),
+        ("Minimal interstitial nodular opacities.", {"Lung Opacity": "positive", "Lung Lesion": "positive"}),
+        ("Findings consistent with interstitial lung disease.", {}),
     ],
 )
 def test_label_examples(text: str, expected: dict[str, str]) -> None:

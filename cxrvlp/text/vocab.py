@@ -43,6 +43,7 @@ MENTIONS: dict[str, list[str]] = {
         r"(?:right |left |bi)?(?:atrial|ventricular) (?:enlargement|hypertrophy|dilatation)",
         r"(?:right and left |left and right )?atrial enlargement",
         r"enlarged (?:right |left )?(?:atri(?:um|a)|ventricles?)",
+        r"(?:enlarged|enlargement of the) (?:right |left )?atrial appendage",
         r"elongat(?:ed|ion of the) left ventric\w*",
         r"increased (?:heart|cardiac) size",
         r"(?:increased|enlarged) cardiothoracic ratio",
@@ -64,6 +65,8 @@ MENTIONS: dict[str, list[str]] = {
         r"ground[- ]glass",
         r"reticul(?:ar|onodular)(?: markings| opacit(?:y|ies)| changes)?",
         r"interstitial (?:markings?|prominence|disease|changes|thickening|pattern|opacit(?:y|ies)|process)",
+        r"interstitial pulmonary (?:pattern|markings?|opacit(?:y|ies))",
+        r"interstitial(?= nodular (?:opacit|densit))",
         r"air ?space (?:abnormalit(?:y|ies)|changes?|infiltrates?)",
         r"interstitial(?= (?:and|or) (?:\w+ ){0,3}(?:air ?space |alveolar )?opacit)",
         r"pleural[- ]?parenchymal opacit(?:y|ies)",
@@ -160,7 +163,9 @@ MENTIONS: dict[str, list[str]] = {
         r"(?=thickening)(?:(?<=effusion versus )|(?<=effusion vs )|(?<=effusion or )|(?<=effusions versus )|"
         r"(?<=effusions or )|(?<=fluid or )|(?<=fluid versus ))thickening",
         r"thickening(?= (?:or|versus|vs) (?:localized |loculated |small |pleural )*(?:fluid|effusions?)\b)",
-        r"pleural[- ]?parenchymal (?:scarring|thickening|irregularit(?:y|ies))",
+        r"pleural[- ]?(?:parenchymal|peripheral) (?:scarring|thickening|irregularit(?:y|ies))",
+        r"pleural abnormalit(?:y|ies)",
+        r"pleural[- ]based (?:process|abnormalit(?:y|ies)|thickening)",
         r"pleuroparenchymal (?:scarring|thickening|irregularit(?:y|ies)|opacit(?:y|ies))",
         r"calcified pleural plaques?",
         r"(?:(?:bi)?apical )?pleural capping",
@@ -250,7 +255,7 @@ MENTIONS: dict[str, list[str]] = {
         r"unchanged|stable) (?:region|location|position|placement)))",
         r"cabg (?:markers|clips)",
         r"(?:surgical|postsurgical|postoperative) changes (?:of|from) (?:prior )?cabg",
-        r"valve (?:artifact|prosthes\w*)",
+        r"valve (?:artifact|prosthes\w*|surgery|repair)",
         r"drains?",
         r"shunt(?: catheter)?",
     ],
@@ -314,14 +319,26 @@ IGNORE: list[str] = [
     r"portable",
     r"(?:right |left )?(?:paratracheal|paraspinal|prevascular) (?:densit(?:y|ies)|opacit(?:y|ies)|soft tissue)",
     r"(?:tip|apex) of the (?:lingula|lung|hemithorax)",
-    r"(?:radio)?(?:densit(?:y|ies)|opacit(?:y|ies))(?=[^.;]{0,100}?\b(?:represent\w*|consistent with|compatible with|"
-    r"suggest\w*(?: of)?|secondary to|due to|related to|reflect\w*|correspond\w*(?: to| with)?|likely|probably|from|"
-    r"possibl[ey]|appears?|(?:is|are) xxxx) "
-    r"(?:(?!and\b|pneumon|atelecta|consolidat|infiltrat|edema|scar|nodul|mass|infect)[\w-]+ ){0,4}?"
+    r"(?:radio)?(?:densit(?:y|ies)|opacit(?:y|ies))(?=[^.;]{0,100}?\b(?:represent\w*|consistent with|"
+    r"compatible with|suggest\w*(?: of)?|secondary to|due to|related to|reflect\w*|correspond\w*(?: to| with)?|"
+    r"indicat\w*|likely|probably|from|possibl[ey]|appears?|(?:is|are) xxxx|(?<=, )xxxx) "
+    r"(?:(?!and\b|pneumon|atelecta|consolidat|infiltrat|edema|scar|nodul|mass|infect)[\w'-]+ ){0,4}?"
     r"(?:(?:hiatal )?hernia|(?:lymph)?adenopathy|lymph nodes?|stents?|fat(?: pad)?|vessels?|vascular structures?|"
     r"granulom\w*|(?:atrial|ventricular) enlargement|osteophytes?|costochondral|summation|pericardial|thymus|aort\w*|"
     r"osseous|bony|foreign bod(?:y|ies)|chest wall|clothing|artifacts?|skin ?folds?|piercings?|jewelry|"
-    r"superimposition|external|(?:mitral )?annul(?:ar|us) calcifi\w*)\b)",
+    r"superimposition|external|(?:mitral )?annul(?:ar|us) calcifi\w*|fragments?|projectiles?|bullets?|shrapnel|"
+    r"(?:surgical )?clips?|vascular shadows?|pectus|(?:vascular|osseous|pleural) structures|nipple shadows?|"
+    r"nipples?)\b)",
+    r"nodular (?:densit(?:y|ies)|opacit(?:y|ies))(?=[^.;]{0,100}?\b(?:represent\w*|consistent with|compatible with|"
+    r"due to|reflect\w*|likely|probably) (?:\w+ ){0,2}?nipple)",
+    # a density placed outside the lung: in the mediastinum, the AP window, the chest wall or soft tissues
+    r"(?:radio)?(?:densit(?:y|ies)|opacit(?:y|ies))(?= (?:(?!lungs?\b|lobes?\b|bases?\b|lingula\b)[\w-]+ ){0,5}?"
+    r"(?:within|in|of|at|surrounding) (?:the )?(?:(?!lungs?\b|lobes?\b)[\w-]+ ){0,3}?(?:subcutaneous|"
+    r"soft tissues|chest wall|(?:anterior |superior |posterior |middle |upper |lower )?mediastinum|ap (?:window|xxxx)|"
+    r"aortopulmonary window|cardiophrenic)\b)",
+    r"(?:(?:right|left|anterior|superior|posterior|upper|lower) )*(?:mediastinal|substernal|retrosternal|subcutaneous) "
+    r"(?:[\w-]+ )?(?:densit(?:y|ies)|opacit(?:y|ies))",
+    r"infectious(?=(?: or [\w-]+)? (?:small )?airways? disease)",
     r"(?:radio)?(?:densit(?:y|ies)|opacit(?:y|ies))(?= (?:\w+ ){0,2}?foreign bod(?:y|ies))",
 ]
 """Phrases consumed before mention matching so that they never count."""
