@@ -186,6 +186,26 @@ def findings(text: str) -> dict[str, str]:
         ("Postoperative changes of mitral valve surgery.", {"Support Devices": "positive"}),
         ("Minimal interstitial nodular opacities.", {"Lung Opacity": "positive", "Lung Lesion": "positive"}),
         ("Findings consistent with interstitial lung disease.", {}),
+        # round 8 (dev)
+        (
+            "Slight cardiomegaly with no failure or pneumonia.",
+            {"Cardiomegaly": "positive", "Edema": "negative", "Pneumonia": "negative"},
+        ),
+        ("Central vascular markings are mildly prominent.", {"Edema": "positive"}),
+        ("Marked increase in heart size.", {"Cardiomegaly": "positive"}),
+        (
+            "Mild blunting of the right costophrenic angle, without definite pleural effusion.",
+            {"Pleural Effusion": "negative"},
+        ),
+        ("Mild blunting of the right costophrenic angle.", {"Pleural Effusion": "uncertain"}),
+        ("The nodule in the right lower lung is not well-seen on today's study.", {"Lung Lesion": "negative"}),
+        ("Ovoid opacity on the AP view, not well-seen on the lateral view.", {"Lung Opacity": "positive"}),
+        ("Calcified lymph nodes suggesting prior histoplasmosis infection.", {}),
+        (
+            "Prominence of the superior mediastinum may be due to the known thyroid mass.",
+            {"Enlarged Cardiomediastinum": "positive"},
+        ),
+        ("Cervical spinal fusion, XXXX intact without complicating features.", {"Support Devices": "positive"}),
     ],
 )
 def test_label_examples(text: str, expected: dict[str, str]) -> None:

@@ -52,6 +52,12 @@ def test_make_omitted_removes_statements_and_keeps_the_rest() -> None:
             "Moderate cardiomegaly and left basilar atelectasis.",
         ),
         ("Cardiomegaly with associated pulmonary edema.", "Cardiomegaly", "Pulmonary edema."),
+        # a device phrase modifying the subject goes, the rest of the sentence stays as written
+        (
+            "View of the chest with overlying monitor leads shows normal heart size and no pleural effusion.",
+            "Support Devices",
+            "View of the chest shows normal heart size and no pleural effusion.",
+        ),
         ("Patchy opacity suggestive of pneumonia.", "Lung Opacity", "Possible pneumonia."),
         # an uncertain mention is removed too, and the opacity stays a plain statement
         (

@@ -252,19 +252,29 @@ def find_mentions(
         return []
     mentions: list[Mention] = []
     direct: set[tuple[str, int]] = set()
+    signs: list[Mention] = []  # affirmed signs that only suggest a finding ("blunting of the costophrenic angle")
+    denied: set[tuple[str, int]] = set()  # (class, sentence) with a denied mention
     for m in MENTION_RE.finditer(sc.low, sc.lo, sc.hi):
         group = m.lastgroup
         if group == "ignore" or group is None or not sc.inside(m.start()):
             continue
         classes, hedged = _MENTION_GROUPS[group]
         pol, cue = sc.polarity(m.start(), m.end())
+        sign = pol == POSITIVE and hedged == UNCERTAIN
         if pol == POSITIVE:
             pol = hedged  # an affirmed sign that only suggests (uncertain) or itself denies (negative) the finding
         ev = ((m.start(), m.end()),) + ((cue,) if cue else ())
         seg = bisect.bisect_right(sc.bounds, m.start())
+        sentence = bisect.bisect_right(sc.sentences, m.start())
         for cls in classes:
-            mentions.append(Mention(cls, m.start(), m.end(), pol, ev))
+            mention = Mention(cls, m.start(), m.end(), pol, ev)
+            (signs if sign else mentions).append(mention)
             direct.add((cls, seg))
+            if pol == NEGATIVE:
+                denied.add((cls, sentence))
+    # A sign next to a denial of its finding in the same sentence is explained by the report ("blunting of the
+    # right costophrenic angle, without definite pleural effusion"): the denial decides.
+    mentions.extend(m for m in signs if (m.cls, bisect.bisect_right(sc.sentences, m.start)) not in denied)
     anatomy = _anatomy_mentions(sc.low, sc.lo, sc.hi, sc.cues, sc.cue_starts, sc.bounds, direct)
     mentions.extend(m for m in anatomy if sc.inside(m.start))
     mentions.sort(key=lambda x: (x.start, x.cls))

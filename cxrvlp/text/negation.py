@@ -199,9 +199,9 @@ def _omit_sentence(sentence: str, finding: str) -> str:
     if len(parts) > 1:
         kept = (fluent(x) for x in parts if sentence_labels(x).get(finding, NEGATIVE) == NEGATIVE)
         candidates.append(" ".join(p for p in kept if p))
-    candidates.append(_reconstruct(sentence, mentions, finding, target))
     candidates.extend(_phrase_deletions(sentence, mentions, finding))
     candidates.extend(_modifier_deletions(sentence, mentions, finding))
+    candidates.append(_reconstruct(sentence, mentions, finding, target))  # the last resort: plain statements
     ok = [cand for cand in candidates if cand and not DEPENDENT_START_RE.match(cand) and _keeps(cand, finding, target)]
     # prefer a rewrite that keeps the words of every other finding's mention ("..., suggesting mild pulmonary edema"
     # is not dropped because another Edema mention alone already gives the same class label)
@@ -211,6 +211,9 @@ def _omit_sentence(sentence: str, finding: str) -> str:
 
 
 _PHRASE_SEP_RE = re.compile(r", | with | and ")
+_PHRASE_END_RE = re.compile(r", | with | and | (?=(?:shows?|demonstrates?|reveals?) )")
+"""Where a cut phrase may end: a separator, or the verb of a subject it modifies ("view of the chest with overlying
+monitor leads shows ...")."""
 
 
 def _phrase_deletions(sentence: str, mentions: list[Mention], finding: str) -> list[str]:
@@ -219,10 +222,11 @@ def _phrase_deletions(sentence: str, mentions: list[Mention], finding: str) -> l
     edema" minus the markings: "X is prominent, suggesting edema.")."""
     others = [m for m in mentions if m.cls != finding]
     seps = list(_PHRASE_SEP_RE.finditer(sentence))
+    ends = list(_PHRASE_END_RE.finditer(sentence))
     cuts = []
     for m in (x for x in mentions if _asserts(x, finding)):
         before = [p for p in seps if p.end() <= m.start]
-        after = [p for p in seps if p.start() >= m.end]
+        after = [p for p in ends if p.start() >= m.end]
         if not before or not after:
             return []
         a, b = before[-1].start(), after[0].start()

@@ -46,6 +46,7 @@ MENTIONS: dict[str, list[str]] = {
         r"(?:enlarged|enlargement of the) (?:right |left )?atrial appendage",
         r"elongat(?:ed|ion of the) left ventric\w*",
         r"increased (?:heart|cardiac) size",
+        r"increase in (?:the )?(?:heart|cardiac) size",
         r"(?:increased|enlarged) cardiothoracic ratio",
         r"cardiothoracic ratio (?:is )?(?:mildly |moderately |slightly )?(?:increased|enlarged)",
         r"(?:left |right )?ventricular prominence",
@@ -108,6 +109,7 @@ MENTIONS: dict[str, list[str]] = {
         r"(?:pulmonary )?(?:vascular )?congestion",
         r"(?:pulmonary )?(?:vascular )?congestive changes",
         r"(?:congestive )?(?:heart|cardiac) failure",
+        r"(?<!respiratory )(?<!renal )(?<!kidney )(?<!liver )(?<!hepatic )(?<!organ )failure",  # "no failure"
         r"(?:central )?(?:pulmonary )?vascular prominence",
         r"chf",
         r"cephalization",
@@ -120,6 +122,8 @@ MENTIONS: dict[str, list[str]] = {
         r"(?:central )?pulmonary (?:xxxx|vessels|veins) (?:is |are |appears? |appear to be |remains? )?(?:mildly |"
         r"slightly |moderately )?(?:engorged|congested|distended|prominent)",
         r"kerley b",
+        r"(?:central |pulmonary )?vascular markings (?:are |is |appear )?(?:mildly |slightly |moderately )?"
+        r"(?:prominent|increased|accentuated)",
         r"prominen(?:t|ce of) (?:the )?(?:central )?(?:pulmonary |lung )?(?:vasculature|vascularity|vessels)",
         r"(?:pulmonary |lung )?(?:vasculature|vascularity) (?:is |are |appears? |remains? )?(?:mildly |slightly |"
         r"moderately |persistently |again |still )?(?:accentuated|prominent|engorged|congested|enlarged|distended)",
@@ -206,6 +210,7 @@ MENTIONS: dict[str, list[str]] = {
         r"(?:bone|suture) anchors?",
         r"tips(?= (?:shunt|stent|catheter|procedure|(?:is |are )?(?:noted|seen|present|in place|identified)))",
         r"tips (?:shunt|stent|catheter)",
+        r"xxxx(?= (?:intact )?without (?:acute )?complicating features)",
         r"implant(?:ed|able) (?:cardiac |loop )?(?:\w+ )?(?:device|monitor|recorder|defibrillator|xxxx)s?",
         r"(?:orthopedic |spinal |fixation |fusion |surgical )?hardware",
         r"(?:cardiac |loop )?(?:monitor|recorder) device",
@@ -272,7 +277,7 @@ IGNORE: list[str] = [
     r"bone densit(?:y|ies)",
     r"(?:breast|nipple|soft tissue|axillary) (?:shadows?|densit(?:y|ies)|masses?)",
     r"axillary opacit(?:y|ies)",
-    r"(?:chest wall|breast|soft tissue|subcutaneous|axillary) (?:masses|mass|lesions?|tumou?rs?|carcinoma|"
+    r"(?:chest wall|breast|soft tissue|subcutaneous|axillary|thyroid|neck) (?:masses|mass|lesions?|tumou?rs?|carcinoma|"
     r"malignanc(?:y|ies)|cancers?)",
     r"(?=cancer|carcinoma)(?:"
     + "|".join(
@@ -308,6 +313,7 @@ IGNORE: list[str] = [
     r"still )?(?:accentuated|prominent|engorged|congested|enlarged|distended))",
     r"(?:granulomatous )?(?:infection|disease) sequela\w*",
     r"kerley lines?",
+    r"histoplasm\w*(?: (?:infection|exposure|disease))?",
     r"(?:old |prior |previous |remote |healed |chronic )*granulomatous (?:infection|disease|process)",
     r"sequela\w* of (?:an? )?(?:(?:old |prior |previous |remote |healed |chronic )+(?:granulomatous )?|"
     r"granulomatous )(?:infection|disease|inflammation)",
@@ -434,7 +440,8 @@ PSEUDO: list[str] = [
     r"without (?:significant |substantial |appreciable |definite )?(?:interval )?(?:change|progression)",
     r"no longer",  # "no longer seen" is handled as a post-negation below
     r"gram negative",
-    r"not (?:identified|seen|visualized|visible|appreciated) on the (?:lateral|frontal|pa|ap) (?:view|projection|"
+    r"not (?:\w+[ -])?(?:identified|seen|visualized|visible|appreciated) on the (?:lateral|frontal|pa|ap) "
+    r"(?:view|projection|"
     r"radiograph|image)",
     r"not (?:\w+ )?(?:identified|seen|visualized|visible|appreciated|present|evident|demonstrated) (?:on|in) (?:the )?"
     r"(?:prior|previous|earlier|old|older|comparison)(?: (?:exams?|examinations?|studies|study|films?|radiographs?|"
@@ -600,7 +607,7 @@ the interval") is a post-negation. "Almost completely resolved" is a pseudo-trig
 
 POST_NEGATION: list[str] = [
     r"(?:are |is )?artifactual",
-    r"(?:is |are |was |were )?not (?:\w+ )?(?:seen|identified|visualized|demonstrated|present|appreciated|noted|"
+    r"(?:is |are |was |were )?not (?:\w+[ -])?(?:seen|identified|visualized|demonstrated|present|appreciated|noted|"
     r"evident|detected|apparent|visible|shown)",
     r"(?:is |are )?no longer (?:\w+ )?(?:seen|identified|visualized|present|evident|visible)",
     r"(?:is |are )?absent",
