@@ -206,6 +206,16 @@ def findings(text: str) -> dict[str, str]:
             {"Enlarged Cardiomediastinum": "positive"},
         ),
         ("Cervical spinal fusion, XXXX intact without complicating features.", {"Support Devices": "positive"}),
+        # round 9 (dev)
+        ("Abnormal configuration of the heart and mediastinum.", {}),
+        ("Abnormal enlargement of the heart.", {"Cardiomegaly": "positive"}),
+        ("XXXX anchors over the left humeral head.", {"Support Devices": "positive"}),
+        ("Right apical pleural retraction.", {"Pleural Other": "positive"}),
+        ("Scarring left costophrenic XXXX, unchanged.", {"Pleural Other": "positive"}),
+        ("There is a stable appearing left-sided XXXX.", {"Support Devices": "positive"}),
+        ("Nodular opacity may represent overlying telemetry leads.", {"Support Devices": "uncertain"}),
+        ("Expansile lesion of the right posterior 9th rib.", {}),
+        ("Lesion in the right upper lobe.", {"Lung Lesion": "positive"}),
     ],
 )
 def test_label_examples(text: str, expected: dict[str, str]) -> None:

@@ -169,6 +169,7 @@ MENTIONS: dict[str, list[str]] = {
         r"thickening(?= (?:or|versus|vs) (?:localized |loculated |small |pleural )*(?:fluid|effusions?)\b)",
         r"pleural[- ]?(?:parenchymal|peripheral) (?:scarring|thickening|irregularit(?:y|ies))",
         r"pleural abnormalit(?:y|ies)",
+        r"pleural retraction",
         r"pleural[- ]based (?:process|abnormalit(?:y|ies)|thickening)",
         r"pleuroparenchymal (?:scarring|thickening|irregularit(?:y|ies)|opacit(?:y|ies))",
         r"calcified pleural plaques?",
@@ -177,6 +178,7 @@ MENTIONS: dict[str, list[str]] = {
         r"(?:scarring|thickening) (?:at|of|in|along) the (?:\w+ ){0,2}(?:costophrenic|cp) "
         r"(?:angles?|sulcus|sulci|xxxx|recess)",
         r"(?:costophrenic|cp) (?:angle |sulcus |xxxx )?(?:scarring|thickening)",
+        r"scarring(?= (?:left|right|bilateral) (?:costophrenic|cp) (?:angles?|sulcus|sulci|xxxx|recess))",
         r"fibrothorax",
         r"thickening (?:of|in|along) the (?:[\w-]+ ){0,3}?fissures?",
         r"thickened (?:[\w-]+ ){0,2}?fissures?",
@@ -207,10 +209,12 @@ MENTIONS: dict[str, list[str]] = {
         r"(?:prosthetic |mechanical |replacement )?(?:aortic |mitral )?valve replacement",
         r"(?:prosthetic|mechanical|bioprosthetic|porcine|artificial) (?:aortic |mitral |pulmonic |tricuspid |heart )?"
         r"valves?",
-        r"(?:bone|suture) anchors?",
+        r"(?:bone|suture|xxxx) anchors?",
         r"tips(?= (?:shunt|stent|catheter|procedure|(?:is |are )?(?:noted|seen|present|in place|identified)))",
         r"tips (?:shunt|stent|catheter)",
         r"xxxx(?= (?:intact )?without (?:acute )?complicating features)",
+        r"(?:left|right)[- ]sided xxxx(?= ?(?:\.|$|without))",  # "a stable appearing left-sided XXXX."
+        r"telemetry(?: leads?| wires?| pads?| devices?| xxxx)?",
         r"implant(?:ed|able) (?:cardiac |loop )?(?:\w+ )?(?:device|monitor|recorder|defibrillator|xxxx)s?",
         r"(?:orthopedic |spinal |fixation |fusion |surgical )?hardware",
         r"(?:cardiac |loop )?(?:monitor|recorder) device",
@@ -313,6 +317,8 @@ IGNORE: list[str] = [
     r"still )?(?:accentuated|prominent|engorged|congested|enlarged|distended))",
     r"(?:granulomatous )?(?:infection|disease) sequela\w*",
     r"kerley lines?",
+    r"(?:expansile |sclerotic |lytic )?lesions?(?= (?:of|in|involving|within) the (?:[\w-]+ ){0,3}?(?:ribs?|clavicles?|"
+    r"scapulae?|humer\w*|vertebra\w*|spine|sternum|bones?)\b)",
     r"histoplasm\w*(?: (?:infection|exposure|disease))?",
     r"(?:old |prior |previous |remote |healed |chronic )*granulomatous (?:infection|disease|process)",
     r"sequela\w* of (?:an? )?(?:(?:old |prior |previous |remote |healed |chronic )+(?:granulomatous )?|"
@@ -334,9 +340,9 @@ IGNORE: list[str] = [
     r"osseous|bony|foreign bod(?:y|ies)|chest wall|clothing|artifacts?|skin ?folds?|piercings?|jewelry|"
     r"superimposition|external|(?:mitral )?annul(?:ar|us) calcifi\w*|fragments?|projectiles?|bullets?|shrapnel|"
     r"(?:surgical )?clips?|vascular shadows?|pectus|(?:vascular|osseous|pleural) structures|nipple shadows?|"
-    r"nipples?)\b)",
+    r"nipples?|telemetry)\b)",
     r"nodular (?:densit(?:y|ies)|opacit(?:y|ies))(?=[^.;]{0,100}?\b(?:represent\w*|consistent with|compatible with|"
-    r"due to|reflect\w*|likely|probably) (?:\w+ ){0,2}?nipple)",
+    r"due to|reflect\w*|likely|probably) (?:\w+ ){0,2}?(?:nipple|telemetry|ekg|ecg|monitor))",
     # a density placed outside the lung: in the mediastinum, the AP window, the chest wall or soft tissues
     r"(?:radio)?(?:densit(?:y|ies)|opacit(?:y|ies))(?= (?:(?!lungs?\b|lobes?\b|bases?\b|lingula\b)[\w-]+ ){0,5}?"
     r"(?:within|in|of|at|surrounding) (?:the )?(?:(?!lungs?\b|lobes?\b)[\w-]+ ){0,3}?(?:subcutaneous|"
@@ -418,7 +424,7 @@ SIZE_CUES: dict[str, list[str]] = {
         r"widened",
         r"widening",
         r"dilated",
-        r"abnormal",
+        r"abnormal(?! (?:configuration|contours?|shape|position|appearance|orientation))",  # shape is no size
     ],
 }
 """Size cues for ``ANATOMY`` mentions, by the polarity they give (checked in this order at one position)."""
