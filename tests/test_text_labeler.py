@@ -216,6 +216,8 @@ def findings(text: str) -> dict[str, str]:
         ("Nodular opacity may represent overlying telemetry leads.", {"Support Devices": "uncertain"}),
         ("Expansile lesion of the right posterior 9th rib.", {}),
         ("Lesion in the right upper lobe.", {"Lung Lesion": "positive"}),
+        ("Nodular density over the left 4th rib XXXX represents a healing rib fracture.", {"Fracture": "uncertain"}),
+        ("Nodular density on the PA view XXXX represents an artifact.", {}),
     ],
 )
 def test_label_examples(text: str, expected: dict[str, str]) -> None:

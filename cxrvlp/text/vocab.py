@@ -340,9 +340,10 @@ IGNORE: list[str] = [
     r"osseous|bony|foreign bod(?:y|ies)|chest wall|clothing|artifacts?|skin ?folds?|piercings?|jewelry|"
     r"superimposition|external|(?:mitral )?annul(?:ar|us) calcifi\w*|fragments?|projectiles?|bullets?|shrapnel|"
     r"(?:surgical )?clips?|vascular shadows?|pectus|(?:vascular|osseous|pleural) structures|nipple shadows?|"
-    r"nipples?|telemetry)\b)",
+    r"nipples?|telemetry|(?:rib |clavicle |clavicular )?fractures?|callus)\b)",
     r"nodular (?:densit(?:y|ies)|opacit(?:y|ies))(?=[^.;]{0,100}?\b(?:represent\w*|consistent with|compatible with|"
-    r"due to|reflect\w*|likely|probably) (?:\w+ ){0,2}?(?:nipple|telemetry|ekg|ecg|monitor))",
+    r"due to|reflect\w*|likely|probably) (?:\w+ ){0,2}?(?:nipple|telemetry|ekg|ecg|monitor|artifact|(?:rib )?fracture|"
+    r"callus|bone island))",
     # a density placed outside the lung: in the mediastinum, the AP window, the chest wall or soft tissues
     r"(?:radio)?(?:densit(?:y|ies)|opacit(?:y|ies))(?= (?:(?!lungs?\b|lobes?\b|bases?\b|lingula\b)[\w-]+ ){0,5}?"
     r"(?:within|in|of|at|surrounding) (?:the )?(?:(?!lungs?\b|lobes?\b)[\w-]+ ){0,3}?(?:subcutaneous|"
