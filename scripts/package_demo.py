@@ -328,7 +328,7 @@ Zero-shot image sensitivity (P[positive prompt preferred | finding present] − 
 A gap whose CI contains 0 means the preference is a text prior, not evidence read from the film; the probe page's
 reference panel shows the same per image.
 
-Reproduce (CPU, one thread per process; about 96 min of command time, most of it evaluation):
+Reproduce (CPU, one thread per process; 77-96 min of command time in two runs, most of it evaluation):
 `OMP_NUM_THREADS=1 python scripts/demo_ablation.py OUT --data ../shared/data` then
 `OMP_NUM_THREADS=1 python scripts/package_demo.py OUT` (all rows × seeds 0, 1, 2; the unfrozen rows seed 0).
 

@@ -519,13 +519,15 @@ def _flat(x, path=""):
 def test_evaluate_results_equal_the_pinned_json(tmp_path: Path):
     """Every number ``evaluate`` wrote before its tasks became a registry (tests/data/eval_golden.json; since then
     only zero-shot's ``info`` gained ``counts`` / ``few``); a change that moves any metric, CI, control, info entry
-    or task order fails here."""
+    or task order fails here. Floats agree to 1e-6 relative: the bootstrap means are float32 matrix products
+    (``bootstrap.weighted_means``), whose last bits follow the CPU's BLAS kernel (measured: CI bounds of retrieval
+    differ by 6-7e-8 relative between two machines), while any real change moves a metric by far more."""
     got, want = _flat(golden_runs(tmp_path)), _flat(json.loads(GOLDEN.read_text()))
     assert list(got) == list(want)
     differ = [
         (k, got[k], want[k])
         for k in want
         if got[k] != want[k]
-        and not (isinstance(want[k], float) and isinstance(got[k], float) and np.isclose(got[k], want[k], rtol=1e-9))
+        and not (isinstance(want[k], float) and isinstance(got[k], float) and np.isclose(got[k], want[k], rtol=1e-6))
     ]
     assert differ == []
