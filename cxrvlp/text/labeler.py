@@ -252,7 +252,7 @@ def find_mentions(
         return []
     mentions: list[Mention] = []
     direct: set[tuple[str, int]] = set()
-    signs: list[Mention] = []  # affirmed signs that only suggest a finding ("blunting of the costophrenic angle")
+    signs: list[tuple[Mention, int]] = []  # affirmed signs that only suggest a finding ("blunting of ..."), sentence
     denied: set[tuple[str, int]] = set()  # (class, sentence) with a denied mention
     for m in MENTION_RE.finditer(sc.low, sc.lo, sc.hi):
         group = m.lastgroup
@@ -268,13 +268,16 @@ def find_mentions(
         sentence = bisect.bisect_right(sc.sentences, m.start())
         for cls in classes:
             mention = Mention(cls, m.start(), m.end(), pol, ev)
-            (signs if sign else mentions).append(mention)
+            if sign:
+                signs.append((mention, sentence))
+            else:
+                mentions.append(mention)
             direct.add((cls, seg))
             if pol == NEGATIVE:
                 denied.add((cls, sentence))
     # A sign next to a denial of its finding in the same sentence is explained by the report ("blunting of the
     # right costophrenic angle, without definite pleural effusion"): the denial decides.
-    mentions.extend(m for m in signs if (m.cls, bisect.bisect_right(sc.sentences, m.start)) not in denied)
+    mentions.extend(m for m, sentence in signs if (m.cls, sentence) not in denied)
     anatomy = _anatomy_mentions(sc.low, sc.lo, sc.hi, sc.cues, sc.cue_starts, sc.bounds, direct)
     mentions.extend(m for m in anatomy if sc.inside(m.start))
     mentions.sort(key=lambda x: (x.start, x.cls))
